@@ -1,0 +1,402 @@
+"""The bundled demo APIs, exercised over real loopback HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openapi_schema_validator import OAS30Validator, OAS31Validator
+
+from generator.demo_apis import DEMO_CREDENTIALS, DemoApis, Faults
+from generator.demo_store import load_spec
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+ENV = {k: v for creds in DEMO_CREDENTIALS.values() for k, v in creds.items()}
+CRM = {"Authorization": f"Bearer {ENV['CRM_TOKEN']}"}
+CAREPOINT = {"Authorization": f"Bearer {ENV['CAREPOINT_TOKEN']}"}
+BILLING = {"Authorization": f"Bearer {ENV['BILLING_TOKEN']}"}
+MAILER = {"X-API-Key": ENV["MAILER_API_KEY"]}
+LEDGER = (ENV["LEDGER_USERNAME"], ENV["LEDGER_PASSWORD"])
+MEMBERS = f"/lists/{ENV['MAILER_LIST_ID']}/members"
+ADJUSTMENTS = f"/warehouses/{ENV['STOCK_WAREHOUSE_ID']}/adjustments"
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[DemoApis]:
+    with DemoApis(SPECS) as apis:
+        yield apis
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5) as client:
+        yield client
+
+
+def stock_token(http: httpx.Client, demo: DemoApis) -> str:
+    response = http.post(
+        demo.base_url("inventory") + "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": ENV["STOCK_CLIENT_ID"],
+            "client_secret": ENV["STOCK_CLIENT_SECRET"],
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "Bearer"
+    return str(response.json()["access_token"])
+
+
+def ids(records: list[dict[str, Any]]) -> list[str]:
+    return [str(r["id"]) for r in records]
+
+
+# ------------------------------------------------------------ pagination
+
+
+def test_cursor_pagination_walks_every_contact_once(demo: DemoApis, http: httpx.Client):
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 7, "status": "active"}
+    while True:
+        page = http.get(demo.base_url("crm") + "/contacts", params=params, headers=CRM)
+        assert page.status_code == 200, page.text
+        seen += ids(page.json()["data"])
+        if not page.json()["has_more"]:
+            assert page.json()["next_cursor"] is None
+            break
+        params["cursor"] = page.json()["next_cursor"]
+    active = [c for c in demo.records("crm", "contacts") if c["status"] == "active"]
+    assert seen == ids(active)
+    assert len(set(seen)) == len(seen) == 48
+
+
+def test_cursor_filter_updated_since(demo: DemoApis, http: httpx.Client):
+    since = "2024-04-01T00:00:00Z"
+    page = http.get(
+        demo.base_url("crm") + "/contacts",
+        params={"updated_since": since, "limit": 100},
+        headers=CRM,
+    ).json()
+    expected = [c for c in demo.records("crm", "contacts") if c["updated_at"] >= since]
+    assert 0 < len(page["data"]) == len(expected) < 60
+
+
+def test_page_pagination_walks_every_invoice_once(demo: DemoApis, http: httpx.Client):
+    seen: list[str] = []
+    page_number, total_pages = 1, 1
+    while page_number <= total_pages:
+        page = http.get(
+            demo.base_url("invoicing") + "/invoices",
+            params={"page": page_number, "per_page": 8},
+            auth=LEDGER,
+        ).json()
+        assert page["page"] == page_number
+        total_pages = page["total_pages"]
+        seen += ids(page["invoices"])
+        page_number += 1
+    assert total_pages == 6
+    assert seen == ids(demo.records("invoicing", "invoices"))
+    assert len(set(seen)) == 45
+
+
+def test_page_pagination_status_filter(demo: DemoApis, http: httpx.Client):
+    page = http.get(
+        demo.base_url("invoicing") + "/invoices",
+        params={"status": "paid", "per_page": 100},
+        auth=LEDGER,
+    ).json()
+    assert {i["status"] for i in page["invoices"]} == {"paid"}
+    assert page["total_pages"] == 1
+
+
+def test_offset_pagination_walks_every_sale_once(demo: DemoApis, http: httpx.Client):
+    seen: list[str] = []
+    offset, total = 0, 1
+    while offset < total:
+        page = http.get(
+            demo.base_url("pos") + "/sales",
+            params={"offset": offset, "limit": 13, "api_key": ENV["POS_API_KEY"]},
+        ).json()
+        total = page["total"]
+        seen += ids(page["sales"])
+        offset += 13
+    assert seen == ids(demo.records("pos", "sales"))
+    assert len(set(seen)) == total == 80
+
+
+def test_next_url_pagination_walks_every_treatment_once(
+    demo: DemoApis, http: httpx.Client
+):
+    seen: list[str] = []
+    url: str | None = demo.base_url("patients") + "/treatments?limit=9"
+    while url:
+        assert url.startswith(demo.base_url("patients"))
+        page = http.get(url, headers=CAREPOINT).json()
+        seen += ids(page["items"])
+        url = page["links"]["next"]
+    assert seen == ids(demo.records("patients", "treatments"))
+    assert len(set(seen)) == 55
+
+
+# ------------------------------------------------------------------ auth
+
+
+@pytest.mark.parametrize(
+    ("api", "method", "path"),
+    [
+        ("crm", "GET", "/contacts"),
+        ("crm", "POST", "/customers"),
+        ("mailer", "POST", MEMBERS),
+        ("invoicing", "GET", "/invoices"),
+        ("pos", "GET", "/sales"),
+        ("inventory", "POST", ADJUSTMENTS),
+        ("patients", "GET", "/treatments"),
+        ("billing", "POST", "/charges"),
+    ],
+)
+def test_no_credentials_is_401(
+    demo: DemoApis, http: httpx.Client, api: str, method: str, path: str
+):
+    response = http.request(method, demo.base_url(api) + path, json={})
+    assert response.status_code == 401
+    assert response.json()
+
+
+def test_wrong_credentials_are_401(demo: DemoApis, http: httpx.Client):
+    wrong = {"Authorization": "Bearer nope"}
+    assert (
+        http.get(demo.base_url("crm") + "/contacts", headers=wrong).status_code == 401
+    )
+    assert (
+        http.get(
+            demo.base_url("invoicing") + "/invoices", auth=("demo", "x")
+        ).status_code
+        == 401
+    )
+    sales = http.get(demo.base_url("pos") + "/sales", params={"api_key": "x"})
+    assert sales.status_code == 401
+    members = http.get(demo.base_url("mailer") + MEMBERS, headers={"X-API-Key": "x"})
+    assert members.status_code == 401
+
+
+# --------------------------------------------------------------- targets
+
+
+def test_billing_rejects_invalid_and_accepts_valid(demo: DemoApis, http: httpx.Client):
+    url = demo.base_url("billing") + "/charges"
+    bad = {"patient_ref": "MRN-1", "procedure_code": "d1110", "quantity": 0}
+    response = http.post(url, json=bad, headers=BILLING)
+    assert response.status_code == 400
+    message = response.json()["message"]
+    assert "service_date" in message and "quantity" in message
+    good = {
+        "patient_ref": "MRN-1",
+        "procedure_code": "D1110",
+        "service_date": "2024-02-14",
+        "quantity": 1,
+        "source_ref": "carepoint:tr_x",
+    }
+    created = http.post(url, json=good, headers=BILLING)
+    assert created.status_code == 201
+    assert created.json()["id"] in ids(demo.records("billing", "charges"))
+
+
+def test_mailer_validates_and_rejects_duplicates(demo: DemoApis, http: httpx.Client):
+    url = demo.base_url("mailer") + MEMBERS
+    bad = {"email_address": "not-an-email", "status": "maybe", "id": 5}
+    response = http.post(url, json=bad, headers=MAILER)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert {e["field"] for e in response.json()["errors"]} >= {
+        "email_address",
+        "status",
+    }
+    good = {
+        "email_address": "Ada@Example.com",
+        "status": "subscribed",
+        "merge_fields": {"FNAME": "Ada"},
+        "signed_up_at": None,
+        "vip": True,
+    }
+    assert http.post(url, json=good, headers=MAILER).status_code == 201
+    again = http.post(
+        url, json=good | {"email_address": "ada@example.com"}, headers=MAILER
+    )
+    assert again.status_code == 400
+    assert again.json()["title"] == "Member Exists"
+    assert (
+        http.post(
+            demo.base_url("mailer") + "/lists/other1/members", json=good, headers=MAILER
+        ).status_code
+        == 404
+    )
+
+
+def test_crm_rejects_bad_values(demo: DemoApis, http: httpx.Client):
+    url = demo.base_url("crm") + "/customers"
+    body = {"external_ref": "r1", "name": "Grace", "email": "grace@example.com"}
+    for bad in (
+        {"lifetime_value_cents": -5},
+        {"currency": "JPY"},
+        {"last_paid_at": "x"},
+    ):
+        response = http.post(url, json=body | bad, headers=CRM)
+        assert response.status_code == 422, bad
+    assert http.post(url, content=b"{not json", headers=CRM).status_code == 400
+    assert (
+        http.post(url, json=body | {"currency": "GBP"}, headers=CRM).status_code == 201
+    )
+
+
+def test_idempotency_key_dedupes(demo: DemoApis, http: httpx.Client):
+    url = demo.base_url("billing") + "/charges"
+    body = {
+        "patient_ref": "MRN-2",
+        "procedure_code": "D0120",
+        "service_date": "2024-03-01",
+        "quantity": 2,
+    }
+    headers = BILLING | {"Idempotency-Key": "tr_000042"}
+    before = len(demo.records("billing", "charges"))
+    first = http.post(url, json=body, headers=headers)
+    second = http.post(url, json=body, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert len(demo.records("billing", "charges")) == before + 1
+    other = http.post(url, json=body, headers=BILLING | {"Idempotency-Key": "other"})
+    assert other.json()["id"] != first.json()["id"]
+
+
+# ---------------------------------------------------------------- oauth2
+
+
+def test_oauth2_client_credentials(demo: DemoApis, http: httpx.Client):
+    url = demo.base_url("inventory")
+    token = stock_token(http, demo)
+    body = {
+        "reference": "sale-1",
+        "reason": "sale",
+        "lines": [{"sku": "MUG-STONE-01", "delta": -1}],
+    }
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "sale_1"}
+    created = http.post(url + ADJUSTMENTS, json=body, headers=headers)
+    assert created.status_code == 201
+    assert created.json()["id"].startswith("adj_")
+    bad_client = http.post(
+        url + "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "x",
+            "client_secret": "y",
+        },
+    )
+    assert bad_client.status_code == 401
+    assert bad_client.json()["error"] == "invalid_client"
+    wrong_grant = http.post(url + "/oauth/token", data={"grant_type": "password"})
+    assert wrong_grant.status_code == 400
+    basic = http.post(
+        url + "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(ENV["STOCK_CLIENT_ID"], ENV["STOCK_CLIENT_SECRET"]),
+    )
+    assert basic.status_code == 200
+    invalid = http.post(url + ADJUSTMENTS, json=body | {"lines": []}, headers=headers)
+    assert invalid.status_code == 201  # replayed: the key was already used
+    fresh = {"Authorization": f"Bearer {token}"}
+    assert (
+        http.post(
+            url + ADJUSTMENTS, json=body | {"lines": []}, headers=fresh
+        ).status_code
+        == 422
+    )
+
+
+def test_oauth2_token_expires(http: httpx.Client):
+    with DemoApis(SPECS, token_ttl=0.2) as demo:
+        token = stock_token(http, demo)
+        url = demo.base_url("inventory") + ADJUSTMENTS
+        headers = {"Authorization": f"Bearer {token}"}
+        assert http.get(url, headers=headers).status_code == 200
+        time.sleep(0.3)
+        assert http.get(url, headers=headers).status_code == 401
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_faults_are_deterministic():
+    def draws(seed: int) -> list[str | None]:
+        faults = Faults(seed=seed, error_503=0.2, rate_limit_429=0.2, lost_response=0.2)
+        return [faults.draw(write=i % 2 == 0) for i in range(50)]
+
+    assert draws(5) == draws(5)
+    assert draws(5) != draws(6)
+    assert "lost" not in draws(5)[1::2]  # reads never lose a write
+
+
+def test_faults_produce_every_configured_kind(http: httpx.Client):
+    faults = Faults(
+        seed=11,
+        error_503=0.15,
+        rate_limit_429=0.15,
+        drop_connection=0.15,
+        lost_response=0.15,
+    )
+    outcomes: Counter[str] = Counter()
+    with DemoApis(SPECS, faults=faults) as demo:
+        url = demo.base_url("billing") + "/charges"
+        for i in range(60):
+            body = {
+                "patient_ref": "MRN-9",
+                "procedure_code": "D1110",
+                "service_date": "2024-01-05",
+                "quantity": 1,
+            }
+            headers = BILLING | {"Idempotency-Key": f"k{i}"}
+            try:
+                response = http.post(url, json=body, headers=headers)
+            except httpx.TransportError:
+                outcomes["no answer"] += 1
+                continue
+            outcomes[str(response.status_code)] += 1
+            if response.status_code == 429:
+                assert response.headers["Retry-After"] == "1"
+        stored = {c["id"] for c in demo.records("billing", "charges")}
+        assert demo.requests_seen("billing") == 60
+    injected = faults.injected
+    assert set(injected) == {"503", "429", "drop", "lost"}
+    assert outcomes["503"] == injected["503"]
+    assert outcomes["429"] == injected["429"]
+    assert outcomes["no answer"] == injected["drop"] + injected["lost"]
+    # A lost response still wrote the charge; a dropped request did not.
+    assert len(stored) == outcomes["201"] + injected["lost"]
+
+
+def test_invalid_records_break_their_own_schema(http: httpx.Client):
+    with DemoApis(SPECS, faults=Faults(seed=3, invalid_records=4)) as demo:
+        for api, spec_file, path, key in [
+            ("crm", "crm.yaml", "/contacts", "data"),
+            ("pos", "pos.yaml", "/sales", "sales"),
+            ("patients", "patients.yaml", "/treatments", "items"),
+        ]:
+            spec = load_spec(SPECS / spec_file)
+            page = spec["paths"][path]["get"]["responses"]["200"]["content"]
+            schema = page["application/json"]["schema"]["properties"][key]["items"]
+            checker = (
+                OAS31Validator if spec["openapi"].startswith("3.1") else OAS30Validator
+            )
+            collection = {"crm": "contacts", "pos": "sales", "patients": "treatments"}
+            records = demo.records(api, collection[api])
+            broken = [r["id"] for r in records if not checker(schema).is_valid(r)]
+            assert broken == demo.invalid_ids(api)
+            assert len(broken) == 4
+        invoices = demo.records("invoicing", "invoices")
+        wrong = [i["id"] for i in invoices if not isinstance(i["amount_cents"], int)]
+        assert wrong == demo.invalid_ids("invoicing")
+        assert len(wrong) == 4
