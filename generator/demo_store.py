@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import random
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -243,6 +244,11 @@ def enum_param(req: Request, name: str, allowed: tuple[str, ...]) -> str | None:
     if value is not None and value not in allowed:
         raise BadParam(f"{name}: {value!r} is not one of {', '.join(allowed)}")
     return value
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Compare credentials in constant time; any text, not only ASCII."""
+    return secrets.compare_digest(given.encode(), expected.encode())
 
 
 def encode_cursor(value: str) -> str:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 
-from generator.demo_apis import DEMO_CREDENTIALS, DemoApis, Faults
+from generator.demo_apis import DEMO_CREDENTIALS, FAULT_KINDS, DemoApis, Faults
 from generator.demo_store import load_spec
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -370,7 +370,7 @@ def test_faults_produce_every_configured_kind(http: httpx.Client):
         stored = {c["id"] for c in demo.records("billing", "charges")}
         assert demo.requests_seen("billing") == 60
     injected = faults.injected
-    assert set(injected) == {"503", "429", "drop", "lost"}
+    assert set(injected) == set(FAULT_KINDS)
     assert outcomes["503"] == injected["503"]
     assert outcomes["429"] == injected["429"]
     assert outcomes["no answer"] == injected["drop"] + injected["lost"]
