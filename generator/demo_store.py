@@ -278,48 +278,18 @@ def moment_param(raw: Any, name: str) -> datetime | None:
 
 # ------------------------------------------------------------- seed data
 
-FIRST = [
-    "Ada",
-    "Grace",
-    "Alan",
-    "Katherine",
-    "Linus",
-    "Margaret",
-    "Dennis",
-    "Barbara",
-    "Ken",
-    "Frances",
-    "Zoë",
-    "Seán",
-    "Anne-Marie",
-    "Tim",
-    "Radia",
-]
-LAST = [
-    "Lovelace",
-    "Hopper",
-    "Turing",
-    "Johnson",
-    "Torvalds",
-    "Hamilton",
-    "Ritchie",
-    "Liskov",
-    "Thompson",
-    "Allen",
-    "O'Brien",
-    "Núñez",
-    "van Rossum",
-    "Berners-Lee",
-    "Perlman",
-]
-COMPANIES = [
-    "Analytical Engines Ltd",
-    "Cobol Systems",
-    "Bletchley Analytics",
-    "Apollo Guidance Co",
-    "Bell Labs Retro",
-    "Müller & Söhne GmbH",
-]
+FIRST = (
+    "Ada Grace Alan Katherine Linus Margaret Dennis Barbara Ken Frances Zoë Seán "
+    "Anne-Marie Tim Radia"
+).split()
+LAST = (
+    "Lovelace,Hopper,Turing,Johnson,Torvalds,Hamilton,Ritchie,Liskov,Thompson,"
+    "Allen,O'Brien,Núñez,van Rossum,Berners-Lee,Perlman"
+).split(",")
+COMPANIES = (
+    "Analytical Engines Ltd,Cobol Systems,Bletchley Analytics,Apollo Guidance Co,"
+    "Bell Labs Retro,Müller & Söhne GmbH"
+).split(",")
 CITIES = [
     ("Bristol", "BS1 5TR", "GB"),
     ("Dublin", "D02 X285", "IE"),
