@@ -93,14 +93,13 @@ def _reason(entry: dict[str, Any]) -> str:
     return "no reason recorded"
 
 
-def _summary(stdout: str) -> str:
+def _summary(stdout: str) -> str | None:
     lines = [line for line in stdout.splitlines() if line.strip()]
-    if not lines:
-        return "(no summary line on stdout)"
     try:
-        return json.dumps(json.loads(lines[-1]), sort_keys=True)
+        summary = json.loads(lines[-1]) if lines else None
     except ValueError:
-        return f"(last stdout line is not JSON) {lines[-1][:200]}"
+        return None
+    return json.dumps(summary, sort_keys=True) if isinstance(summary, dict) else None
 
 
 def run_link(
@@ -164,14 +163,17 @@ def run_link(
         out.write(f"   run         timed out after {SCRIPT_TIMEOUT_S} s\n\n")
         return False
     took = time.monotonic() - started
+    summary = _summary(ran.stdout)
+    # An uncaught exception also exits 1, so "ran" needs the summary line too.
+    finished = ran.returncode in (0, 1) and summary is not None
     meaning = {0: "every record written", 1: "some records dead-lettered"}
+    outcome = meaning[ran.returncode] if finished else "did not finish"
     out.write(
-        f"   ran         exit {ran.returncode} "
-        f"({meaning.get(ran.returncode, 'fatal error')}) in {took:.1f} s\n"
-        f"   summary     {_summary(ran.stdout)}\n"
+        f"   ran         exit {ran.returncode} ({outcome}) in {took:.1f} s\n"
+        f"   summary     {summary or '(no JSON summary line on stdout)'}\n"
     )
-    if ran.returncode not in (0, 1):
-        out.write(_tail(ran.stderr) + "\n")
+    if not finished:
+        out.write(_tail(ran.stderr or ran.stdout) + "\n")
 
     dead = _dead_letters(dead_letter)
     if dead:
@@ -186,7 +188,7 @@ def run_link(
     for record in stored[:SHOWN_RECORDS]:
         out.write(f"      {json.dumps(record, ensure_ascii=False)[:300]}\n")
     out.write("\n")
-    return ran.returncode in (0, 1)
+    return finished
 
 
 def run_demo(
