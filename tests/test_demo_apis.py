@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 
+from generator.demo import run_demo
 from generator.demo_apis import DEMO_CREDENTIALS, FAULT_KINDS, DemoApis, Faults
 from generator.demo_store import load_spec
 
@@ -400,3 +402,22 @@ def test_invalid_records_break_their_own_schema(http: httpx.Client):
         wrong = [i["id"] for i in invoices if not isinstance(i["amount_cents"], int)]
         assert wrong == demo.invalid_ids("invoicing")
         assert len(wrong) == 4
+
+
+# ------------------------------------------------------------------ demo
+
+
+def test_run_demo_reports_a_missing_link():
+    out = io.StringIO()
+    assert run_demo(["no_such_link"], SPECS, out) == 1
+    assert "no_such_link" in out.getvalue()
+    assert "cannot read the mapping" in out.getvalue()
+
+
+@pytest.mark.slow
+def test_run_demo_generates_and_runs_a_link():
+    out = io.StringIO()
+    assert run_demo(["treatments_to_billing"], SPECS, out) == 0, out.getvalue()
+    report = out.getvalue()
+    assert '"read": 55' in report
+    assert "billing now holds" in report
