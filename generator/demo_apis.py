@@ -153,9 +153,9 @@ class Api:
         self.base_url = ""
         self.invalid_ids: list[str] = []
         self.routes: list[tuple[str, re.Pattern[str], Route, bool]] = []
-        self.setup(specs_dir)
+        self.setup()
 
-    def setup(self, specs_dir: Path) -> None:
+    def setup(self) -> None:
         """Seed data and register routes."""
 
     def seed(self, collection: str, records: list[Json]) -> None:
@@ -259,7 +259,7 @@ class CrmApi(Api):
 
     name, spec_file, collections = "crm", "crm.yaml", ("contacts", "customers")
 
-    def setup(self, specs_dir: Path) -> None:
+    def setup(self) -> None:
         self.seed("contacts", demo_store.seed_contacts(random.Random(1)))
         self.check = demo_store.body_validator(self.spec, "POST", "/customers")
         self.route("GET", "/contacts", self.list_contacts)
@@ -315,7 +315,7 @@ class MailerApi(Api):
 
     name, spec_file, collections = "mailer", "mailer.yaml", ("members",)
 
-    def setup(self, specs_dir: Path) -> None:
+    def setup(self) -> None:
         self.check = demo_store.body_validator(
             self.spec, "POST", "/lists/{list_id}/members"
         )
@@ -398,7 +398,7 @@ class InvoicingApi(Api):
 
     name, spec_file, collections = "invoicing", "invoicing.json", ("invoices",)
 
-    def setup(self, specs_dir: Path) -> None:
+    def setup(self) -> None:
         self.seed("invoices", demo_store.seed_invoices(random.Random(2)))
         self.route("GET", "/invoices", self.list_invoices)
 
@@ -438,7 +438,7 @@ class PosApi(Api):
 
     name, spec_file, collections = "pos", "pos.yaml", ("sales",)
 
-    def setup(self, specs_dir: Path) -> None:
+    def setup(self) -> None:
         self.seed("sales", demo_store.seed_sales(random.Random(3)))
         self.route("GET", "/sales", self.list_sales)
 
@@ -467,7 +467,7 @@ class InventoryApi(Api):
 
     name, spec_file, collections = "inventory", "inventory.yaml", ("adjustments",)
 
-    def setup(self, specs_dir: Path) -> None:
+    def setup(self) -> None:
         self.tokens: dict[str, float] = {}
         self.check = demo_store.body_validator(
             self.spec, "POST", "/warehouses/{warehouse_id}/adjustments"
@@ -556,7 +556,7 @@ class PatientsApi(Api):
 
     name, spec_file, collections = "patients", "patients.yaml", ("treatments",)
 
-    def setup(self, specs_dir: Path) -> None:
+    def setup(self) -> None:
         self.seed("treatments", demo_store.seed_treatments(random.Random(4)))
         self.route("GET", "/treatments", self.list_treatments)
 
@@ -594,7 +594,7 @@ class BillingApi(Api):
 
     name, spec_file, collections = "billing", "billing.yaml", ("charges",)
 
-    def setup(self, specs_dir: Path) -> None:
+    def setup(self) -> None:
         self.check = demo_store.body_validator(self.spec, "POST", "/charges")
         self.route("GET", "/charges", self.list_charges)
         self.route("POST", "/charges", self.create_charge)
