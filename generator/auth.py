@@ -1,0 +1,117 @@
+"""Choose the auth scheme for each side and name the environment variables."""
+
+from __future__ import annotations
+
+from generator.errors import P2pgenError, did_you_mean
+from generator.link import AuthModel
+from generator.mapping import Endpoint
+from generator.specs import Operation, security_schemes
+
+ROLES = {
+    "api_key": ("api_key",),
+    "bearer": ("token",),
+    "basic": ("username", "password"),
+    "oauth2": ("client_id", "client_secret"),
+}
+
+
+def resolve_auth(endpoint: Endpoint, op: Operation, side: str) -> AuthModel:
+    """The auth of one side: `auth.scheme`, else the operation's first requirement."""
+    schemes = security_schemes(op.doc)
+    loc = endpoint.auth.loc if endpoint.auth else endpoint.loc
+    wanted = endpoint.auth.scheme if endpoint.auth else None
+    if wanted is None:
+        requirement = next((r for r in op.security if r), ())
+        if not requirement:
+            if endpoint.auth and endpoint.auth.env:
+                raise P2pgenError(
+                    [
+                        loc.problem(
+                            f"auth: {op.label} declares no security requirement; name the "
+                            f"scheme with `scheme:` (one of: {', '.join(schemes) or 'none'})"
+                        )
+                    ]
+                )
+            return AuthModel("none")
+        wanted = requirement[0]
+    if wanted not in schemes:
+        raise P2pgenError(
+            [
+                loc.problem(
+                    f"auth.scheme: {wanted!r} is not a security scheme of {op.doc.path.name}"
+                    f"{did_you_mean(wanted, schemes)}; known: {', '.join(schemes) or 'none'}"
+                )
+            ]
+        )
+    scheme = schemes[wanted]
+    data = scheme.data
+    kind = _kind(scheme.type, str(data.get("scheme", "")).lower())
+    if kind == "":
+        raise P2pgenError(
+            [
+                loc.problem(
+                    f"auth: scheme {wanted!r} ({scheme.type} {data.get('scheme', '')}) is not "
+                    "supported; p2pgen supports API key, HTTP bearer, HTTP basic and OAuth2 "
+                    "client credentials"
+                )
+            ]
+        )
+    prefix = side.upper()
+    env_names = dict(endpoint.auth.env) if endpoint.auth else {}
+    for role in env_names:
+        if role not in ROLES[kind]:
+            raise P2pgenError(
+                [
+                    loc.problem(
+                        f"auth.env: {role!r} does not apply to {kind} auth; it takes "
+                        f"{', '.join(ROLES[kind])}"
+                    )
+                ]
+            )
+    env = tuple(
+        (role, env_names.get(role, f"{prefix}_{role.upper()}")) for role in ROLES[kind]
+    )
+    token_url = scopes = None
+    if kind == "oauth2":
+        token_url, scopes = _client_credentials(data)
+        if token_url is None:
+            raise P2pgenError(
+                [
+                    loc.problem(
+                        f"auth: OAuth2 scheme {wanted!r} has no client credentials flow "
+                        "(flows.clientCredentials.tokenUrl); p2pgen supports only that flow"
+                    )
+                ]
+            )
+    return AuthModel(
+        kind=kind,
+        scheme=wanted,
+        location=str(data.get("in", "")) if kind == "api_key" else "",
+        param_name=str(data.get("name", "")) if kind == "api_key" else "",
+        token_url=token_url or "",
+        scopes=tuple(scopes or ()),
+        env=env,
+    )
+
+
+def _kind(scheme_type: str, http_scheme: str) -> str:
+    if scheme_type == "apiKey":
+        return "api_key"
+    if scheme_type == "basic" or (scheme_type == "http" and http_scheme == "basic"):
+        return "basic"
+    if scheme_type == "http" and http_scheme == "bearer":
+        return "bearer"
+    if scheme_type == "oauth2":
+        return "oauth2"
+    return ""
+
+
+def _client_credentials(data: object) -> tuple[str | None, list[str]]:
+    assert isinstance(data, dict)
+    flows = data.get("flows") or {}
+    flow = flows.get("clientCredentials")
+    if flow is None and data.get("flow") == "application":  # Swagger 2.0
+        flow = data
+    if not isinstance(flow, dict) or not flow.get("tokenUrl"):
+        return None, []
+    return str(flow["tokenUrl"]), sorted(str(s) for s in (flow.get("scopes") or {}))

@@ -1,0 +1,332 @@
+"""Type checks of mapping expressions against the source and target schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from generator.errors import Problem, did_you_mean
+from generator.expressions import json_safe, template_paths
+from generator.mapping import Expr, FieldMap, Loc
+from generator.schemas import Shape, Walker, value_type
+from generator.specs import Schema
+
+CONVERSION_RESULT = {
+    "string": ({"string"}, ""),
+    "integer": ({"integer"}, ""),
+    "number": ({"number"}, ""),
+    "boolean": ({"boolean"}, ""),
+    "date": ({"string"}, "date"),
+    "datetime": ({"string"}, "date-time"),
+}
+PYTHON_TYPES = {
+    "string": "str",
+    "integer": "int",
+    "number": "float",
+    "boolean": "bool",
+    "object": "dict[str, Any]",
+}
+
+
+class TypeChecker:
+    """Collects problems into a shared list; never raises."""
+
+    def __init__(self, walker: Walker, problems: list[Problem]) -> None:
+        self.walker = walker
+        self.problems = problems
+
+    def error(self, loc: Loc, message: str) -> None:
+        self.problems.append(loc.problem(message))
+
+    def warn(self, loc: Loc, message: str) -> None:
+        self.problems.append(loc.problem(message, severity="warning"))
+
+    def check_fields(
+        self, fields: Iterable[FieldMap], source: Schema, target: Schema, what: str
+    ) -> None:
+        fields = list(fields)
+        targets = {fm.target for fm in fields}
+        for fm in fields:
+            parts = fm.target.split(".")
+            for i in range(1, len(parts)):
+                if ".".join(parts[:i]) in targets:
+                    self.error(
+                        fm.loc,
+                        f"{what}: {fm.target!r} sets a key inside "
+                        f"{'.'.join(parts[:i])!r}, which is mapped as a whole",
+                    )
+            found, failed = self.walker.find(target, fm.target)
+            if found is None:
+                missing, _, options = failed.partition("|")
+                self.error(
+                    fm.loc,
+                    f"{what}: target field {missing!r} not found in the "
+                    f"request body{did_you_mean(missing, options.split(','))}",
+                )
+                continue
+            shape = self.walker.shape(found)
+            if shape.read_only:
+                self.error(
+                    fm.loc,
+                    f"{what}: target field {fm.target!r} is readOnly "
+                    "(the target sets it); remove this line",
+                )
+                continue
+            required = self._required(target, fm.target)
+            self.check_expr(fm.expr, source, found, f"{what}.{fm.target}", required)
+        self._check_required(fields, source, target, what, prefix="")
+
+    def _check_required(
+        self,
+        fields: list[FieldMap],
+        source: Schema,
+        target: Schema,
+        what: str,
+        prefix: str,
+    ) -> None:
+        shape = self.walker.shape(target)
+        mapped = {
+            fm.target[len(prefix) :].split(".")[0]
+            for fm in fields
+            if fm.target.startswith(prefix)
+        }
+        missing = (
+            sorted(
+                name
+                for name in shape.required
+                if name not in mapped
+                and not self.walker.shape(shape.properties[name]).read_only
+            )
+            if shape.properties
+            else sorted(shape.required - mapped)
+        )
+        missing = [n for n in missing if n in shape.properties or not shape.properties]
+        if missing:
+            source_names = list(self.walker.shape(source).properties)
+            hints = []
+            for name in missing:
+                hint = did_you_mean(name, source_names)
+                hints.append(
+                    f"{prefix}{name}"
+                    + (f" (source has {hint.split(chr(39))[1]!r})" if hint else "")
+                )
+            loc = fields[0].loc if fields else Loc("", 0, 0)
+            self.error(
+                Loc(loc.file, loc.line, loc.column) if not prefix else loc,
+                f"{what}: required target field(s) not mapped: {', '.join(hints)}",
+            )
+        for name in sorted(mapped):
+            if name in shape.properties:
+                nested = [
+                    fm for fm in fields if fm.target.startswith(f"{prefix}{name}.")
+                ]
+                if nested:
+                    self._check_required(
+                        nested, source, shape.properties[name], what, f"{prefix}{name}."
+                    )
+
+    def check_expr(
+        self, expr: Expr, source: Schema, target: Schema, what: str, required: bool
+    ) -> None:
+        tshape = self.walker.shape(target)
+        loc = expr.loc
+        if expr.kind == "const":
+            try:
+                value = json_safe(expr.value)
+            except ValueError as exc:
+                self.error(loc, f"{what}: {exc}")
+                return
+            self._check_value(value, tshape, loc, what, "constant")
+            return
+        if expr.kind == "env":
+            self._check_types(
+                {"string"}, "", tshape, loc, what, f"env {expr.text}", expr
+            )
+            return
+        if expr.kind == "stub":
+            return
+        if expr.kind == "template":
+            for path in template_paths(expr.text):
+                if not path:
+                    self.error(
+                        loc,
+                        f"{what}: empty placeholder '{{}}' in template; write "
+                        "'{{' and '}}' for literal braces",
+                    )
+                else:
+                    self._source(source, path, loc, what)
+            self._check_types({"string"}, "", tshape, loc, what, "template", expr)
+            return
+        sshape = self._source(source, expr.path, loc, what)
+        if expr.kind == "each":
+            if sshape is not None and "array" not in sshape.types and sshape.types:
+                self.error(
+                    loc,
+                    f"{what}: each: source field {expr.path!r} is "
+                    f"{sshape.describe()}, not a list",
+                )
+                return
+            if tshape.types and "array" not in tshape.types:
+                self.error(
+                    loc, f"{what}: each: target is {tshape.describe()}, not a list"
+                )
+                return
+            if sshape is None or sshape.items is None or tshape.items is None:
+                return
+            self.check_fields(expr.fields, sshape.items, tshape.items, what)
+            return
+        if sshape is None:
+            return
+        if expr.table is not None:
+            self._check_map(expr, sshape, tshape, what)
+            return
+        if expr.has_default:
+            self._check_value(json_safe(expr.default), tshape, loc, what, "default")
+        self._check_types(
+            set(sshape.types),
+            sshape.format,
+            tshape,
+            loc,
+            what,
+            f"source {expr.path!r}",
+            expr,
+        )
+        if sshape.enum and tshape.enum and not expr.convert:
+            lacking = [v for v in sshape.enum if v is not None and v not in tshape.enum]
+            if lacking:
+                self.error(
+                    loc,
+                    f"{what}: source {expr.path!r} can be "
+                    f"{', '.join(map(repr, lacking))}, which the target enum lacks; "
+                    "add a `map:` (with `from:`) to translate them",
+                )
+        source_optional = sshape.nullable or not self._required(source, expr.path)
+        if required and source_optional and not expr.has_default:
+            self.warn(
+                loc,
+                f"{what}: source {expr.path!r} may be missing or null but the "
+                "target requires it; such records will be dead-lettered (add "
+                "`default:` to avoid that)",
+            )
+
+    def _required(self, schema: Schema, path: str) -> bool:
+        """Whether every step of a dotted path is a required property."""
+        current = schema
+        for part in path.split("."):
+            shape = self.walker.shape(current)
+            if part not in shape.required or part not in shape.properties:
+                return False
+            current = shape.properties[part]
+        return True
+
+    def _check_map(self, expr: Expr, sshape: Shape, tshape: Shape, what: str) -> None:
+        table = dict(expr.table or ())
+        for value in table.values():
+            self._check_value(json_safe(value), tshape, expr.loc, what, "map value")
+        if sshape.enum and not expr.has_default:
+            lacking = [v for v in sshape.enum if v is not None and v not in table]
+            if lacking:
+                self.error(
+                    expr.loc,
+                    f"{what}: map has no entry for source value(s) "
+                    f"{', '.join(map(repr, lacking))}; add them or a `default:`",
+                )
+        keys = list(table)
+        for i, key in enumerate(keys):
+            for other in keys[i + 1 :]:
+                if key == other and value_type(key) != value_type(other):
+                    self.error(
+                        expr.loc,
+                        f"{what}: map keys {key!r} and {other!r} clash "
+                        "(true equals 1 in YAML); quote one of them",
+                    )
+
+    def _source(self, source: Schema, path: str, loc: Loc, what: str) -> Shape | None:
+        found, failed = self.walker.find(source, path)
+        if found is None:
+            missing, _, options = failed.partition("|")
+            self.error(
+                loc,
+                f"{what}: source field {missing!r} not found"
+                f"{did_you_mean(missing, options.split(','))}",
+            )
+            return None
+        return self.walker.shape(found)
+
+    def _check_value(
+        self, value: Any, tshape: Shape, loc: Loc, what: str, label: str
+    ) -> None:
+        if value is None:
+            return
+        if tshape.enum is not None and value not in tshape.enum:
+            self.error(
+                loc,
+                f"{what}: {label} {value!r} is not one of the target's "
+                f"values: {', '.join(map(repr, tshape.enum))}",
+            )
+            return
+        self._check_types(
+            {value_type(value)}, "", tshape, loc, what, f"{label} {value!r}", None
+        )
+
+    def _check_types(
+        self,
+        source_types: set[str],
+        source_format: str,
+        tshape: Shape,
+        loc: Loc,
+        what: str,
+        label: str,
+        expr: Expr | None,
+    ) -> None:
+        if expr is not None and expr.convert:
+            source_types, source_format = CONVERSION_RESULT[expr.convert]
+            source_types = set(source_types)
+        src = source_types - {"null"}
+        tgt = set(tshape.types) - {"null"}
+        if not src or not tgt:
+            return
+        widened = set(tgt) | ({"integer"} if "number" in tgt else set())
+        if src <= widened:
+            if (
+                tshape.format in ("date", "date-time")
+                and source_format in ("date", "date-time")
+                and source_format != tshape.format
+                and "string" in src
+            ):
+                fix = "date" if tshape.format == "date" else "datetime"
+                self.error(
+                    loc,
+                    f"{what}: {label} is a {source_format} but the target "
+                    f"expects a {tshape.format}; add `as: {fix}`",
+                )
+            return
+        fix = _suggest(tshape)
+        self.error(
+            loc,
+            f"{what}: {label} is {' or '.join(sorted(src))} but the target "
+            f"expects {tshape.describe()}" + (f"; add `as: {fix}`" if fix else ""),
+        )
+
+    def annotation(self, schema: Schema) -> str:
+        """The Python type a stub returns for a target field."""
+        shape = self.walker.shape(schema)
+        types = sorted(shape.types - {"null"})
+        if len(types) != 1:
+            return "Any"
+        if types[0] == "array":
+            inner = self.annotation(shape.items) if shape.items is not None else "Any"
+            return f"list[{inner}]"
+        base = PYTHON_TYPES.get(types[0], "Any")
+        return f"{base} | None" if shape.nullable and base != "Any" else base
+
+
+def _suggest(tshape: Shape) -> str:
+    if tshape.format == "date-time":
+        return "datetime"
+    if tshape.format == "date":
+        return "date"
+    for name in ("string", "integer", "number", "boolean"):
+        if name in tshape.types:
+            return name
+    return ""

@@ -1,0 +1,192 @@
+"""The `p2pgen` command line: the only module that prints and picks exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from generator import __version__
+from generator.errors import P2pgenError, Problem
+from generator.output import PlannedFile, plan, write_all
+from generator.render import render_link
+from generator.resolve import Resolution, resolve
+from generator.specs import SpecSet, iter_operations, validate_document
+
+mapping_args = click.argument(
+    "mappings", nargs=-1, type=click.Path(path_type=Path, dir_okay=False)
+)
+
+
+def _echo_problems(problems: list[Problem]) -> None:
+    for problem in sorted(problems):
+        click.echo(str(problem), err=True)
+
+
+def _resolve_all(mappings: tuple[Path, ...]) -> list[Resolution]:
+    results = [resolve(path, project_root(path)) for path in mappings]
+    _echo_problems([p for r in results for p in r.problems])
+    return results
+
+
+def project_root(path: Path) -> Path:
+    """The folder that paths in generated headers are relative to: the repository."""
+    for folder in path.resolve().parents:
+        if (folder / ".git").exists() or (folder / "pyproject.toml").exists():
+            return folder
+    return path.resolve().parent
+
+
+def _default_mappings() -> tuple[Path, ...]:
+    return tuple(sorted(Path("specs/links").glob("*.yaml")))
+
+
+def _plan_all(results: list[Resolution], out: Path) -> list[PlannedFile]:
+    planned: list[PlannedFile] = []
+    for result in results:
+        assert result.link is not None
+        planned += plan(render_link(result.link), out / result.link.name)
+    return planned
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="p2pgen")
+def cli() -> None:
+    """Generate one typed, tested Python script per point-to-point API link."""
+
+
+@cli.command()
+@mapping_args
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("generated"),
+    show_default=True,
+    help="output folder",
+)
+@click.option("--force", is_flag=True, help="overwrite edits made outside the regions")
+def generate(mappings: tuple[Path, ...], out: Path, force: bool) -> None:
+    """Write OUT/<name>/<name>.py and its tests for each MAPPING."""
+    if not mappings:
+        raise click.UsageError(
+            "give at least one mapping file, e.g. specs/links/x.yaml"
+        )
+    results = _resolve_all(mappings)
+    if any(r.errors or r.link is None for r in results):
+        click.echo("nothing written: fix the problems above", err=True)
+        sys.exit(1)
+    planned = _plan_all(results, out)
+    conflicts = [f for f in planned if f.conflict]
+    if conflicts and not force:
+        for f in conflicts:
+            click.echo(f.conflict, err=True)
+            click.echo(
+                f"{f.path}: edited outside the p2pgen:begin/end regions; move the "
+                "edits into a region, or rerun with --force to overwrite them",
+                err=True,
+            )
+        click.echo("nothing written", err=True)
+        sys.exit(1)
+    write_all([f for f in planned if f.changed])
+    for f in planned:
+        click.echo(f"{'wrote' if f.changed else 'unchanged'} {f.path}")
+
+
+@cli.command()
+@mapping_args
+def validate(mappings: tuple[Path, ...]) -> None:
+    """Check both specs and the mapping; print every problem at once."""
+    if not mappings:
+        raise click.UsageError("give at least one mapping file")
+    results = _resolve_all(mappings)
+    for r in results:
+        if not r.errors:
+            click.echo(f"{r.mapping_path}: ok")
+    sys.exit(1 if any(r.errors for r in results) else 0)
+
+
+@cli.command()
+@mapping_args
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("generated"),
+    show_default=True,
+)
+def check(mappings: tuple[Path, ...], out: Path) -> None:
+    """Regenerate in memory and compare with OUT; exit 1 on drift."""
+    mappings = mappings or _default_mappings()
+    if not mappings:
+        raise click.UsageError("no mapping given and no specs/links/*.yaml here")
+    results = _resolve_all(mappings)
+    broken = [r for r in results if r.errors or r.link is None]
+    for r in broken:
+        click.echo(
+            f"{r.mapping_path}: cannot regenerate; the problems above are what "
+            "broke (a spec or the mapping changed)",
+            err=True,
+        )
+    drift = []
+    for f in _plan_all([r for r in results if r not in broken], out):
+        if f.changed:
+            drift.append(f)
+            old = f.existing or ""
+            from generator.regions import diff
+
+            click.echo(
+                diff(old, f.content, f"{f.path} (on disk)", f"{f.path} (regenerated)")
+                or f"{f.path}: missing",
+                err=True,
+            )
+    if drift or broken:
+        click.echo(
+            f"drift: {len(drift)} file(s) differ from what p2pgen generates now; "
+            f"run `p2pgen generate {' '.join(map(str, mappings))} --out {out}`",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"{len(results)} link(s) current")
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
+def ops(spec: Path) -> None:
+    """List a spec's operations: method, path, operationId, summary."""
+    specs = SpecSet()
+    try:
+        doc = specs.load(spec)
+        validate_document(specs, doc)
+    except P2pgenError as exc:
+        _echo_problems(exc.problems)
+        sys.exit(1)
+    rows = [
+        (m.upper(), p, str(op.get("operationId", "")), str(op.get("summary", "")))
+        for m, p, op in iter_operations(doc)
+    ]
+    widths = [max([len(r[i]) for r in rows] + [4]) for i in range(3)]
+    for row in rows:
+        click.echo(
+            "  ".join(v.ljust(w) for v, w in zip(row[:3], widths, strict=True))
+            + "  "
+            + " ".join(row[3].split())
+        )
+
+
+@cli.command()
+@click.argument("links", nargs=-1)
+def demo(links: tuple[str, ...]) -> None:
+    """Start the bundled demo APIs, generate example links, run them, show the result."""
+    from generator.demo import run_demo
+
+    names = list(links) or [p.stem for p in _default_mappings()]
+    sys.exit(run_demo(names, Path("specs"), sys.stdout))
+
+
+def main() -> int:
+    try:
+        cli.main(standalone_mode=True)
+    except P2pgenError as exc:
+        _echo_problems(exc.problems)
+        return 1
+    return 0

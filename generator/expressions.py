@@ -1,0 +1,101 @@
+"""Compile mapping expressions to Python source for the generated transform.
+
+Every literal that comes from a mapping or a spec reaches the code through
+`repr()`, so no text in those files can change the code's meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.mapping import Expr, FieldMap
+
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+@dataclass
+class Uses:
+    """What the compiled code needs from the script: helpers, env vars, stubs."""
+
+    helpers: set[str] = field(default_factory=set)
+    env_vars: set[str] = field(default_factory=set)
+
+
+def template_paths(text: str) -> list[str]:
+    """The dotted source paths named by a `template`'s placeholders."""
+    return [
+        m.group(1).strip() for m in PLACEHOLDER.finditer(text) if m.group(1) is not None
+    ]
+
+
+def compile_expr(expr: Expr, data: str, depth: int, uses: Uses) -> str:
+    """Python source for one expression; `data` is the variable holding the record."""
+    if expr.kind == "const":
+        code = repr(json_safe(expr.value))
+    elif expr.kind == "path":
+        uses.helpers.add("get")
+        code = f"_get({data}, {expr.path!r})"
+        if expr.table is not None:
+            uses.helpers.add("lookup")
+            table = {json_safe(k): json_safe(v) for k, v in expr.table}
+            default = repr(json_safe(expr.default)) if expr.has_default else "_MISSING"
+            if not expr.has_default:
+                uses.helpers.add("missing")
+            code = f"_lookup({code}, {table!r}, {default}, {expr.path!r})"
+        elif expr.has_default:
+            code = f"_get({data}, {expr.path!r}, default={json_safe(expr.default)!r})"
+    elif expr.kind == "template":
+        uses.helpers.add("render")
+        code = f"_render({expr.text!r}, {data})"
+    elif expr.kind == "env":
+        uses.env_vars.add(expr.text)
+        if expr.has_default:
+            code = f"os.environ.get({expr.text!r}, {json_safe(expr.default)!r})"
+        else:
+            code = f"os.environ[{expr.text!r}]"
+    elif expr.kind == "stub":
+        code = f"{expr.text}(record)" if depth == 0 else f"{expr.text}(record, {data})"
+    else:  # each
+        uses.helpers.add("items")
+        item = "item" if depth == 0 else f"item{depth + 1}"
+        inner = compile_fields(expr.fields, item, depth + 1, uses)
+        return f"[{inner} for {item} in _items({data}, {expr.path!r})]"
+    if expr.convert:
+        uses.helpers.add(f"as_{expr.convert}")
+        code = f"_as_{expr.convert}({code})"
+    return code
+
+
+def compile_fields(
+    fields: tuple[FieldMap, ...], data: str, depth: int, uses: Uses
+) -> str:
+    """A dict literal for target fields, nesting dotted target paths."""
+    tree: dict[str, Any] = {}
+    for fm in fields:
+        node = tree
+        parts = fm.target.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = compile_expr(fm.expr, data, depth, uses)
+    return _dict_source(tree)
+
+
+def _dict_source(tree: dict[str, Any]) -> str:
+    entries = []
+    for key, value in tree.items():
+        code = _dict_source(value) if isinstance(value, dict) else value
+        entries.append(f"{key!r}: {code}")
+    return "{" + ", ".join(entries) + ",}" if entries else "{}"
+
+
+def json_safe(value: Any) -> Any:
+    """YAML may give dates and datetimes; the generated code deals in JSON values."""
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

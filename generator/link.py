@@ -1,0 +1,104 @@
+"""The intermediate model of one link: everything the templates see, and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AuthModel:
+    """How the script authenticates to one side; secrets come from `env` only."""
+
+    kind: str  # none | api_key | bearer | basic | oauth2
+    scheme: str = ""
+    location: str = ""  # api_key: header | query | cookie
+    param_name: str = ""  # api_key: the header, query or cookie name
+    token_url: str = ""  # oauth2 client credentials
+    scopes: tuple[str, ...] = ()
+    env: tuple[
+        tuple[str, str], ...
+    ] = ()  # (role, ENV_VAR), e.g. ("token", "CRM_TOKEN")
+
+    def var(self, role: str) -> str:
+        return dict(self.env)[role]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A request parameter and the Python expression that produces its value."""
+
+    name: str
+    location: str  # path | query | header
+    code: str
+
+    @property
+    def uses_record(self) -> bool:
+        return "src" in self.code or "(record" in self.code
+
+
+@dataclass(frozen=True)
+class Side:
+    """One end of the link: the API, its operation and how to call it."""
+
+    title: str
+    spec_file: str  # as written relative to the mapping file's repository
+    spec_sha256: str
+    method: str
+    path: str
+    operation_id: str
+    default_base_url: str
+    auth: AuthModel
+    params: tuple[Param, ...]
+
+
+@dataclass(frozen=True)
+class PaginationModel:
+    style: str  # none | cursor | offset | page | next_url | link_header
+    param: str = ""
+    next: str = ""
+    next_from_last: str = ""
+    has_more: str = ""
+    limit_param: str = ""
+    limit: int | None = None
+    start: int = 0
+    max_pages: int = 10000
+
+
+@dataclass(frozen=True)
+class StubModel:
+    name: str
+    target: str  # the target field it fills, for its docstring
+    returns: str  # Python annotation of the value to return
+    in_each: bool  # takes (record, item) instead of (record)
+    sample: Any  # a value of the right shape, for the generated tests
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    description: str
+    generator_version: str
+    mapping_file: str
+    mapping_sha256: str
+    source: Side
+    target: Side
+    records_path: str
+    pagination: PaginationModel
+    incremental_param: str
+    incremental_field: str
+    idempotency_header: str
+    idempotency_from: str
+    models_code: str
+    imports: tuple[str, ...]
+    source_record: str  # name of the record model class
+    target_body: str  # name of the body model class
+    body_code: str  # the dict literal that transform() builds
+    target_params: tuple[Param, ...]  # per-record target params (path/query/header)
+    stubs: tuple[StubModel, ...]
+    helpers: frozenset[str]
+    env_vars: tuple[str, ...]
+    sample_records: tuple[Any, ...]
+    expected: tuple[tuple[str, Any], ...]  # target path -> value the sample must give
+    distinct_fields: tuple[str, ...]  # source paths made unique per test record
+    dependencies: tuple[str, ...]

@@ -1,0 +1,153 @@
+"""The Jinja environment, rendering of a Link to source files, and black."""
+
+from __future__ import annotations
+
+import ast
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import black
+import jinja2
+
+from generator.link import Link
+
+THIRD_PARTY = {"httpx", "pydantic", "pytest"}
+SCRIPT_IMPORTS = (
+    "import argparse",
+    "import json",
+    "import logging",
+    "import os",
+    "import random",
+    "import re",
+    "import sys",
+    "import threading",
+    "import time",
+    "from collections.abc import Generator, Iterator",
+    "from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait",
+    "from dataclasses import dataclass, field",
+    "from datetime import UTC, datetime",
+    "from email.utils import parsedate_to_datetime",
+    "from pathlib import Path",
+    "from typing import Any",
+    "from urllib.parse import quote",
+    "import httpx",
+    "from pydantic import ValidationError",
+)
+
+
+def templates_dir() -> Path:
+    """The templates, from an installed wheel or from a source checkout."""
+    try:
+        packaged = resources.files("generator.templates")
+        if packaged.is_dir():
+            return Path(str(packaged))
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def comment(value: Any) -> str:
+    """Text safe inside a `#` comment: one line, no control characters."""
+    text = " ".join(str(value).split())
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def docstring(value: Any) -> str:
+    """Text safe inside a triple-quoted docstring: repr-escaped, quotes kept out."""
+    return repr(comment(value)).replace('"""', '\\"\\"\\"')
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["py"] = repr
+    env.filters["comment"] = comment
+    env.filters["docstring"] = docstring
+    return env
+
+
+def merge_imports(lines: list[str] | tuple[str, ...]) -> str:
+    """One import block in isort order: __future__, standard library, third party."""
+    plain: dict[bool, set[str]] = {False: set(), True: set()}
+    froms: dict[bool, dict[str, set[str]]] = {False: {}, True: {}}
+    for line in lines:
+        for node in ast.parse(line).body:
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    plain[alias.name.split(".")[0] in THIRD_PARTY].add(alias.name)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                third = node.module.split(".")[0] in THIRD_PARTY
+                froms[third].setdefault(node.module, set()).update(
+                    a.name for a in node.names
+                )
+    sections = ["from __future__ import annotations"]
+    for third in (False, True):
+        block = [f"import {name}" for name in sorted(plain[third])]
+        block += [
+            f"from {module} import {', '.join(sorted(names, key=_name_order))}"
+            for module, names in sorted(froms[third].items())
+        ]
+        if block:
+            sections.append("\n".join(block))
+    return "\n\n".join(sections)
+
+
+def _name_order(name: str) -> tuple[int, str]:
+    """isort's order-by-type: CONSTANTS, then Classes, then functions."""
+    if name.isupper() and len(name) > 1:
+        return 0, name
+    if name[:1].isupper():
+        return 1, name
+    return 2, name
+
+
+def render_link(link: Link) -> dict[str, str]:
+    """Render the script and its tests; return {file name: black-formatted source}."""
+    env = environment()
+    auth_kinds = {link.source.auth.kind, link.target.auth.kind}
+    secret_vars = sorted(
+        {var for side in (link.source, link.target) for _, var in side.auth.env}
+    )
+    imports = [
+        line
+        for line in SCRIPT_IMPORTS
+        if (line != "import re" or link.helpers & {"render", "as_date", "as_datetime"})
+    ]
+    if "oauth2" in auth_kinds:
+        imports.append("import base64")
+    test_secrets = {
+        var: ("secret-" if var in secret_vars else "test-")
+        + var.lower().replace("_", "-")
+        for var in sorted(set(secret_vars) | set(link.env_vars))
+    }
+    context = {
+        "link": link,
+        "imports": merge_imports([*imports, *link.imports]),
+        "expected": dict(link.expected),
+        "distinct_fields": list(link.distinct_fields),
+        "test_secrets": test_secrets,
+        "auth_kinds": auth_kinds,
+        "secret_vars": secret_vars,
+        "required_env": tuple(sorted(set(secret_vars) | set(link.env_vars))),
+    }
+    script = env.get_template("script.py.jinja").render(context)
+    tests = env.get_template("test_script.py.jinja").render(context)
+    return {
+        f"{link.name}.py": format_source(script),
+        f"test_{link.name}.py": format_source(tests),
+    }
+
+
+def format_source(source: str) -> str:
+    source = re.sub(r"\n{4,}", "\n\n\n", source)
+    return black.format_str(
+        source, mode=black.Mode(target_versions={black.TargetVersion.PY311})
+    )

@@ -1,0 +1,87 @@
+"""Sample values for the generated tests, from the specs' examples or their schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from generator.schemas import Walker
+from generator.specs import Schema
+
+_FORMAT_SAMPLES = {
+    "date-time": "2024-03-01T12:30:00Z",
+    "date": "2024-03-01",
+    "time": "12:30:00",
+    "email": "ada@example.com",
+    "uri": "https://example.com/a",
+    "url": "https://example.com/a",
+    "uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    "hostname": "example.com",
+    "ipv4": "192.0.2.1",
+    "ipv6": "2001:db8::1",
+    "byte": "U3dhZ2dlcg==",
+}
+
+
+def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) -> Any:
+    """A value that the schema accepts: its example, default or enum, else made up."""
+    node = walker.specs.deref(schema).node
+    for key in ("example", "default"):
+        if key in node and node[key] is not None and depth > 0:
+            return node[key]
+    examples = node.get("examples")
+    if isinstance(examples, list) and examples and depth > 0:
+        return examples[0]
+    shape = walker.shape(schema)
+    if shape.enum:
+        return next((v for v in shape.enum if v is not None), shape.enum[0])
+    types = shape.types - {"null"}
+    if "object" in types or (shape.properties and not types):
+        if depth > 6:
+            return {}
+        result = {}
+        for prop_name, prop in shape.properties.items():
+            result[prop_name] = sample(walker, prop, prop_name, depth + 1)
+        return result
+    if "array" in types:
+        if shape.items is None or depth > 6:
+            return []
+        return [sample(walker, shape.items, name, depth + 1)]
+    if "integer" in types:
+        return _bounded(walker.specs.deref(schema).node, 3)
+    if "number" in types:
+        return float(_bounded(walker.specs.deref(schema).node, 2.5))
+    if "boolean" in types:
+        return True
+    if "string" in types or not types:
+        if shape.format in _FORMAT_SAMPLES:
+            return _FORMAT_SAMPLES[shape.format]
+        text = f"sample {name}"
+        node_map: Mapping[str, Any] = walker.specs.deref(schema).node
+        if isinstance(node_map.get("maxLength"), int):
+            text = text[: node_map["maxLength"]]
+        if (
+            isinstance(node_map.get("minLength"), int)
+            and len(text) < node_map["minLength"]
+        ):
+            text = text.ljust(node_map["minLength"], "x")
+        return text
+    return None
+
+
+def _bounded(node: Mapping[str, Any], value: float) -> Any:
+    minimum = node.get("minimum", node.get("exclusiveMinimum"))
+    maximum = node.get("maximum", node.get("exclusiveMaximum"))
+    if (
+        isinstance(minimum, int | float)
+        and not isinstance(minimum, bool)
+        and value < minimum
+    ):
+        value = minimum + 1
+    if (
+        isinstance(maximum, int | float)
+        and not isinstance(maximum, bool)
+        and value > maximum
+    ):
+        value = maximum
+    return int(value) if isinstance(value, int) or float(value).is_integer() else value

@@ -1,0 +1,168 @@
+"""Navigate JSON schemas through `$ref`, `allOf`, `oneOf`/`anyOf` and nullability."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from generator.specs import Schema, SpecSet
+
+JSON_TYPES = ("string", "integer", "number", "boolean", "object", "array", "null")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a schema accepts, flattened: the facts the resolver checks against."""
+
+    types: frozenset[str]  # empty: anything
+    nullable: bool
+    format: str
+    enum: tuple[Any, ...] | None
+    read_only: bool
+    properties: Mapping[str, Schema]
+    required: frozenset[str]
+    free_form: bool  # additionalProperties allows unknown keys
+    items: Schema | None
+
+    def describe(self) -> str:
+        if not self.types:
+            return "any value"
+        names = sorted(self.types - {"null"})
+        text = " or ".join(names) or "null"
+        if self.format:
+            text += f" ({self.format})"
+        return text
+
+
+class Walker:
+    """Answers questions about schemas of one SpecSet."""
+
+    def __init__(self, specs: SpecSet) -> None:
+        self.specs = specs
+
+    def shape(self, schema: Schema) -> Shape:
+        return self._shape(schema, depth=0)
+
+    def _shape(self, schema: Schema, depth: int) -> Shape:
+        schema = self.specs.deref(schema)
+        node = schema.node
+        types = _types(node)
+        nullable = bool(node.get("nullable")) or bool(node.get("x-nullable"))
+        nullable = nullable or "null" in types
+        properties = {
+            str(name): Schema(schema.doc, sub, f"{schema.pointer}/properties/{name}")
+            for name, sub in (node.get("properties") or {}).items()
+            if isinstance(sub, Mapping)
+        }
+        required = set(node.get("required") or [])
+        enum = tuple(node["enum"]) if isinstance(node.get("enum"), list) else None
+        fmt = str(node.get("format", ""))
+        read_only = bool(node.get("readOnly"))
+        extra = node.get("additionalProperties")
+        free_form = extra is True or (
+            isinstance(extra, Mapping) and extra != {"not": {}}
+        )
+        if "type" not in node and "properties" not in node and extra is None:
+            free_form = free_form or not any(
+                k in node for k in ("allOf", "oneOf", "anyOf")
+            )
+        items = (
+            Schema(schema.doc, node["items"], schema.pointer + "/items")
+            if isinstance(node.get("items"), Mapping)
+            else None
+        )
+        if depth < 20:
+            for combinator in ("allOf", "oneOf", "anyOf"):
+                for i, sub in enumerate(node.get(combinator) or []):
+                    if not isinstance(sub, Mapping):
+                        continue
+                    part = self._shape(
+                        Schema(schema.doc, sub, f"{schema.pointer}/{combinator}/{i}"),
+                        depth + 1,
+                    )
+                    if part.types == {"null"}:
+                        nullable = True
+                        continue
+                    for name, prop in part.properties.items():
+                        properties.setdefault(name, prop)
+                    if combinator == "allOf":
+                        required |= part.required
+                        types = (
+                            types & part.types
+                            if types and part.types
+                            else (types or part.types)
+                        )
+                    else:
+                        types = types | part.types if types or not i else types
+                    nullable = nullable or (part.nullable and combinator != "allOf")
+                    enum = enum or part.enum
+                    fmt = fmt or part.format
+                    free_form = free_form or part.free_form
+                    items = items or part.items
+                    read_only = read_only or part.read_only
+        return Shape(
+            types=frozenset(types),
+            nullable=nullable,
+            format=fmt,
+            enum=enum,
+            read_only=read_only,
+            properties=properties,
+            required=frozenset(required),
+            free_form=free_form,
+            items=items,
+        )
+
+    def find(self, schema: Schema, path: str) -> tuple[Schema | None, str]:
+        """Follow a dotted path of property names.
+
+        Returns the schema found, or None with the name that failed and the names
+        that were possible there, joined as "missing|a,b,c". A free-form object
+        yields a permissive empty schema for any key.
+        """
+        current = schema
+        for part in path.split("."):
+            shape = self.shape(current)
+            if part in shape.properties:
+                current = shape.properties[part]
+            elif shape.free_form:
+                extra = self.specs.deref(current).node.get("additionalProperties")
+                node = extra if isinstance(extra, Mapping) else {}
+                current = Schema(
+                    current.doc, node, current.pointer + "/additionalProperties"
+                )
+            else:
+                return None, part + "|" + ",".join(sorted(shape.properties))
+        return current, ""
+
+
+def _types(node: Mapping[str, Any]) -> set[str]:
+    declared = node.get("type")
+    if isinstance(declared, str):
+        return {declared}
+    if isinstance(declared, list):
+        return {str(t) for t in declared}
+    if "properties" in node or "additionalProperties" in node:
+        return {"object"}
+    if "items" in node:
+        return {"array"}
+    if isinstance(node.get("enum"), list) and node["enum"]:
+        return {value_type(v) for v in node["enum"]}
+    return set()
+
+
+def value_type(value: Any) -> str:
+    """The JSON type name of a Python value from YAML or JSON."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"

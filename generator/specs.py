@@ -1,0 +1,426 @@
+"""Read OpenAPI documents, validate them, follow `$ref`s and find operations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import yaml
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+from generator.errors import P2pgenError, Problem, did_you_mean
+
+try:  # libyaml is several times faster on large specs; fall back when absent
+    _YamlLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _YamlLoader = yaml.SafeLoader
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+SCHEMA_HOMES = ("/components/schemas/", "/definitions/")
+
+
+@dataclass(frozen=True, eq=False)
+class Document:
+    """One parsed spec file with what we need to report problems in it."""
+
+    path: Path
+    data: Any
+    text: str
+    sha256: str
+
+    @property
+    def is_swagger2(self) -> bool:
+        return isinstance(self.data, dict) and "swagger" in self.data
+
+    def line_of(self, pointer: str) -> int:
+        """Return the 1-based line of a JSON pointer in a YAML/JSON file, or 0."""
+        try:
+            node = yaml.compose(self.text, Loader=_YamlLoader)
+        except yaml.YAMLError:
+            return 0
+        for part in split_pointer(pointer):
+            if isinstance(node, yaml.MappingNode):
+                found = None
+                for key, value in node.value:
+                    if key.value == part:
+                        found = value
+                        break
+                if found is None:
+                    break
+                node = found
+            elif isinstance(node, yaml.SequenceNode) and part.isdigit():
+                if int(part) >= len(node.value):
+                    break
+                node = node.value[int(part)]
+            else:
+                break
+        return int(node.start_mark.line) + 1 if node is not None else 0
+
+    def problem(self, message: str, pointer: str = "") -> Problem:
+        return Problem(
+            str(self.path), self.line_of(pointer) if pointer else 0, 0, message, pointer
+        )
+
+
+def split_pointer(pointer: str) -> list[str]:
+    if pointer in ("", "#", "/", "#/"):
+        return []
+    parts = pointer.lstrip("#").lstrip("/").split("/")
+    return [unquote(p).replace("~1", "/").replace("~0", "~") for p in parts]
+
+
+def join_pointer(*parts: str | int) -> str:
+    escaped = (str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return "/" + "/".join(escaped)
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise P2pgenError.single(
+            str(path),
+            "file not found; check the path (relative paths in a mapping "
+            "are relative to the mapping file)",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise P2pgenError.single(str(path), f"cannot read file: {exc}") from None
+
+
+def parse_text(path: Path, text: str) -> Any:
+    """Parse JSON (fast path) or YAML, turning syntax errors into located problems."""
+    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            if path.suffix.lower() == ".json":
+                raise P2pgenError.single(
+                    str(path),
+                    f"invalid JSON: {exc.msg}; fix the syntax",
+                    line=exc.lineno,
+                    column=exc.colno,
+                ) from None
+    try:
+        return yaml.load(text, Loader=_YamlLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise P2pgenError.single(
+            str(path),
+            f"invalid YAML: {exc.problem}; fix the syntax",
+            line=mark.line + 1 if mark else 0,
+            column=mark.column + 1 if mark else 0,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise P2pgenError.single(str(path), f"invalid YAML: {exc}") from None
+
+
+def load_document(path: Path) -> Document:
+    text = read_text(path)
+    data = parse_text(path, text)
+    return Document(path, data, text, hashlib.sha256(text.encode()).hexdigest())
+
+
+@dataclass(frozen=True, eq=False)
+class Schema:
+    """A schema node together with the document it lives in (to follow refs)."""
+
+    doc: Document
+    node: Mapping[str, Any]
+    pointer: str
+
+    def problem(self, message: str) -> Problem:
+        return self.doc.problem(message, self.pointer)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    location: str  # path | query | header | cookie
+    required: bool
+    schema: Schema | None
+
+
+@dataclass(frozen=True)
+class SecurityScheme:
+    name: str
+    type: str  # apiKey | http | oauth2 | openIdConnect | basic (Swagger 2)
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Operation:
+    doc: Document
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    pointer: str
+    parameters: tuple[Parameter, ...]
+    request_body: Schema | None
+    response: Schema | None
+    security: tuple[tuple[str, ...], ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.method.upper()} {self.path}"
+
+
+@dataclass
+class SpecSet:
+    """Every document read while handling one mapping, keyed by absolute path."""
+
+    documents: dict[Path, Document] = field(default_factory=dict)
+
+    def load(self, path: Path) -> Document:
+        path = path.resolve()
+        if path not in self.documents:
+            self.documents[path] = load_document(path)
+        return self.documents[path]
+
+    def deref(self, schema: Schema) -> Schema:
+        """Follow `$ref` chains until a schema without `$ref`."""
+        seen: set[tuple[Path, str]] = set()
+        while isinstance(schema.node, Mapping) and "$ref" in schema.node:
+            ref = schema.node["$ref"]
+            target = self.follow(schema.doc, ref, schema.pointer)
+            key = (target.doc.path, target.pointer)
+            if key in seen:
+                raise P2pgenError([schema.problem(f"circular $ref {ref!r}")])
+            seen.add(key)
+            schema = target
+        return schema
+
+    def follow(self, doc: Document, ref: Any, at: str) -> Schema:
+        if not isinstance(ref, str):
+            raise P2pgenError([doc.problem("$ref must be a string", at)])
+        file_part, _, pointer = ref.partition("#")
+        if file_part.startswith(("http://", "https://")):
+            raise P2pgenError(
+                [
+                    doc.problem(
+                        f"remote $ref {ref!r} is not supported; download the file and refer "
+                        "to it by a relative path",
+                        at,
+                    )
+                ]
+            )
+        target_doc = self.load(doc.path.parent / file_part) if file_part else doc
+        node: Any = target_doc.data
+        for part in split_pointer(pointer):
+            if isinstance(node, Mapping) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                raise P2pgenError([doc.problem(f"$ref {ref!r} points to nothing", at)])
+        if not isinstance(node, Mapping):
+            raise P2pgenError([doc.problem(f"$ref {ref!r} is not an object", at)])
+        return Schema(target_doc, node, "/" + pointer.lstrip("/") if pointer else "")
+
+
+def schema_name(pointer: str) -> str | None:
+    """The name of a reusable schema (`components/schemas` or `definitions`)."""
+    for home in SCHEMA_HOMES:
+        if pointer.startswith(home) and "/" not in pointer[len(home) :]:
+            return split_pointer(pointer)[-1]
+    return None
+
+
+def validate_document(specs: SpecSet, doc: Document) -> None:
+    """Validate with openapi-spec-validator; raise every problem with its pointer."""
+    if not isinstance(doc.data, dict) or not (
+        "openapi" in doc.data or "swagger" in doc.data
+    ):
+        raise P2pgenError(
+            [
+                doc.problem(
+                    "not an OpenAPI document: expected a top-level 'openapi' (3.x) or "
+                    "'swagger' (2.0) key"
+                )
+            ]
+        )
+    try:
+        validate(doc.data, base_uri=doc.path.as_uri())
+    except OpenAPIValidationError as exc:
+        pointer = join_pointer(*exc.absolute_path) if exc.absolute_path else ""
+        raise P2pgenError(
+            [doc.problem(f"invalid OpenAPI document: {_short(exc.message)}", pointer)]
+        ) from None
+    except Exception as exc:  # the validator raises assorted errors on broken refs
+        raise P2pgenError(
+            [doc.problem(f"invalid OpenAPI document: {_short(str(exc))}")]
+        ) from None
+
+
+def _short(message: str, limit: int = 300) -> str:
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def iter_operations(doc: Document) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    paths = doc.data.get("paths") or {}
+    for path, item in paths.items():
+        if not isinstance(item, Mapping):
+            continue
+        for method in HTTP_METHODS:
+            op = item.get(method)
+            if isinstance(op, Mapping):
+                yield method, path, op
+
+
+def find_operation(specs: SpecSet, doc: Document, wanted: str) -> Operation:
+    """Find an operation by operationId or by "METHOD /path"."""
+    method_path = re.fullmatch(r"\s*([A-Za-z]+)\s+(/\S*)\s*", wanted)
+    labels = []
+    for method, path, op in iter_operations(doc):
+        op_id = str(op.get("operationId", ""))
+        labels.append(op_id or f"{method.upper()} {path}")
+        if op_id == wanted or (
+            method_path
+            and method_path.group(1).lower() == method
+            and method_path.group(2) == path
+        ):
+            return _build_operation(specs, doc, method, path, op)
+    raise P2pgenError(
+        [
+            doc.problem(
+                f"operation {wanted!r} not found{did_you_mean(wanted, labels)}; "
+                "run `p2pgen ops SPEC` to list the operations"
+            )
+        ]
+    )
+
+
+def _build_operation(
+    specs: SpecSet, doc: Document, method: str, path: str, op: Mapping[str, Any]
+) -> Operation:
+    pointer = join_pointer("paths", path, method)
+    path_item = doc.data["paths"][path]
+    params: dict[tuple[str, str], Parameter] = {}
+    body: Schema | None = None
+    raw_params = [
+        (join_pointer("paths", path, "parameters", i), p)
+        for i, p in enumerate(path_item.get("parameters") or [])
+    ] + [
+        (f"{pointer}/parameters/{i}", p)
+        for i, p in enumerate(op.get("parameters") or [])
+    ]
+    for at, raw in raw_params:
+        param = specs.deref(Schema(doc, raw, at))
+        node = param.node
+        if node.get("in") == "body":  # Swagger 2.0
+            body = Schema(
+                param.doc, node.get("schema") or {}, param.pointer + "/schema"
+            )
+            continue
+        if node.get("in") == "formData":
+            continue
+        schema_node = node.get("schema")
+        if schema_node is None and "type" in node:  # Swagger 2.0 inline typing
+            schema_node = {k: v for k, v in node.items() if k not in ("name", "in")}
+        schema = (
+            Schema(param.doc, schema_node, param.pointer + "/schema")
+            if isinstance(schema_node, Mapping)
+            else None
+        )
+        params[(node["name"], node["in"])] = Parameter(
+            node["name"], node["in"], bool(node.get("required")), schema
+        )
+    if "requestBody" in op:
+        request = specs.deref(Schema(doc, op["requestBody"], pointer + "/requestBody"))
+        body = _json_media_schema(request)
+    return Operation(
+        doc=doc,
+        method=method,
+        path=path,
+        operation_id=str(op.get("operationId", "")),
+        summary=str(op.get("summary", "")),
+        pointer=pointer,
+        parameters=tuple(params.values()),
+        request_body=body,
+        response=_success_response(specs, doc, op, pointer),
+        security=_security(doc, op),
+    )
+
+
+def _json_media_schema(container: Schema) -> Schema | None:
+    content = container.node.get("content")
+    if isinstance(content, Mapping):
+        for media, media_obj in content.items():
+            if "json" in media and isinstance(media_obj, Mapping):
+                schema = media_obj.get("schema")
+                if isinstance(schema, Mapping):
+                    return Schema(
+                        container.doc,
+                        schema,
+                        f"{container.pointer}/content/{join_pointer(media)[1:]}/schema",
+                    )
+    schema = container.node.get("schema")  # Swagger 2.0 response
+    if isinstance(schema, Mapping):
+        return Schema(container.doc, schema, container.pointer + "/schema")
+    return None
+
+
+def _success_response(
+    specs: SpecSet, doc: Document, op: Mapping[str, Any], pointer: str
+) -> Schema | None:
+    responses = op.get("responses") or {}
+    codes = sorted(str(c) for c in responses if str(c).startswith("2"))
+    if not codes and "default" in responses:
+        codes = ["default"]
+    for code in codes:
+        raw = responses.get(code, responses.get(int(code) if code.isdigit() else code))
+        response = specs.deref(Schema(doc, raw, f"{pointer}/responses/{code}"))
+        schema = _json_media_schema(response)
+        if schema is not None:
+            return schema
+    return None
+
+
+def _security(doc: Document, op: Mapping[str, Any]) -> tuple[tuple[str, ...], ...]:
+    requirements = op.get("security", doc.data.get("security")) or []
+    return tuple(tuple(req) for req in requirements if isinstance(req, Mapping))
+
+
+def security_schemes(doc: Document) -> dict[str, SecurityScheme]:
+    data = doc.data
+    raw = (
+        data.get("securityDefinitions")
+        if doc.is_swagger2
+        else (data.get("components") or {}).get("securitySchemes")
+    ) or {}
+    return {
+        name: SecurityScheme(name, str(s.get("type", "")), s)
+        for name, s in raw.items()
+        if isinstance(s, Mapping)
+    }
+
+
+def first_server(doc: Document) -> str:
+    """The spec's first server URL ('' when none), Swagger 2.0 host included."""
+    data = doc.data
+    if doc.is_swagger2:
+        host = data.get("host")
+        if not host:
+            return ""
+        scheme = (data.get("schemes") or ["https"])[0]
+        return f"{scheme}://{host}{data.get('basePath', '')}".rstrip("/")
+    for server in data.get("servers") or []:
+        if isinstance(server, Mapping) and isinstance(server.get("url"), str):
+            url = server["url"]
+            for var, spec in (server.get("variables") or {}).items():
+                url = url.replace("{" + var + "}", str(spec.get("default", "")))
+            return str(url).rstrip("/")
+    return ""
+
+
+def api_title(doc: Document) -> str:
+    info = doc.data.get("info") or {}
+    return f"{info.get('title', doc.path.stem)} {info.get('version', '')}".strip()
