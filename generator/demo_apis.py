@@ -142,7 +142,14 @@ class Api:
     spec_file: ClassVar[str]
     collections: ClassVar[tuple[str, ...]]
 
-    def __init__(self, specs_dir: Path, faults: Faults | None, token_ttl: float):
+    def __init__(
+        self,
+        specs_dir: Path,
+        faults: Faults | None,
+        token_ttl: float,
+        seed_count: int | None = None,
+    ):
+        self.seed_count = seed_count
         self.spec = demo_store.load_spec(specs_dir / self.spec_file)
         self.creds = DEMO_CREDENTIALS[self.name]
         self.faults = faults
@@ -157,6 +164,10 @@ class Api:
 
     def setup(self) -> None:
         """Seed data and register routes."""
+
+    def n(self, default: int) -> int:
+        """How many source records to seed: `seed_count` if given, else `default`."""
+        return default if self.seed_count is None else self.seed_count
 
     def seed(self, collection: str, records: list[Json]) -> None:
         """Store source records, breaking some when faults ask for it."""
@@ -260,7 +271,7 @@ class CrmApi(Api):
     name, spec_file, collections = "crm", "crm.yaml", ("contacts", "customers")
 
     def setup(self) -> None:
-        self.seed("contacts", demo_store.seed_contacts(random.Random(1)))
+        self.seed("contacts", demo_store.seed_contacts(random.Random(1), self.n(60)))
         self.check = demo_store.body_validator(self.spec, "POST", "/customers")
         self.route("GET", "/contacts", self.list_contacts)
         self.route("GET", "/customers", self.list_customers)
@@ -399,7 +410,7 @@ class InvoicingApi(Api):
     name, spec_file, collections = "invoicing", "invoicing.json", ("invoices",)
 
     def setup(self) -> None:
-        self.seed("invoices", demo_store.seed_invoices(random.Random(2)))
+        self.seed("invoices", demo_store.seed_invoices(random.Random(2), self.n(45)))
         self.route("GET", "/invoices", self.list_invoices)
 
     def authorised(self, req: Request) -> bool:
@@ -439,7 +450,7 @@ class PosApi(Api):
     name, spec_file, collections = "pos", "pos.yaml", ("sales",)
 
     def setup(self) -> None:
-        self.seed("sales", demo_store.seed_sales(random.Random(3)))
+        self.seed("sales", demo_store.seed_sales(random.Random(3), self.n(80)))
         self.route("GET", "/sales", self.list_sales)
 
     def authorised(self, req: Request) -> bool:
@@ -557,7 +568,9 @@ class PatientsApi(Api):
     name, spec_file, collections = "patients", "patients.yaml", ("treatments",)
 
     def setup(self) -> None:
-        self.seed("treatments", demo_store.seed_treatments(random.Random(4)))
+        self.seed(
+            "treatments", demo_store.seed_treatments(random.Random(4), self.n(55))
+        )
         self.route("GET", "/treatments", self.list_treatments)
 
     def authorised(self, req: Request) -> bool:
@@ -574,17 +587,22 @@ class PatientsApi(Api):
         except ValueError:
             raise BadParam(f"since: {since_raw!r} is not a date") from None
         token = req.query.get("page_token")
-        offset = int(decode_cursor("page_token", token)) if token else 0
-        found = [
-            t
-            for t in self.store.all("treatments")
-            if since is None or str(t.get("performed_on")) >= since.isoformat()
-        ]
-        items = found[offset : offset + limit]
+        try:
+            after = int(decode_cursor("page_token", token)) if token else 0
+        except ValueError:
+            raise BadParam(f"page_token: {token!r} is not a page token") from None
+        # Keyset paging on the store's sequence: cheap even for 100,000 records.
+        found, more = self.store.page(
+            "treatments",
+            after,
+            limit,
+            ("performed_on", since.isoformat()) if since else None,
+        )
+        items = [t for _seq, t in found]
         next_url = None
-        if offset + limit < len(found):
+        if more:
             query = {k: v for k, v in req.query.items() if k != "page_token"}
-            query["page_token"] = encode_cursor(str(offset + limit))
+            query["page_token"] = encode_cursor(str(found[-1][0]))
             next_url = f"{self.base_url}/treatments?{urlencode(query)}"
         return Response(200, {"items": items, "links": {"next": next_url}})
 
@@ -613,9 +631,7 @@ class BillingApi(Api):
         def apply() -> Response:
             body = self.parse(req, self.check, 400)
             ref = body.get("source_ref")
-            if ref and any(
-                c.get("source_ref") == ref for c in self.store.all("charges")
-            ):
+            if isinstance(ref, str) and self.store.exists("charges", "source_ref", ref):
                 return self.error(409, f"source_ref {ref!r} was already charged")
             number = self.store.count("charges") + 1
             charge = {
@@ -729,11 +745,15 @@ class DemoApis:
         ports: dict[str, int] | None = None,
         *,
         token_ttl: float = 300.0,
+        seed_count: int | None = None,
     ) -> None:
         self.specs_dir = Path(specs_dir)
         self.faults = faults
         self.ports = {name: 0 for name in API_NAMES} | (ports or {})
         self.token_ttl = token_ttl
+        # How many records each source API seeds (default: its own small fixed
+        # number); the benchmark asks for 100,000.
+        self.seed_count = seed_count
         self.apis: dict[str, Api] = {}
         self._servers: list[tuple[_Server, threading.Thread]] = []
 
@@ -753,7 +773,9 @@ class DemoApis:
         """Seed every API and start serving it."""
         try:
             for name in API_NAMES:
-                api = API_CLASSES[name](self.specs_dir, self.faults, self.token_ttl)
+                api = API_CLASSES[name](
+                    self.specs_dir, self.faults, self.token_ttl, self.seed_count
+                )
                 server = _Server(("127.0.0.1", self.ports[name]), _Handler)
                 server.api = api
                 api.base_url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -832,6 +854,12 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("error-503", "rate-limit-429", "drop-connection", "lost-response"):
         parser.add_argument(f"--{flag}", type=float, default=0.0, metavar="RATE")
     parser.add_argument("--invalid-records", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--seed-count",
+        type=int,
+        metavar="N",
+        help="records per source API (default: a few dozen each)",
+    )
     args = parser.parse_args(argv)
     faults = Faults(
         seed=args.seed,
@@ -841,7 +869,7 @@ def main(argv: list[str] | None = None) -> int:
         lost_response=args.lost_response,
         invalid_records=args.invalid_records,
     )
-    with DemoApis(args.specs, faults, SPEC_PORTS) as demo:
+    with DemoApis(args.specs, faults, SPEC_PORTS, seed_count=args.seed_count) as demo:
         for name in API_NAMES:
             print(f"{name:<10} {demo.base_url(name)}")
         print()

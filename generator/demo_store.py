@@ -93,6 +93,40 @@ class Store:
             ).fetchall()
         return [json.loads(body) for (body,) in rows]
 
+    def page(
+        self,
+        collection: str,
+        after: int,
+        limit: int,
+        at_least: tuple[str, str] | None = None,
+    ) -> tuple[list[tuple[int, Json]], bool]:
+        """Return up to `limit` (seq, record) pairs after `after`, and whether more follow.
+
+        Keyset paging on the insertion sequence keeps a page cheap however large
+        the collection; `at_least` is an optional (top-level field, minimum) filter.
+        """
+        sql = "SELECT seq, body FROM records WHERE collection = ? AND seq > ?"
+        args: list[Any] = [collection, after]
+        if at_least is not None:
+            sql += " AND json_extract(body, ?) >= ?"
+            args += [f"$.{at_least[0]}", at_least[1]]
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit + 1)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        found = [(int(seq), json.loads(body)) for seq, body in rows[:limit]]
+        return found, len(rows) > limit
+
+    def exists(self, collection: str, field: str, value: str) -> bool:
+        """Whether a record's top-level `field` equals `value`."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM records WHERE collection = ? "
+                "AND json_extract(body, ?) = ? LIMIT 1",
+                (collection, f"$.{field}", value),
+            ).fetchone()
+        return row is not None
+
     def count(self, collection: str) -> int:
         """Return how many records a collection holds."""
         with self._lock:
