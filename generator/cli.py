@@ -8,8 +8,10 @@ from pathlib import Path
 import click
 
 from generator import __version__
+from generator.demo import run_demo
 from generator.errors import P2pgenError, Problem
 from generator.output import PlannedFile, plan, write_all
+from generator.regions import diff
 from generator.render import render_link
 from generator.resolve import Resolution, resolve
 from generator.specs import SpecSet, iter_operations, validate_document
@@ -132,8 +134,6 @@ def check(mappings: tuple[Path, ...], out: Path) -> None:
         if f.changed:
             drift.append(f)
             old = f.existing or ""
-            from generator.regions import diff
-
             click.echo(
                 diff(old, f.content, f"{f.path} (on disk)", f"{f.path} (regenerated)")
                 or f"{f.path}: missing",
@@ -177,8 +177,6 @@ def ops(spec: Path) -> None:
 @click.argument("links", nargs=-1)
 def demo(links: tuple[str, ...]) -> None:
     """Start the bundled demo APIs, generate example links, run them, show the result."""
-    from generator.demo import run_demo
-
     names = list(links) or [p.stem for p in _default_mappings()]
     sys.exit(run_demo(names, Path("specs"), sys.stdout))
 

@@ -210,7 +210,10 @@ class _Parser:
             return None
         return value
 
-    def field_maps(self, node: _Node, what: str) -> tuple[FieldMap, ...]:
+    def field_maps(
+        self, node: _Node, what: str, scalars_are_constants: bool = False
+    ) -> tuple[FieldMap, ...]:
+        """Target path -> expression; in source params a plain value is a constant."""
         if not node.is_map:
             self.error(node.loc, f"{what} must be a mapping of target paths to values")
             return ()
@@ -222,7 +225,10 @@ class _Parser:
                 self.error(loc, f"duplicate key {target!r} in {what}")
                 continue
             seen.add(target)
-            expr = self.expr(value, f"{what}.{target}")
+            if scalars_are_constants and value.is_scalar:
+                expr: Expr | None = Expr("const", value.loc, value=value.value())
+            else:
+                expr = self.expr(value, f"{what}.{target}")
             if expr is not None:
                 result.append(FieldMap(target, expr, loc))
         return tuple(result)
@@ -348,7 +354,11 @@ class _Parser:
         if spec is None or operation is None:
             return None
         params = (
-            self.field_maps(keys["params"][0], f"{side}.params")
+            self.field_maps(
+                keys["params"][0],
+                f"{side}.params",
+                scalars_are_constants=side == "source",
+            )
             if "params" in keys
             else ()
         )

@@ -5,18 +5,15 @@ from __future__ import annotations
 import ast
 import keyword
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datamodel_code_generator import (
-    DataModelType,
-    InputFileType,
-    PythonVersion,
-    generate,
-)
-from datamodel_code_generator.format import DatetimeClassType
+from datamodel_code_generator import generate
+from datamodel_code_generator.enums import DataModelType, InputFileType
+from datamodel_code_generator.format import DatetimeClassType, PythonVersion
 
 from generator.errors import P2pgenError
 from generator.schemas import Walker
@@ -135,7 +132,8 @@ class _Cutter:
                     }
                 return self._copy(target, prefix, depth + 1)
             result: dict[str, Any] = {}
-            for key, value in node.items():
+            for key, raw_value in node.items():
+                value = raw_value
                 if key in DROPPED_KEYS or not isinstance(key, str):
                     continue
                 if key == "x-nullable":
@@ -227,23 +225,26 @@ def build_models(
         "components": {"schemas": cutter.schemas},
     }
     try:
-        output = generate(
-            document,
-            input_file_type=InputFileType.OpenAPI,
-            output_model_type=DataModelType.PydanticV2BaseModel,
-            target_python_version=PythonVersion.PY_311,
-            disable_timestamp=True,
-            formatters=[],
-            field_constraints=True,
-            use_annotated=True,
-            use_standard_collections=True,
-            use_union_operator=True,
-            strict_nullable=True,
-            capitalise_enum_members=True,
-            output_datetime_class=DatetimeClassType.Datetime,
-            type_mappings=["string+email=string", "string+idn-email=string"],
-            keep_model_order=False,
-        )
+        with warnings.catch_warnings():
+            # DCG warns about naming choices it makes; they are not the user's problem.
+            warnings.simplefilter("ignore")
+            output = generate(
+                document,
+                input_file_type=InputFileType.OpenAPI,
+                output_model_type=DataModelType.PydanticV2BaseModel,
+                target_python_version=PythonVersion.PY_311,
+                disable_timestamp=True,
+                formatters=[],
+                field_constraints=True,
+                use_annotated=True,
+                use_standard_collections=True,
+                use_union_operator=True,
+                strict_nullable=True,
+                capitalise_enum_members=True,
+                output_datetime_class=DatetimeClassType.Datetime,
+                type_mappings=["string+email=string", "string+idn-email=string"],
+                keep_model_order=False,
+            )
     except Exception as exc:  # DCG raises many error types for odd schemas
         raise P2pgenError.single(
             str(mapping_path),

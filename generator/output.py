@@ -44,12 +44,12 @@ def write_all(files: list[PlannedFile]) -> None:
     try:
         for planned in files:
             planned.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(
+            handle, temporary_name = tempfile.mkstemp(
                 dir=planned.path.parent, prefix=f".{planned.path.name}.", suffix=".tmp"
             )
             with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
                 out.write(planned.content)
-            staged.append((Path(temporary), planned.path))
+            staged.append((Path(temporary_name), planned.path))
     except BaseException:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import black
 import jinja2
+from black.mode import Mode, TargetVersion
 
 from generator.link import Link
 
@@ -148,6 +149,4 @@ def render_link(link: Link) -> dict[str, str]:
 
 def format_source(source: str) -> str:
     source = re.sub(r"\n{4,}", "\n\n\n", source)
-    return black.format_str(
-        source, mode=black.Mode(target_versions={black.TargetVersion.PY311})
-    )
+    return black.format_str(source, mode=Mode(target_versions={TargetVersion.PY311}))

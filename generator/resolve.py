@@ -63,21 +63,14 @@ def resolve(mapping_path: Path, root: Path | None = None) -> Resolution:
     if mapping is None:
         return result
     specs = SpecSet()
-    docs: dict[str, Document] = {}
-    for side, endpoint in (("source", mapping.source), ("target", mapping.target)):
-        doc = _collect(result.problems, lambda e=endpoint: _load_spec(specs, e, side))
-        if doc is not None:
-            docs[side] = doc
-    if len(docs) < 2:
-        return result
+    endpoints = {"source": mapping.source, "target": mapping.target}
     ops: dict[str, Operation] = {}
-    for side, endpoint in (("source", mapping.source), ("target", mapping.target)):
-        op = _collect(
-            result.problems,
-            lambda e=endpoint, d=docs[side]: _find(specs, d, e),
-        )
-        if op is not None:
-            ops[side] = op
+    for side, endpoint in endpoints.items():
+        try:
+            doc = _load_spec(specs, endpoint, side)
+            ops[side] = _find(specs, doc, endpoint)
+        except P2pgenError as exc:
+            result.problems.extend(exc.problems)
     if len(ops) < 2:
         return result
     builder = _LinkBuilder(mapping, specs, ops["source"], ops["target"], root)
@@ -167,8 +160,7 @@ class _LinkBuilder:
         if (
             record is None
             or body is None
-            or self.problems
-            and any(p.severity == "error" for p in self.problems)
+            or (self.problems and any(p.severity == "error" for p in self.problems))
         ):
             return None
         if source_auth is None or target_auth is None:
@@ -317,7 +309,7 @@ class _LinkBuilder:
                 self._check_param(self.source, param, p.loc, f"pagination.{what}")
         response = self.source.response
         for what, path in (
-            ("next", p.next if p.style != "next_url" else p.next),
+            ("next", p.next),
             ("has_more", p.has_more),
         ):
             if path and response is not None:

@@ -47,7 +47,7 @@ class Walker:
     def _shape(self, schema: Schema, depth: int) -> Shape:
         schema = self.specs.deref(schema)
         node = schema.node
-        types = _types(node)
+        types: set[str] = _types(node)
         nullable = bool(node.get("nullable")) or bool(node.get("x-nullable"))
         nullable = nullable or "null" in types
         properties = {
@@ -91,7 +91,7 @@ class Walker:
                         types = (
                             types & part.types
                             if types and part.types
-                            else (types or part.types)
+                            else set(types or part.types)
                         )
                     else:
                         types = types | part.types if types or not i else types

@@ -132,7 +132,7 @@ class Schema:
     """A schema node together with the document it lives in (to follow refs)."""
 
     doc: Document
-    node: Mapping[str, Any]
+    node: Any  # a mapping, or a list while copying combinators
     pointer: str
 
     def problem(self, message: str) -> Problem:
@@ -377,6 +377,8 @@ def _success_response(
         codes = ["default"]
     for code in codes:
         raw = responses.get(code, responses.get(int(code) if code.isdigit() else code))
+        if not isinstance(raw, Mapping):
+            continue
         response = specs.deref(Schema(doc, raw, f"{pointer}/responses/{code}"))
         schema = _json_media_schema(response)
         if schema is not None:

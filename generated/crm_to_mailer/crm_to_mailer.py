@@ -2,7 +2,7 @@
 # `p2pgen generate` keeps them and refuses to overwrite edits made elsewhere.
 # Link: crm_to_mailer - Keep the newsletter list in step with active CRM contacts.# Source: Acme CRM 2.4.0, GET /contacts (listContacts)# Target: Mailer 3.0.0, POST /lists/{list_id}/members (addListMember)# sha256 8949ac9261252484ce081ef24f5eaaaf3e15420e3cd91a40be3188188fb9b6d1  specs/crm.yaml
 # sha256 058fa4e2138fe180e15edbd896e3ae9fa9669d70e5a62cc8e39c90ee90acea1f  specs/mailer.yaml
-# sha256 ddd06e46215b6b3798bfba4d8c5e615329a38e20db8fe471da9e5a8f011919ba  specs/links/crm_to_mailer.yaml
+# sha256 0578cfada55b6f3beb225cdb38b322905f8a0bd46499bb315ec44efdf873b56f  specs/links/crm_to_mailer.yaml
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
@@ -974,4 +974,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:a856e02673c7f31c239db47833d463156474d20d936cefc561e553331dde29e5
+# p2pgen checksum sha256:45586ea9a0afa7d358988a7e67af6d65af3552c077e7d042fb697a4e85b99f56
