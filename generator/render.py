@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +38,10 @@ SCRIPT_IMPORTS = (
 
 
 def templates_dir() -> Path:
-    """The templates, from an installed wheel or from a source checkout."""
-    try:
-        packaged = resources.files("generator.templates")
-        if packaged.is_dir():
-            return Path(str(packaged))
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "templates"
+    """The templates: inside the installed package, else the checkout's templates/."""
+    here = Path(__file__).resolve().parent
+    installed = here / "templates"
+    return installed if (installed / "script.py.jinja").is_file() else here.parent / "templates"
 
 
 def comment(value: Any) -> str:
