@@ -50,7 +50,8 @@ def compile_expr(expr: Expr, data: str, depth: int, uses: Uses) -> str:
         uses.helpers.add("render")
         code = f"_render({expr.text!r}, {data})"
     elif expr.kind == "env":
-        uses.env_vars.add(expr.text)
+        if not expr.has_default:
+            uses.env_vars.add(expr.text)  # required at start-up
         if expr.has_default:
             code = f"os.environ.get({expr.text!r}, {json_safe(expr.default)!r})"
         else:
@@ -77,8 +78,12 @@ def compile_fields(
         node = tree
         parts = fm.target.split(".")
         for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = compile_expr(fm.expr, data, depth, uses)
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                break  # a key inside a field mapped whole: the checker reports it
+            node = child
+        else:
+            node[parts[-1]] = compile_expr(fm.expr, data, depth, uses)
     return _dict_source(tree)
 
 

@@ -103,6 +103,7 @@ class Endpoint:
     operation: str
     loc: Loc
     spec_loc: Loc
+    operation_loc: Loc
     params: tuple[FieldMap, ...] = ()
     auth: Auth | None = None
     records: str | None = None
@@ -367,6 +368,7 @@ class _Parser:
             operation=operation,
             loc=node.loc,
             spec_loc=keys["spec"][0].loc,
+            operation_loc=keys["operation"][0].loc,
             params=params,
             auth=self.auth(keys["auth"][0], side) if "auth" in keys else None,
             records=self.string(keys.get("records"), f"{side}.records"),

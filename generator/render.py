@@ -41,7 +41,11 @@ def templates_dir() -> Path:
     """The templates: inside the installed package, else the checkout's templates/."""
     here = Path(__file__).resolve().parent
     installed = here / "templates"
-    return installed if (installed / "script.py.jinja").is_file() else here.parent / "templates"
+    return (
+        installed
+        if (installed / "script.py.jinja").is_file()
+        else here.parent / "templates"
+    )
 
 
 def comment(value: Any) -> str:

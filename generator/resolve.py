@@ -102,7 +102,7 @@ def _find(specs: SpecSet, doc: Document, endpoint: Endpoint) -> Operation:
     except P2pgenError as exc:
         message = exc.problems[0].message
         raise P2pgenError(
-            [endpoint.loc.problem(f"{message} in {doc.path.name}")]
+            [endpoint.operation_loc.problem(f"{message} in {doc.path.name}")]
         ) from None
 
 

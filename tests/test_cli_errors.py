@@ -120,12 +120,6 @@ def test_unknown_top_level_key(project: Path) -> None:
     assert_rejected(project, mapping, f"{mapping}:15:1", "did you mean 'fields'?")
 
 
-@pytest.mark.xfail(
-    reason="resolve._find locates an unknown operation at endpoint.loc (the first "
-    "key of the source:/target: block, line 4) instead of the `operation:` value; "
-    "Endpoint has no operation_loc",
-    strict=True,
-)
 def test_unknown_operation(project: Path) -> None:
     mapping = write_mapping(
         project, GOOD.replace("operation: listContacts", "operation: listContact")

@@ -263,12 +263,6 @@ def test_check_reports_drift_with_a_diff(
     assert f'+LINK_NAME = "{name}"' in result.output
 
 
-@pytest.mark.xfail(
-    reason="templates/script.py.jinja header: trim_blocks eats the newline after "
-    "`{% endif %}` on the Link:/Source: lines, so Link, Source, Target and the first "
-    "sha256 line run together on one comment line",
-    strict=True,
-)
 @pytest.mark.parametrize("name", NAMES)
 def test_header_has_one_line_per_fact(name: str) -> None:
     lines = (ROOT / "generated" / name / f"{name}.py").read_text().splitlines()[:12]
