@@ -100,7 +100,9 @@ def test_good_mapping_generates(project: Path) -> None:
 
 
 def test_malformed_yaml(project: Path) -> None:
-    mapping = write_mapping(project, GOOD.replace("  records: data", "  records: [data"))
+    mapping = write_mapping(
+        project, GOOD.replace("  records: data", "  records: [data")
+    )
     assert_rejected(project, mapping, f"{mapping}:")
     outcome = run(["generate", str(mapping), "--out", str(project / "out")])
     # file:line:col
@@ -147,7 +149,9 @@ def test_read_only_target_field(project: Path) -> None:
 
 
 def test_required_target_field_not_mapped(project: Path) -> None:
-    mapping = write_mapping(project, GOOD.replace("  status: {const: subscribed}\n", ""))
+    mapping = write_mapping(
+        project, GOOD.replace("  status: {const: subscribed}\n", "")
+    )
     outcome = assert_rejected(project, mapping, str(mapping), "status")
     assert "required" in outcome.output, outcome
 
@@ -174,7 +178,9 @@ def test_bad_pagination_style(project: Path) -> None:
 def test_unknown_auth_scheme(project: Path) -> None:
     mapping = write_mapping(
         project,
-        GOOD.replace("  records: data\n", "  records: data\n  auth:\n    scheme: bearer\n"),
+        GOOD.replace(
+            "  records: data\n", "  records: data\n  auth:\n    scheme: bearer\n"
+        ),
     )
     assert_rejected(project, mapping, f"{mapping}:8:", "did you mean 'bearerAuth'?")
 
@@ -235,7 +241,7 @@ def test_main_entry_point_prints_no_traceback(project: Path) -> None:
 # A hostile spec cannot inject code ---------------------------------------------------------
 
 EVIL = "__import__('os').system('touch MARKER')"
-NASTY = f"x\"\"\" ''' \\ {{}} \\r \\n\r\nline2 {EVIL} \"\"\"+{EVIL}+\"\"\""
+NASTY = f'x""" \'\'\' \\ {{}} \\r \\n\r\nline2 {EVIL} """+{EVIL}+"""'
 
 
 def hostile_spec(marker: Path) -> str:
@@ -246,8 +252,7 @@ def hostile_spec(marker: Path) -> str:
     def s(value: str) -> str:
         return json.dumps(value)
 
-    return textwrap.dedent(
-        f"""\
+    return textwrap.dedent(f"""\
         openapi: 3.0.3
         info:
           title: {s("Evil " + nasty)}
@@ -305,8 +310,7 @@ def hostile_spec(marker: Path) -> str:
                   type: string
                   description: {s(nasty)}
                   enum: [{s(nasty)}, {s(evil)}, "a{{b}}", "back\\\\slash"]
-        """
-    )
+        """)
 
 
 def test_hostile_spec_cannot_inject_code(project: Path) -> None:

@@ -96,7 +96,11 @@ FULL: dict[str, Any] = {
     "day": "2024-03-05T23:30:00-02:00",
     "nickname": "countess",
     "items": [
-        {"sku": "A", "qty": 2, "parts": [{"code": "p1", "n": 1}, {"code": "p2", "n": 2}]},
+        {
+            "sku": "A",
+            "qty": 2,
+            "parts": [{"code": "p1", "n": 1}, {"code": "p2", "n": 2}],
+        },
         {"sku": "B", "qty": 1, "parts": []},
     ],
 }
