@@ -62,6 +62,7 @@ def _imports(folder: Path, name: str) -> None:
         cwd=folder,
         env=env,
         capture_output=True,
+        check=False,
         text=True,
         timeout=60,
     )
