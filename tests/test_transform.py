@@ -238,3 +238,69 @@ def test_unimplemented_stub_raises_with_guidance(
 def test_each_nested_twice_with_missing_inner_list(mod: ModuleType) -> None:
     body = out(mod, {**FULL, "items": [{"sku": "C"}]})
     assert body["lines"] == [{"sku": "C", "parts": []}]
+
+
+# Swagger 2.0 source and field names that are not Python identifiers ----------------
+
+WEIRD_NAME = "p2pgen_transform_weird_probe"
+WEIRD_MAPPING = f"""\
+version: 1
+name: {WEIRD_NAME}
+source:
+  spec: ../swagger2_people.yaml
+  operation: listPeople
+target:
+  spec: ../weird_names.yaml
+  operation: postW
+fields:
+  first-name: {{from: first-name, default: x}}
+  class: class
+  1st: 1st
+  model_config: model_config
+  braces: {{template: "{{{{literal}}}} {{id}}"}}
+"""
+
+
+@pytest.fixture(scope="module")
+def weird(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    root = tmp_path_factory.mktemp("weird")
+    (root / "pyproject.toml").write_text("", encoding="utf-8")
+    links = root / "specs" / "links"
+    links.mkdir(parents=True)
+    for name in ("swagger2_people.yaml", "weird_names.yaml"):
+        shutil.copy(DATA / name, root / "specs" / name)
+    mapping = links / f"{WEIRD_NAME}.yaml"
+    mapping.write_text(WEIRD_MAPPING, encoding="utf-8")
+    out = root / "out"
+    result = CliRunner().invoke(
+        cli, ["generate", str(mapping), "--out", str(out)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    folder = str(out / WEIRD_NAME)
+    sys.path.insert(0, folder)
+    try:
+        yield importlib.import_module(WEIRD_NAME)
+    finally:
+        sys.path.remove(folder)
+        sys.modules.pop(WEIRD_NAME, None)
+
+
+def test_non_identifier_field_names_and_swagger2(weird: ModuleType) -> None:
+    record = weird.SourceRecord.model_validate(
+        {"id": "7", "first-name": "Ada", "class": "c", "1st": 1, "model_config": "m"}
+    )
+    body = weird.transform(record)
+    assert body.model_dump(mode="json", by_alias=True, exclude_unset=True) == {
+        "first-name": "Ada",
+        "class": "c",
+        "1st": 1,
+        "model_config": "m",
+        "braces": "{literal} 7",
+    }
+    minimal = weird.transform(weird.SourceRecord.model_validate({"id": "8"}))
+    assert minimal.model_dump(mode="json", by_alias=True, exclude_unset=True) == {
+        "first-name": "x",
+        "braces": "{literal} 8",
+    }
+    # Swagger 2.0: the base URL comes from host + basePath.
+    assert weird.SOURCE_DEFAULT_URL == "http://127.0.0.1:9/api"
