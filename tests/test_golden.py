@@ -400,3 +400,30 @@ def test_minimal_link_passes_ruff(minimal_link: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_check_names_the_mapped_fields_a_spec_change_broke(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    shutil.copytree(
+        ROOT / "generated",
+        tmp_path / "generated",
+        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"),
+    )
+    crm = tmp_path / "specs" / "crm.yaml"
+    text = crm.read_text(encoding="utf-8")
+    assert "\n        email:\n" in text
+    crm.write_text(text.replace("\n        email:\n", "\n        e_mail:\n"), "utf-8")
+    monkeypatch.chdir(tmp_path)
+    mapping = Path("specs/links/crm_to_mailer.yaml")
+    lines = mapping.read_text(encoding="utf-8").splitlines()
+    line = next(
+        i for i, t in enumerate(lines, 1) if t.strip() == "email_address: email"
+    )
+    result = CliRunner().invoke(cli, ["check", str(mapping)], catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    assert f"{mapping}:{line}:" in result.output
+    assert "'email' not found; did you mean 'e_mail'?" in result.output
+    assert "Traceback" not in result.output
