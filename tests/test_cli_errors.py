@@ -503,3 +503,34 @@ def test_ops_on_missing_and_non_openapi_files(project: Path) -> None:
 def test_mapping_name_must_be_an_identifier(project: Path) -> None:
     mapping = write_mapping(project, GOOD.replace("name: contacts_out", "name: 1-bad"))
     assert_rejected(project, mapping, f"{mapping}:2:")
+
+
+@pytest.mark.xfail(
+    reason="resolve.py reports source.records problems at mapping.source.loc (the "
+    "first key of the source: block, `spec:` on line 4) instead of the `records:` "
+    "value; Endpoint keeps no records_loc",
+    strict=True,
+)
+def test_unknown_records_path_is_located_at_records(project: Path) -> None:
+    mapping = write_mapping(project, GOOD.replace("records: data", "records: dta"))
+    assert_rejected(project, mapping, "did you mean 'data'?")
+    assert_rejected(project, mapping, f"{mapping}:6:")
+
+
+@pytest.mark.xfail(
+    reason="resolve.py reports pagination.param/next problems at Pagination.loc (the "
+    "first key of the pagination: block, `style:`) instead of the offending "
+    "`param:`/`next:` line",
+    strict=True,
+)
+def test_pagination_problems_are_located_at_their_key(project: Path) -> None:
+    mapping = write_mapping(
+        project,
+        GOOD.replace(
+            "  records: data\n",
+            "  records: data\n  pagination:\n    style: cursor\n    param: cursr\n"
+            "    next: next_cursor\n",
+        ),
+    )
+    assert_rejected(project, mapping, "did you mean 'cursor'?")
+    assert_rejected(project, mapping, f"{mapping}:9:")
