@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ mapping_args = click.argument(
 
 
 def _echo_problems(problems: list[Problem]) -> None:
-    for problem in sorted(problems):
+    for problem in sorted(set(problems)):
         click.echo(str(problem), err=True)
 
 
@@ -156,7 +157,7 @@ def ops(spec: Path) -> None:
     specs = SpecSet()
     try:
         doc = specs.load(spec)
-        validate_document(specs, doc)
+        _echo_problems(validate_document(specs, doc))
     except P2pgenError as exc:
         _echo_problems(exc.problems)
         sys.exit(1)
@@ -187,4 +188,13 @@ def main() -> int:
     except P2pgenError as exc:
         _echo_problems(exc.problems)
         return 1
+    except Exception as exc:  # a bug in p2pgen, not in the user's input
+        if os.environ.get("P2PGEN_DEBUG"):
+            raise
+        click.echo(
+            f"p2pgen internal error: {type(exc).__name__}: {exc}\n"
+            "Please report it; rerun with P2PGEN_DEBUG=1 to see the traceback.",
+            err=True,
+        )
+        return 3
     return 0

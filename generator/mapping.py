@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import keyword
 import re
@@ -74,6 +75,13 @@ class Pagination:
     limit: int | None = None
     start: int | None = None  # page: default 1; offset: default 0
     max_pages: int = 10000
+    locs: dict[str, Loc] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def at(self, key: str) -> Loc:
+        """Where the value of `key` is written, else where the block starts."""
+        return self.locs.get(key, self.loc)
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,13 @@ class Incremental:
     param: str
     field: str
     loc: Loc
+    locs: dict[str, Loc] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def at(self, key: str) -> Loc:
+        """Where the value of `key` is written, else where the block starts."""
+        return self.locs.get(key, self.loc)
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,13 @@ class IdempotencyKey:
     header: str
     source: str
     loc: Loc
+    locs: dict[str, Loc] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def at(self, key: str) -> Loc:
+        """Where the value of `key` is written, else where the block starts."""
+        return self.locs.get(key, self.loc)
 
 
 @dataclass(frozen=True)
@@ -110,6 +132,13 @@ class Endpoint:
     pagination: Pagination | None = None
     incremental: Incremental | None = None
     idempotency_key: IdempotencyKey | None = None
+    locs: dict[str, Loc] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def at(self, key: str) -> Loc:
+        """Where the value of `key` is written, else where the block starts."""
+        return self.locs.get(key, self.loc)
 
 
 @dataclass(frozen=True)
@@ -367,6 +396,7 @@ class _Parser:
             spec=(base / spec),
             operation=operation,
             loc=node.loc,
+            locs=_locs(keys),
             spec_loc=keys["spec"][0].loc,
             operation_loc=keys["operation"][0].loc,
             params=params,
@@ -460,6 +490,7 @@ class _Parser:
         return Pagination(
             style=style,
             loc=node.loc,
+            locs=_locs(keys),
             param=self.string(keys.get("param"), "source.pagination.param"),
             next=self.string(keys.get("next"), "source.pagination.next"),
             next_from_last=self.string(
@@ -485,7 +516,7 @@ class _Parser:
         field_ = self.string(keys.get("field"), "source.incremental.field")
         if param is None or field_ is None:
             return None
-        return Incremental(param, field_, node.loc)
+        return Incremental(param, field_, node.loc, _locs(keys))
 
     def idempotency(self, node: _Node) -> IdempotencyKey | None:
         keys = self.keys(
@@ -498,7 +529,11 @@ class _Parser:
         source = self.string(keys.get("from"), "target.idempotency_key.from")
         if header is None or source is None:
             return None
-        return IdempotencyKey(header, source, node.loc)
+        return IdempotencyKey(header, source, node.loc, _locs(keys))
+
+
+def _locs(keys: dict[str, tuple[_Node, Loc]]) -> dict[str, Loc]:
+    return {key: node.loc for key, (node, _) in keys.items()}
 
 
 def _is_identifier(name: str) -> bool:

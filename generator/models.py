@@ -47,7 +47,16 @@ RESERVED = {
     "UUID",
     "AnyUrl",
 }
-DROPPED_KEYS = {"discriminator", "xml", "externalDocs", "example", "examples"}
+# Defaults are dropped: the script sends only what the mapping sets, and real
+# specs often give defaults of the wrong type.
+DROPPED_KEYS = {
+    "discriminator",
+    "xml",
+    "externalDocs",
+    "example",
+    "examples",
+    "default",
+}
 MAX_DEPTH = 64
 
 

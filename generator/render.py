@@ -24,7 +24,7 @@ SCRIPT_IMPORTS = (
     "import sys",
     "import threading",
     "import time",
-    "from collections.abc import Generator, Iterator",
+    "from collections.abc import Iterator",
     "from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait",
     "from dataclasses import dataclass, field",
     "from datetime import UTC, datetime",
@@ -113,14 +113,16 @@ def render_link(link: Link) -> dict[str, str]:
     """Render the script and its tests; return {file name: black-formatted source}."""
     env = environment()
     auth_kinds = {link.source.auth.kind, link.target.auth.kind}
-    secret_vars = sorted(
-        {var for side in (link.source, link.target) for _, var in side.auth.env}
+    secret_vars = tuple(
+        sorted({var for side in (link.source, link.target) for _, var in side.auth.env})
     )
     imports = [
         line
         for line in SCRIPT_IMPORTS
         if (line != "import re" or link.helpers & {"render", "as_date", "as_datetime"})
     ]
+    if auth_kinds - {"none", "basic"}:
+        imports.append("from collections.abc import Generator")
     if "oauth2" in auth_kinds:
         imports.append("import base64")
     test_secrets = {

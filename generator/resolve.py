@@ -67,7 +67,8 @@ def resolve(mapping_path: Path, root: Path | None = None) -> Resolution:
     ops: dict[str, Operation] = {}
     for side, endpoint in endpoints.items():
         try:
-            doc = _load_spec(specs, endpoint, side)
+            doc, warnings = _load_spec(specs, endpoint, side)
+            result.problems.extend(w for w in warnings if w not in result.problems)
             ops[side] = _find(specs, doc, endpoint)
         except P2pgenError as exc:
             result.problems.extend(exc.problems)
@@ -81,7 +82,9 @@ def resolve(mapping_path: Path, root: Path | None = None) -> Resolution:
     return result
 
 
-def _load_spec(specs: SpecSet, endpoint: Endpoint, side: str) -> Document:
+def _load_spec(
+    specs: SpecSet, endpoint: Endpoint, side: str
+) -> tuple[Document, list[Problem]]:
     if not endpoint.spec.is_file():
         raise P2pgenError(
             [
@@ -92,8 +95,7 @@ def _load_spec(specs: SpecSet, endpoint: Endpoint, side: str) -> Document:
             ]
         )
     doc = specs.load(endpoint.spec)
-    validate_document(specs, doc)
-    return doc
+    return doc, validate_document(specs, doc)
 
 
 def _find(specs: SpecSet, doc: Document, endpoint: Endpoint) -> Operation:
@@ -135,15 +137,21 @@ class _LinkBuilder:
         incremental_param = incremental_field = ""
         if m.source.incremental is not None:
             inc = m.source.incremental
-            self._check_param(self.source, inc.param, inc.loc, "incremental.param")
+            self._check_param(
+                self.source, inc.param, inc.at("param"), "incremental.param"
+            )
             if record is not None:
-                self._check_path(record, inc.field, inc.loc, "incremental.field")
+                self._check_path(
+                    record, inc.field, inc.at("field"), "incremental.field"
+                )
             incremental_param, incremental_field = inc.param, inc.field
         idem_header = idem_from = ""
         if m.target.idempotency_key is not None:
             key = m.target.idempotency_key
             if record is not None:
-                self._check_path(record, key.source, key.loc, "idempotency_key.from")
+                self._check_path(
+                    record, key.source, key.at("from"), "idempotency_key.from"
+                )
             idem_header, idem_from = key.header, key.source
         uses = Uses()
         source_params = self._params(m.source, self.source, None, uses, pagination)
@@ -243,7 +251,7 @@ class _LinkBuilder:
             if found is None:
                 missing, _, options = failed.partition("|")
                 self.error(
-                    m.loc,
+                    m.at("records"),
                     f"source.records: {missing!r} not found in the response "
                     f"of {self.source.label}{did_you_mean(missing, options.split(','))}",
                 )
@@ -258,7 +266,10 @@ class _LinkBuilder:
                 if "array" in self.walker.shape(s).types
             ]
             hint = f"; set `records:` to {arrays[0]!r}" if arrays else ""
-            self.error(m.loc, f"source.records: {where} is not a list of records{hint}")
+            self.error(
+                m.at("records"),
+                f"source.records: {where} is not a list of records{hint}",
+            )
             return None
         return shape.items
 
@@ -306,7 +317,7 @@ class _LinkBuilder:
             return PaginationModel("none")
         for what, param in (("param", p.param), ("limit_param", p.limit_param)):
             if param:
-                self._check_param(self.source, param, p.loc, f"pagination.{what}")
+                self._check_param(self.source, param, p.at(what), f"pagination.{what}")
         response = self.source.response
         for what, path in (
             ("next", p.next),
@@ -317,13 +328,16 @@ class _LinkBuilder:
                 if found is None:
                     missing, _, options = failed.partition("|")
                     self.error(
-                        p.loc,
+                        p.at(what),
                         f"pagination.{what}: {missing!r} not found in the "
                         f"response{did_you_mean(missing, options.split(','))}",
                     )
         if p.next_from_last and record is not None:
             self._check_path(
-                record, p.next_from_last, p.loc, "pagination.next_from_last"
+                record,
+                p.next_from_last,
+                p.at("next_from_last"),
+                "pagination.next_from_last",
             )
         start = p.start if p.start is not None else (1 if p.style == "page" else 0)
         return PaginationModel(

@@ -338,13 +338,6 @@ def test_minimal_link_is_black_formatted_and_its_tests_pass(minimal_link: Path) 
     assert proc.returncode == 0, proc.stdout[-4000:]
 
 
-@pytest.mark.xfail(
-    reason="templates: with no auth and no pagination, runtime.py.jinja emits "
-    "`SECRET_ENV = []` and `REQUIRED_ENV = ()` unannotated (mypy var-annotated on "
-    "SECRET_ENV and on `name` in main()'s `missing = [...]`) and test_script.py.jinja "
-    "emits `SECRETS = {}`; annotate them (list[str], tuple[str, ...], dict[str, str])",
-    strict=True,
-)
 def test_minimal_link_passes_mypy_strict(minimal_link: Path, tmp_path: Path) -> None:
     _tool("mypy")
     proc = subprocess.run(
@@ -372,13 +365,6 @@ def test_minimal_link_passes_mypy_strict(minimal_link: Path, tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.xfail(
-    reason="templates: with no auth, runtime.py.jinja still imports "
-    "collections.abc.Generator (only the auth flow classes use it: F401), and with "
-    "no pagination test_script.py.jinja assigns `params = request.url.params` in "
-    "the fake source but never uses it (F841)",
-    strict=True,
-)
 def test_minimal_link_passes_ruff(minimal_link: Path) -> None:
     _tool("ruff")
     proc = subprocess.run(

@@ -101,7 +101,7 @@ class Member(BaseModel):
         dict[str, str] | None,
         Field(description="Per-list personalisation values, by merge tag."),
     ] = None
-    vip: bool = False
+    vip: bool | None = None
     signed_up_at: Annotated[
         datetime | None,
         Field(description="When the person signed up in the source system, if known."),
@@ -300,8 +300,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_FROM = "id"
 INCREMENTAL_PARAM = "updated_since"
 INCREMENTAL_FIELD = "updated_at"
-REQUIRED_ENV = ("CRM_TOKEN", "MAILER_API_KEY", "MAILER_LIST_ID")
-SECRET_ENV = ["CRM_TOKEN", "MAILER_API_KEY"]
+REQUIRED_ENV: tuple[str, ...] = ("CRM_TOKEN", "MAILER_API_KEY", "MAILER_LIST_ID")
+SECRET_ENV: tuple[str, ...] = ("CRM_TOKEN", "MAILER_API_KEY")
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
 PROGRESS_EVERY = 5.0
@@ -977,4 +977,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:4c992f5adb39c9bd2a1f1846138e0a1dab8c13033bbbcc71984c86b402ce7205
+# p2pgen checksum sha256:edc7861717da1dda9ff10cc1c20fd2e6851686bba6d5ffac9ebf58d23e0d45d9

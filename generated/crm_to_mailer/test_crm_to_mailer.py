@@ -47,7 +47,7 @@ EXPECTED: dict[str, Any] = {
 }
 # Fields made distinct in each test record (record ids, cursors, high-water marks).
 DISTINCT_FIELDS: list[str] = ["id", "updated_at"]
-SECRETS = {
+SECRETS: dict[str, str] = {
     "CRM_TOKEN": "secret-crm-token",
     "MAILER_API_KEY": "secret-mailer-api-key",
     "MAILER_LIST_ID": "test-mailer-list-id",
@@ -309,4 +309,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:3b5eaaa7adefc91e509c77bc6c94a731cd924317cb73445d59f7fd46da3bd89f
+# p2pgen checksum sha256:d0c4bee4e22307a21ce6fc238cb7e61dee499dfeb3729e406635dcc382e03b78

@@ -50,7 +50,7 @@ EXPECTED: dict[str, Any] = {
 }
 # Fields made distinct in each test record (record ids, cursors, high-water marks).
 DISTINCT_FIELDS: list[str] = ["id"]
-SECRETS = {
+SECRETS: dict[str, str] = {
     "CRM_TOKEN": "secret-crm-token",
     "LEDGER_PASSWORD": "secret-ledger-password",
     "LEDGER_USERNAME": "secret-ledger-username",
@@ -301,4 +301,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:da8d5a74085a3720cac0dcd24a0104a289d1c5e5ddc6f4fdd3c16d4c9bba6c05
+# p2pgen checksum sha256:b01091bcb5648008182aa3b1f3ac67da16d8ff6886833fb0a3c1b359978a06bd

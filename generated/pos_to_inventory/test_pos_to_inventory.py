@@ -40,7 +40,7 @@ STUB_SAMPLES: dict[str, Any] = {
 EXPECTED: dict[str, Any] = {"reason": "sale"}
 # Fields made distinct in each test record (record ids, cursors, high-water marks).
 DISTINCT_FIELDS: list[str] = ["id"]
-SECRETS = {
+SECRETS: dict[str, str] = {
     "POS_API_KEY": "secret-pos-api-key",
     "STOCK_CLIENT_ID": "secret-stock-client-id",
     "STOCK_CLIENT_SECRET": "secret-stock-client-secret",
@@ -304,4 +304,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:a7e2eaf4225de5a886fabdb2f4543ee4797ad4e0c229c95de79081adf39f6c08
+# p2pgen checksum sha256:32da405048638172a8feaa4f3217e37eeabc24257f4f707427309ac11d954451

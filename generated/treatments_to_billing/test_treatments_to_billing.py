@@ -39,7 +39,7 @@ EXPECTED: dict[str, Any] = {
 }
 # Fields made distinct in each test record (record ids, cursors, high-water marks).
 DISTINCT_FIELDS: list[str] = ["id"]
-SECRETS = {
+SECRETS: dict[str, str] = {
     "BILLING_TOKEN": "secret-billing-token",
     "CAREPOINT_TOKEN": "secret-carepoint-token",
 }
@@ -290,4 +290,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:dc9ee72a17e77dcbfa84d4028c5a5c3acd27857dabe6ce08adfa0b621318e144
+# p2pgen checksum sha256:ebcf9a86e38a6f95ab60032e1188dbbd0a39367f2e7d4a25d871ece35e19660e

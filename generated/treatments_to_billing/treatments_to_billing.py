@@ -215,8 +215,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_FROM = "id"
 INCREMENTAL_PARAM = ""
 INCREMENTAL_FIELD = ""
-REQUIRED_ENV = ("BILLING_TOKEN", "CAREPOINT_TOKEN")
-SECRET_ENV = ["BILLING_TOKEN", "CAREPOINT_TOKEN"]
+REQUIRED_ENV: tuple[str, ...] = ("BILLING_TOKEN", "CAREPOINT_TOKEN")
+SECRET_ENV: tuple[str, ...] = ("BILLING_TOKEN", "CAREPOINT_TOKEN")
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
 PROGRESS_EVERY = 5.0
@@ -864,4 +864,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:4eaeb4e84da25a47d8345c3c498effc1b779afd566efffa221cecbeaa1ab614e
+# p2pgen checksum sha256:19c8804bffb1406b7f2846ab33770eced65cf7ccdaa0161a34329365f106e62e
