@@ -11,10 +11,12 @@
    idempotent replay. The two alternate, R repetitions each; the median counts.
    The demo servers run in this process, so both clients share the GIL with them
    alike.
-2. Peak memory (ru_maxrss, from wait4) of the generated script run as a
-   subprocess, reading N seeded treatments from the real demo source and
+2. Peak memory (VmHWM from /proc, read by a tiny wrapper at exit) of the
+   generated script run as a subprocess, reading N seeded treatments from the real demo source and
    writing to a tiny stdlib HTTP server that answers 201 to everything (the
-   demo Billable store would measure SQLite, not the script).
+   demo Billable store would measure SQLite, not the script). Not ru_maxrss:
+   Linux carries a forked child's pre-exec high-water mark (this process, with
+   its 100,000-record store) through exec into the child's ru_maxrss.
 """
 
 from __future__ import annotations
@@ -207,8 +209,24 @@ class _Accept(BaseHTTPRequestHandler):
         pass
 
 
+# Runs the script as __main__ and records its own VmHWM (KiB) at exit.
+_WRAPPER = """
+import runpy, sys
+peak_file, script = sys.argv[1], sys.argv[2]
+sys.argv = sys.argv[2:]
+try:
+    runpy.run_path(script, run_name="__main__")
+finally:
+    with open("/proc/self/status") as status:
+        hwm = next(l.split()[1] for l in status if l.startswith("VmHWM:"))
+    with open(peak_file, "w") as out:
+        out.write(hwm)
+"""
+
+
 def peak_memory(script: Path, records: int, work: Path) -> tuple[float, float, str]:
-    """ru_maxrss in MiB of one run, its records/s, and its summary line."""
+    """Peak RSS in MiB of one run, its records/s, and its summary line."""
+    peak_file = work / f"mem-{records}.hwm"
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Accept)
     sink.daemon_threads = True
     thread = threading.Thread(target=sink.serve_forever, daemon=True)
@@ -221,6 +239,9 @@ def peak_memory(script: Path, records: int, work: Path) -> tuple[float, float, s
                 child = subprocess.Popen(
                     [
                         sys.executable,
+                        "-c",
+                        _WRAPPER,
+                        str(peak_file),
                         str(script),
                         *("--source-url", demo.base_url("patients")),
                         *("--target-url", f"http://127.0.0.1:{sink.server_port}"),
@@ -231,8 +252,7 @@ def peak_memory(script: Path, records: int, work: Path) -> tuple[float, float, s
                     stderr=subprocess.DEVNULL,
                     env=child_env(demo.env()),
                 )
-                _pid, status, usage = os.wait4(child.pid, 0)
-                child.returncode = os.waitstatus_to_exitcode(status)
+                child.wait()
             took = time.perf_counter() - started
     finally:
         sink.shutdown()
@@ -241,8 +261,7 @@ def peak_memory(script: Path, records: int, work: Path) -> tuple[float, float, s
     summary = lines[-1] if lines else "(no output)"
     if child.returncode not in (0, 1):
         raise SystemExit(f"memory run with {records} records failed: {summary}")
-    # Linux reports ru_maxrss in KiB.
-    return usage.ru_maxrss / 1024, records / took, summary
+    return int(peak_file.read_text()) / 1024, records / took, summary
 
 
 # -------------------------------------------------------------------- main
@@ -306,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(
-            "Peak memory: generated script as a subprocess (ru_maxrss via wait4), "
+            "Peak memory: generated script as a subprocess (VmHWM at exit), "
             "concurrency 4, real demo source, target a stdlib server answering 201"
         )
         print(
