@@ -118,13 +118,6 @@ fields:
 """
 
 
-@pytest.mark.xfail(
-    reason="generator/specs.py validate_document rejects mailchimp.com (an inline "
-    "schema with `type: string, default: false`; openapi-spec-validator raises "
-    "'False is not of type string'), so a spec that every other tool accepts cannot "
-    "be used; a default/example type mismatch should be a warning, not an error",
-    strict=True,
-)
 def test_mailchimp_without_components_schemas(tmp_path: Path) -> None:
     spec = _spec("mailchimp.com")
     code, output, folder = _generate(
