@@ -220,26 +220,57 @@ class TypeChecker:
         return True
 
     def _check_map(self, expr: Expr, sshape: Shape, tshape: Shape, what: str) -> None:
-        table = dict(expr.table or ())
-        for value in table.values():
-            self._check_value(json_safe(value), tshape, expr.loc, what, "map value")
+        pairs = list(expr.table or ())
+        outputs = [("map value", value) for _, value in pairs]
+        if expr.has_default:
+            outputs.append(("default", expr.default))
+        for label, value in outputs:
+            if expr.convert:
+                # the conversion decides the type that reaches the target
+                self._check_types({"string"}, "", tshape, expr.loc, what, "map", expr)
+                break
+            self._check_value(json_safe(value), tshape, expr.loc, what, label)
+        keys = [key for key, _ in pairs]
+        for i, key in enumerate(keys):
+            for other in keys[i + 1 :]:
+                if key == other:
+                    clash = value_type(key) != value_type(other)
+                    self.error(
+                        expr.loc,
+                        (
+                            f"{what}: map keys {key!r} and {other!r} clash "
+                            "(true equals 1 in YAML); quote one of them"
+                            if clash
+                            else f"{what}: map key {key!r} is given twice"
+                        ),
+                    )
+        source_types = set(sshape.types) - {"null"}
+        for key in keys:
+            key_type = value_type(key)
+            if (
+                source_types
+                and key_type not in source_types
+                and not (key_type == "integer" and "number" in source_types)
+            ):
+                self.error(
+                    expr.loc,
+                    f"{what}: map key {key!r} is {key_type} but source "
+                    f"{expr.path!r} is {sshape.describe()}; it can never match"
+                    + ("; quote it" if "string" in source_types else ""),
+                )
         if sshape.enum and not expr.has_default:
-            lacking = [v for v in sshape.enum if v is not None and v not in table]
+            lacking = [
+                v
+                for v in sshape.enum
+                if v is not None
+                and not any(k == v and value_type(k) == value_type(v) for k in keys)
+            ]
             if lacking:
                 self.error(
                     expr.loc,
                     f"{what}: map has no entry for source value(s) "
                     f"{', '.join(map(repr, lacking))}; add them or a `default:`",
                 )
-        keys = list(table)
-        for i, key in enumerate(keys):
-            for other in keys[i + 1 :]:
-                if key == other and value_type(key) != value_type(other):
-                    self.error(
-                        expr.loc,
-                        f"{what}: map keys {key!r} and {other!r} clash "
-                        "(true equals 1 in YAML); quote one of them",
-                    )
 
     def _source(self, source: Schema, path: str, loc: Loc, what: str) -> Shape | None:
         found, failed = self.walker.find(source, path)
@@ -266,7 +297,14 @@ class TypeChecker:
             )
             return
         self._check_types(
-            {value_type(value)}, "", tshape, loc, what, f"{label} {value!r}", None
+            {value_type(value)},
+            "",
+            tshape,
+            loc,
+            what,
+            f"{label} {value!r}",
+            None,
+            suggest=False,
         )
 
     def _check_types(
@@ -278,6 +316,7 @@ class TypeChecker:
         what: str,
         label: str,
         expr: Expr | None,
+        suggest: bool = True,
     ) -> None:
         if expr is not None and expr.convert:
             source_types, source_format = CONVERSION_RESULT[expr.convert]
@@ -301,7 +340,7 @@ class TypeChecker:
                     f"expects a {tshape.format}; add `as: {fix}`",
                 )
             return
-        fix = _suggest(tshape)
+        fix = _suggest(tshape) if suggest else ""
         self.error(
             loc,
             f"{what}: {label} is {' or '.join(sorted(src))} but the target "
