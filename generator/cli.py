@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from generator import __version__
 from generator.demo import run_demo
+from generator.draft import draft_mapping, normalise_snake, repair
 from generator.errors import P2pgenError, Problem
 from generator.output import PlannedFile, plan, write_all
 from generator.regions import diff
@@ -172,6 +175,85 @@ def ops(spec: Path) -> None:
             + "  "
             + " ".join(row[3].split())
         )
+
+
+@cli.command()
+@click.option(
+    "--source",
+    "source_spec",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="source spec",
+)
+@click.option("--source-op", required=True, help="operationId or 'GET /path'")
+@click.option(
+    "--target",
+    "target_spec",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="target spec",
+)
+@click.option("--target-op", required=True, help="operationId or 'POST /path'")
+@click.option("--name", help="link name (a Python identifier)")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="mapping file to write (default specs/links/NAME.yaml; - for stdout)",
+)
+def init(
+    source_spec: Path,
+    source_op: str,
+    target_spec: Path,
+    target_op: str,
+    name: str | None,
+    output: Path | None,
+) -> None:
+    """Draft a mapping file: fields matched by name and type, stubs for the rest."""
+    if name is None:
+        name = "_to_".join(
+            re.sub(r"\W+", "_", normalise_snake(op)).strip("_") or "op"
+            for op in (source_op, target_op)
+        )
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise click.UsageError(f"--name {name!r} must be a Python identifier")
+    to_stdout = output is not None and str(output) == "-"
+    if to_stdout:  # spec paths are then relative to the current folder
+        path = Path(f"{name}.yaml")
+    else:
+        path = Path("specs/links") / f"{name}.yaml" if output is None else output
+    if not to_stdout and path.exists():
+        click.echo(
+            f"{path}: already exists; choose another -o FILE or remove it", err=True
+        )
+        sys.exit(1)
+    text = draft_mapping(
+        source_spec, source_op, target_spec, target_op, name, path.parent
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = None
+    trial = path.parent / f".{name}.init.yaml"  # beside it, so relative paths hold
+    try:
+        for _ in range(5):
+            trial.write_text(text, encoding="utf-8")
+            result = resolve(trial, project_root(trial))
+            fixes = [(p.line, p.message) for p in result.errors]
+            repaired = repair(text, fixes) if fixes else None
+            if repaired is None:
+                break
+            text = repaired
+    finally:
+        trial.unlink(missing_ok=True)
+    if to_stdout:
+        click.echo(text, nl=False)
+    else:
+        write_all([PlannedFile(path, text, None, "")])
+        click.echo(f"wrote {path}")
+    if result is not None and result.errors:
+        click.echo("the draft still has problems:", err=True)
+        _echo_problems([replace(p, file=str(path)) for p in result.errors])
+        sys.exit(1)
+    click.echo(f"next: review it, then `p2pgen generate {path}`", err=True)
 
 
 @cli.command()

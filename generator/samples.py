@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from generator.schemas import Walker
+from generator.schemas import Walker, value_type
 from generator.specs import Schema
 
 _FORMAT_SAMPLES = {
@@ -24,25 +24,40 @@ _FORMAT_SAMPLES = {
 
 
 def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) -> Any:
-    """A value that the schema accepts: its example, default or enum, else made up."""
+    """A value that the schema accepts: its example, default or enum, else made up.
+
+    Unions sample their first non-null branch; below the second level only
+    required properties are filled in, which keeps samples of large, recursive
+    schemas (Stripe's) small and valid.
+    """
     node = walker.specs.deref(schema).node
-    for key in ("example", "default"):
-        if key in node and node[key] is not None and depth > 0:
-            return node[key]
-    examples = node.get("examples")
-    if isinstance(examples, list) and examples and depth > 0:
-        return examples[0]
+    branches = [
+        Schema(schema.doc, sub, f"{schema.pointer}/{key}/{i}")
+        for key in ("oneOf", "anyOf")
+        for i, sub in enumerate(node.get(key) or [])
+        if isinstance(sub, Mapping)
+    ]
+    branches = [b for b in branches if walker.shape(b).types != {"null"}]
+    if branches and "properties" not in node:
+        return sample(walker, branches[0], name, depth)
     shape = walker.shape(schema)
+    types = shape.types - {"null"}
+    candidates = [node.get("example"), node.get("default")]
+    if isinstance(node.get("examples"), list) and node["examples"]:
+        candidates.insert(0, node["examples"][0])
+    for value in candidates:
+        if depth > 0 and value is not None and _fits(value, types):
+            return value
     if shape.enum:
         return next((v for v in shape.enum if v is not None), shape.enum[0])
-    types = shape.types - {"null"}
     if "object" in types or (shape.properties and not types):
-        if depth > 6:
+        if depth > 8:
             return {}
-        result = {}
-        for prop_name, prop in shape.properties.items():
-            result[prop_name] = sample(walker, prop, prop_name, depth + 1)
-        return result
+        return {
+            prop_name: sample(walker, prop, prop_name, depth + 1)
+            for prop_name, prop in shape.properties.items()
+            if depth < 2 or prop_name in shape.required
+        }
     if "array" in types:
         if shape.items is None or depth > 6:
             return []
@@ -67,6 +82,11 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
             text = text.ljust(node_map["minLength"], "x")
         return text
     return None
+
+
+def _fits(value: Any, types: frozenset[str]) -> bool:
+    kind = value_type(value)
+    return not types or kind in types or (kind == "integer" and "number" in types)
 
 
 def _bounded(node: Mapping[str, Any], value: float) -> Any:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -26,6 +28,7 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _YamlLoader = yaml.SafeLoader
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_VALIDATOR_VERSION = version("openapi-spec-validator")
 MAX_WARNINGS = 5  # per spec; real specs can hold hundreds of sloppy defaults
 SCHEMA_HOMES = ("/components/schemas/", "/definitions/")
 
@@ -267,9 +270,14 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
         )
     version = str(doc.data.get("openapi") or doc.data.get("swagger"))
     validator_class = _VALIDATORS.get(version[:3], OpenAPIV31SpecValidator)
+    cache = _validation_cache(doc)
     try:
-        found = list(
-            validator_class(doc.data, base_uri=doc.path.as_uri()).iter_errors()
+        found = (
+            []
+            if cache is not None and cache.is_file()
+            else list(
+                validator_class(doc.data, base_uri=doc.path.as_uri()).iter_errors()
+            )
         )
     except Exception as exc:  # the validator raises assorted errors on broken refs
         raise P2pgenError(
@@ -303,6 +311,8 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
         )
     if errors:
         raise P2pgenError(errors)
+    if cache is not None and cache.is_file():
+        value_errors = 0  # only a hint when no default is found; not kept
     mismatched = list(_mismatched_defaults(doc.data, ""))
     warnings = [
         replace(doc.problem(message, pointer), severity="warning")
@@ -326,7 +336,30 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
             )
         )
     specs.validated[doc.path] = warnings
+    if cache is not None and not cache.is_file():
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(doc.path.name, encoding="utf-8")
+        except OSError:
+            pass  # a cache that cannot be written only costs time
     return warnings
+
+
+_EXTERNAL_REF = re.compile(r"""\$ref['"]?\s*:\s*['"]?(?!#)[^\s'"]""")
+
+
+def _validation_cache(doc: Document) -> Path | None:
+    """Marker file that says this exact text passed validation before.
+
+    Validating a large spec (Stripe: 20 s) dominates a run; the marker is keyed
+    by the text's sha256 and the validator's version. Specs with $refs into
+    other files are not cached, since those files can change on their own.
+    """
+    if os.environ.get("P2PGEN_NO_CACHE") or _EXTERNAL_REF.search(doc.text):
+        return None
+    home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    key = f"{doc.sha256}-{_VALIDATOR_VERSION}"
+    return Path(home) / "p2pgen" / "valid-specs" / key
 
 
 def _resolves(data: Any, path: tuple[Any, ...]) -> bool:

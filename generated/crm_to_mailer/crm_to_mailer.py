@@ -538,8 +538,19 @@ def next_position(
     return {"cursor": cursor}
 
 
+@dataclass
+class Reading:
+    """Whether the source was read to its end (not cut short by max_pages)."""
+
+    complete: bool = False
+
+
 def read_source(
-    client: httpx.Client, config: Config, start: dict[str, Any], high_water: Any
+    client: httpx.Client,
+    config: Config,
+    start: dict[str, Any],
+    high_water: Any,
+    reading: Reading,
 ) -> Iterator[tuple[dict[str, Any], int, Any]]:
     """Yield (page position, index in page, raw record), one page in memory at a time."""
     position = dict(start.get("position") or {})
@@ -549,6 +560,7 @@ def read_source(
         request = source_request(client, position, high_water)
         key = str(request.url)
         if key in seen:
+            reading.complete = True
             return
         seen.add(key)
         try:
@@ -577,9 +589,14 @@ def read_source(
         skip = 0
         following = next_position(position, response, body, records)
         if following is None:
+            reading.complete = True
             return
         position = following
-    log.warning("stopped after %d pages (max_pages)", 10000)
+    log.warning(
+        "stopped after %d pages (max_pages); the checkpoint is kept, so the next run"
+        " goes on from here",
+        10000,
+    )
 
 
 def read_replay(path: Path) -> Iterator[tuple[dict[str, Any], int, Any]]:
@@ -594,11 +611,30 @@ def read_replay(path: Path) -> Iterator[tuple[dict[str, Any], int, Any]]:
 
 
 class DeadLetter:
-    """Appends failed records, with the stage and reason, as JSON Lines."""
+    """Appends failed records, with the stage and reason, as JSON Lines.
+
+    A record already in the file (from a run that was killed before its
+    checkpoint moved past it) is not written a second time.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.lock = threading.Lock()
+        self.seen: set[str] = set()
+        if path is not None and path.exists():
+            with path.open(encoding="utf-8") as lines:
+                for line in lines:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    self.seen.add(
+                        self._fingerprint(entry.get("stage"), entry.get("record"))
+                    )
+
+    @staticmethod
+    def _fingerprint(stage: Any, record: Any) -> str:
+        return f"{stage}:{json.dumps(record, sort_keys=True, default=str)}"
 
     def add(
         self,
@@ -611,6 +647,11 @@ class DeadLetter:
         log.warning("dead-letter (%s): %s", stage, redact(reason))
         if self.path is None:
             return
+        fingerprint = self._fingerprint(stage, record)
+        with self.lock:
+            if fingerprint in self.seen:
+                return
+            self.seen.add(fingerprint)
         entry = {
             "time": _now(),
             "link": LINK_NAME,
@@ -783,10 +824,11 @@ def run(
                 checkpoint.finish(seq)
                 progress.tick()
 
+        reading = Reading(complete=bool(config.replay_path))
         records = (
             read_replay(config.replay_path)
             if config.replay_path
-            else read_source(source, config, resume, high_water)
+            else read_source(source, config, resume, high_water, reading)
         )
         for seq, (position, index, raw) in enumerate(records):
             if config.limit is not None and seq >= config.limit:
@@ -831,11 +873,7 @@ def run(
     progress.tick(final=True)
     summary.finished = _now()
     summary.exit_code = 1 if summary.failed else 0
-    if (
-        not config.dry_run
-        and not config.replay_path
-        and (config.limit is None or summary.read < config.limit)
-    ):
+    if reading.complete and not config.dry_run and not config.replay_path:
         state.pop("checkpoint", None)
         if INCREMENTAL_FIELD and newest is not None:
             cap = signpost if isinstance(newest, str) else time.time()
@@ -977,4 +1015,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:edc7861717da1dda9ff10cc1c20fd2e6851686bba6d5ffac9ebf58d23e0d45d9
+# p2pgen checksum sha256:d978f3a842273f2acbb5195c6b27c1b01dc176ce0391fff8954c1a897cecc4e4

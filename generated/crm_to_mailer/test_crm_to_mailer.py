@@ -248,6 +248,16 @@ def test_rejected_write_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     assert entry["record"] == records[0]
 
 
+@pytest.mark.usefixtures("stubs_filled")
+def test_a_rerun_does_not_dead_letter_a_record_twice(tmp_path: Path) -> None:
+    records = make_records(2)
+    for _ in range(2):  # as after a kill: the same records fail again
+        (tmp_path / "state.json").unlink(missing_ok=True)
+        summary = run_link(tmp_path, FakeSource(records), FakeTarget([(422, {})] * 2))
+        assert summary.failed == 2
+    assert [entry["record"] for entry in dead_letters(tmp_path)] == records
+
+
 def test_invalid_source_record_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     records = ["not an object", *make_records(1)]
     summary = run_link(tmp_path, FakeSource(records), FakeTarget())
@@ -309,4 +319,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:d0c4bee4e22307a21ce6fc238cb7e61dee499dfeb3729e406635dcc382e03b78
+# p2pgen checksum sha256:8c731c2f93731d3a1fe33af99f344a161d63728f96c8ab0bb54c18dcd2ed74c8

@@ -562,8 +562,19 @@ def next_position(
     return {"offset": int(position.get("offset", 0)) + len(records)}
 
 
+@dataclass
+class Reading:
+    """Whether the source was read to its end (not cut short by max_pages)."""
+
+    complete: bool = False
+
+
 def read_source(
-    client: httpx.Client, config: Config, start: dict[str, Any], high_water: Any
+    client: httpx.Client,
+    config: Config,
+    start: dict[str, Any],
+    high_water: Any,
+    reading: Reading,
 ) -> Iterator[tuple[dict[str, Any], int, Any]]:
     """Yield (page position, index in page, raw record), one page in memory at a time."""
     position = dict(start.get("position") or {})
@@ -573,6 +584,7 @@ def read_source(
         request = source_request(client, position, high_water)
         key = str(request.url)
         if key in seen:
+            reading.complete = True
             return
         seen.add(key)
         try:
@@ -601,9 +613,14 @@ def read_source(
         skip = 0
         following = next_position(position, response, body, records)
         if following is None:
+            reading.complete = True
             return
         position = following
-    log.warning("stopped after %d pages (max_pages)", 10000)
+    log.warning(
+        "stopped after %d pages (max_pages); the checkpoint is kept, so the next run"
+        " goes on from here",
+        10000,
+    )
 
 
 def read_replay(path: Path) -> Iterator[tuple[dict[str, Any], int, Any]]:
@@ -618,11 +635,30 @@ def read_replay(path: Path) -> Iterator[tuple[dict[str, Any], int, Any]]:
 
 
 class DeadLetter:
-    """Appends failed records, with the stage and reason, as JSON Lines."""
+    """Appends failed records, with the stage and reason, as JSON Lines.
+
+    A record already in the file (from a run that was killed before its
+    checkpoint moved past it) is not written a second time.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.lock = threading.Lock()
+        self.seen: set[str] = set()
+        if path is not None and path.exists():
+            with path.open(encoding="utf-8") as lines:
+                for line in lines:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    self.seen.add(
+                        self._fingerprint(entry.get("stage"), entry.get("record"))
+                    )
+
+    @staticmethod
+    def _fingerprint(stage: Any, record: Any) -> str:
+        return f"{stage}:{json.dumps(record, sort_keys=True, default=str)}"
 
     def add(
         self,
@@ -635,6 +671,11 @@ class DeadLetter:
         log.warning("dead-letter (%s): %s", stage, redact(reason))
         if self.path is None:
             return
+        fingerprint = self._fingerprint(stage, record)
+        with self.lock:
+            if fingerprint in self.seen:
+                return
+            self.seen.add(fingerprint)
         entry = {
             "time": _now(),
             "link": LINK_NAME,
@@ -807,10 +848,11 @@ def run(
                 checkpoint.finish(seq)
                 progress.tick()
 
+        reading = Reading(complete=bool(config.replay_path))
         records = (
             read_replay(config.replay_path)
             if config.replay_path
-            else read_source(source, config, resume, high_water)
+            else read_source(source, config, resume, high_water, reading)
         )
         for seq, (position, index, raw) in enumerate(records):
             if config.limit is not None and seq >= config.limit:
@@ -855,11 +897,7 @@ def run(
     progress.tick(final=True)
     summary.finished = _now()
     summary.exit_code = 1 if summary.failed else 0
-    if (
-        not config.dry_run
-        and not config.replay_path
-        and (config.limit is None or summary.read < config.limit)
-    ):
+    if reading.complete and not config.dry_run and not config.replay_path:
         state.pop("checkpoint", None)
         if INCREMENTAL_FIELD and newest is not None:
             cap = signpost if isinstance(newest, str) else time.time()
@@ -1001,4 +1039,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:089afd6826b5889184c0c5f074ccbe07c2c073855df9dde260c6150ad8ad8e48
+# p2pgen checksum sha256:d8d80decbe5917cf4a6937c522326fbe52e7337a2daaae042681781132d86eeb

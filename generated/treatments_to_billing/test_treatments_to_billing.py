@@ -229,6 +229,16 @@ def test_rejected_write_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     assert entry["record"] == records[0]
 
 
+@pytest.mark.usefixtures("stubs_filled")
+def test_a_rerun_does_not_dead_letter_a_record_twice(tmp_path: Path) -> None:
+    records = make_records(2)
+    for _ in range(2):  # as after a kill: the same records fail again
+        (tmp_path / "state.json").unlink(missing_ok=True)
+        summary = run_link(tmp_path, FakeSource(records), FakeTarget([(422, {})] * 2))
+        assert summary.failed == 2
+    assert [entry["record"] for entry in dead_letters(tmp_path)] == records
+
+
 def test_invalid_source_record_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     records = ["not an object", *make_records(1)]
     summary = run_link(tmp_path, FakeSource(records), FakeTarget())
@@ -290,4 +300,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:ebcf9a86e38a6f95ab60032e1188dbbd0a39367f2e7d4a25d871ece35e19660e
+# p2pgen checksum sha256:bab78d5afda7de2d19e25bd54d5ce3f816f5d094ba594cc92bbd90886f2da3c6

@@ -433,8 +433,19 @@ def next_position(
     return {"url": str(absolute)}
 
 
+@dataclass
+class Reading:
+    """Whether the source was read to its end (not cut short by max_pages)."""
+
+    complete: bool = False
+
+
 def read_source(
-    client: httpx.Client, config: Config, start: dict[str, Any], high_water: Any
+    client: httpx.Client,
+    config: Config,
+    start: dict[str, Any],
+    high_water: Any,
+    reading: Reading,
 ) -> Iterator[tuple[dict[str, Any], int, Any]]:
     """Yield (page position, index in page, raw record), one page in memory at a time."""
     position = dict(start.get("position") or {})
@@ -444,6 +455,7 @@ def read_source(
         request = source_request(client, position, high_water)
         key = str(request.url)
         if key in seen:
+            reading.complete = True
             return
         seen.add(key)
         try:
@@ -472,9 +484,14 @@ def read_source(
         skip = 0
         following = next_position(position, response, body, records)
         if following is None:
+            reading.complete = True
             return
         position = following
-    log.warning("stopped after %d pages (max_pages)", 1000)
+    log.warning(
+        "stopped after %d pages (max_pages); the checkpoint is kept, so the next run"
+        " goes on from here",
+        1000,
+    )
 
 
 def read_replay(path: Path) -> Iterator[tuple[dict[str, Any], int, Any]]:
@@ -489,11 +506,30 @@ def read_replay(path: Path) -> Iterator[tuple[dict[str, Any], int, Any]]:
 
 
 class DeadLetter:
-    """Appends failed records, with the stage and reason, as JSON Lines."""
+    """Appends failed records, with the stage and reason, as JSON Lines.
+
+    A record already in the file (from a run that was killed before its
+    checkpoint moved past it) is not written a second time.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.lock = threading.Lock()
+        self.seen: set[str] = set()
+        if path is not None and path.exists():
+            with path.open(encoding="utf-8") as lines:
+                for line in lines:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    self.seen.add(
+                        self._fingerprint(entry.get("stage"), entry.get("record"))
+                    )
+
+    @staticmethod
+    def _fingerprint(stage: Any, record: Any) -> str:
+        return f"{stage}:{json.dumps(record, sort_keys=True, default=str)}"
 
     def add(
         self,
@@ -506,6 +542,11 @@ class DeadLetter:
         log.warning("dead-letter (%s): %s", stage, redact(reason))
         if self.path is None:
             return
+        fingerprint = self._fingerprint(stage, record)
+        with self.lock:
+            if fingerprint in self.seen:
+                return
+            self.seen.add(fingerprint)
         entry = {
             "time": _now(),
             "link": LINK_NAME,
@@ -670,10 +711,11 @@ def run(
                 checkpoint.finish(seq)
                 progress.tick()
 
+        reading = Reading(complete=bool(config.replay_path))
         records = (
             read_replay(config.replay_path)
             if config.replay_path
-            else read_source(source, config, resume, high_water)
+            else read_source(source, config, resume, high_water, reading)
         )
         for seq, (position, index, raw) in enumerate(records):
             if config.limit is not None and seq >= config.limit:
@@ -718,11 +760,7 @@ def run(
     progress.tick(final=True)
     summary.finished = _now()
     summary.exit_code = 1 if summary.failed else 0
-    if (
-        not config.dry_run
-        and not config.replay_path
-        and (config.limit is None or summary.read < config.limit)
-    ):
+    if reading.complete and not config.dry_run and not config.replay_path:
         state.pop("checkpoint", None)
         if INCREMENTAL_FIELD and newest is not None:
             cap = signpost if isinstance(newest, str) else time.time()
@@ -864,4 +902,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:19c8804bffb1406b7f2846ab33770eced65cf7ccdaa0161a34329365f106e62e
+# p2pgen checksum sha256:836ee1e88e2177901de78d1f80938aa3543697b6ce17da0a9a7bb7e9089092e6

@@ -1,0 +1,520 @@
+"""Draft a mapping file from two operations: `p2pgen init`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.schemas import Shape, Walker
+from generator.specs import (
+    Operation,
+    Schema,
+    SpecSet,
+    find_operation,
+    validate_document,
+)
+
+# Groups of field names that mean the same thing in different APIs.
+SYNONYMS = (
+    {"email", "emailaddress", "mail", "emailaddr", "primaryemail"},
+    {"firstname", "givenname", "fname", "forename"},
+    {"lastname", "familyname", "surname", "lname"},
+    {"name", "fullname", "displayname"},
+    {"phone", "phonenumber", "telephone", "mobile", "tel"},
+    {"company", "companyname", "organization", "organisation", "org", "employer"},
+    {"createdat", "created", "createdon", "creationdate", "datecreated"},
+    {"updatedat", "updated", "modifiedat", "modified", "lastmodified", "updatedon"},
+    {"id", "externalid", "externalref", "sourceid", "sourceref", "reference", "ref"},
+    {"quantity", "qty", "units", "count"},
+    {"sku", "productcode", "itemcode"},
+    {"amount", "amountcents", "total", "price"},
+    {"postcode", "zip", "zipcode", "postalcode"},
+    {"country", "countrycode"},
+    {"city", "town", "locality"},
+    {"description", "desc", "notes", "note", "summary"},
+)
+RECORD_LISTS = ("data", "items", "results", "records", "entries", "values", "list")
+CURSOR_PARAMS = (
+    "cursor",
+    "page_token",
+    "pagetoken",
+    "next_token",
+    "after",
+    "continuation",
+)
+NEXT_CURSOR = (
+    "next_cursor",
+    "nextcursor",
+    "next_page_token",
+    "nextpagetoken",
+    "cursor",
+    "next",
+    "after",
+    "continuation",
+)
+INCREMENTAL_PARAMS = (
+    "updated_since",
+    "modified_since",
+    "updated_after",
+    "since",
+    "changed_since",
+    "updated_at_min",
+    "modified_after",
+)
+INCREMENTAL_FIELDS = (
+    "updated_at",
+    "updatedAt",
+    "modified_at",
+    "modified",
+    "updated",
+    "last_modified",
+    "lastModified",
+)
+CONVERSION_FOR_FORMAT = {"date-time": "datetime", "date": "date"}
+
+
+def normalise(name: str) -> str:
+    """Compare names across case, `_`, `-` and camelCase: firstName == first_name."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _synonyms(name: str) -> set[str]:
+    key = normalise(name)
+    for group in SYNONYMS:
+        if key in group:
+            return group
+    return {key}
+
+
+def _yaml(value: str) -> str:
+    """A YAML scalar: plain when that is unambiguous, else a JSON string."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-/]*", value) and value.lower() not in {
+        "true",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "null",
+        "y",
+        "n",
+    }:
+        return value
+    return json.dumps(value)
+
+
+@dataclass
+class Draft:
+    """The lines of the mapping being drafted."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, text: str = "") -> None:
+        self.lines.append(text)
+
+    def text(self) -> str:
+        return "\n".join(self.lines).rstrip() + "\n"
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    path: str  # dotted source path
+    shape: Shape
+
+
+class Drafter:
+    def __init__(
+        self, source: Operation, target: Operation, walker: Walker, out_dir: Path
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.walker = walker
+        self.out_dir = out_dir
+        self.used: set[str] = set()
+        self.stubs: set[str] = set()
+
+    def draft(self, name: str) -> str:
+        d = Draft()
+        records_path, record = self._records()
+        d.add("version: 1")
+        d.add(f"name: {name}")
+        d.add(f"description: {_yaml(self._describe())}")
+        d.add()
+        d.add("source:")
+        d.add(f"  spec: {_yaml(self._relative(self.source.doc.path))}")
+        d.add(f"  operation: {_yaml(self._op_ref(self.source))}")
+        if records_path:
+            d.add(f"  records: {_yaml(records_path)}  # the list found in the response")
+        self._source_params(d, record)
+        d.add()
+        d.add("target:")
+        d.add(f"  spec: {_yaml(self._relative(self.target.doc.path))}")
+        d.add(f"  operation: {_yaml(self._op_ref(self.target))}")
+        self._target_params(d, record)
+        d.add()
+        d.add("fields:")
+        candidates = list(self._candidates(record, "", 0)) if record else []
+        if self.target.request_body is not None:
+            self._fields(d, self.target.request_body, "", candidates)
+        unused = [
+            c.path
+            for c in candidates
+            if c.path not in self.used
+            and not any(u.startswith(c.path + ".") for u in self.used)
+        ]
+        if unused:
+            d.add()
+            d.add(
+                "# Source fields not mapped: "
+                + ", ".join(unused[:40])
+                + (" ..." if len(unused) > 40 else "")
+            )
+        return d.text()
+
+    def _describe(self) -> str:
+        def label(op: Operation) -> str:
+            title = str((op.doc.data.get("info") or {}).get("title", op.doc.path.stem))
+            return f"{title} {op.operation_id or op.label}"
+
+        return f"{label(self.source)} -> {label(self.target)} (drafted by p2pgen init)"
+
+    def _relative(self, path: Path) -> str:
+        return Path(os.path.relpath(path.resolve(), self.out_dir.resolve())).as_posix()
+
+    @staticmethod
+    def _op_ref(op: Operation) -> str:
+        return op.operation_id or op.label
+
+    def _records(self) -> tuple[str, Schema | None]:
+        response = self.source.response
+        if response is None:
+            return "", None
+        shape = self.walker.shape(response)
+        if "array" in shape.types and shape.items is not None:
+            return "", shape.items
+        lists = [
+            (name, self.walker.shape(prop))
+            for name, prop in shape.properties.items()
+            if "array" in self.walker.shape(prop).types
+        ]
+        lists.sort(key=lambda item: (item[0].lower() not in RECORD_LISTS, item[0]))
+        for name, list_shape in lists:
+            if list_shape.items is not None:
+                return name, list_shape.items
+        return "", None
+
+    def _source_params(self, d: Draft, record: Schema | None) -> None:
+        params = {p.name: p for p in self.source.parameters}
+        lowered = {normalise(n): n for n in params}
+        pagination: list[str] = []
+        handled: set[str] = set()
+        limit = next(
+            (
+                lowered[k]
+                for k in ("limit", "perpage", "pagesize", "count", "maxresults")
+                if k in lowered
+            ),
+            None,
+        )
+        response_props = (
+            self.walker.shape(self.source.response).properties
+            if self.source.response is not None
+            else {}
+        )
+        cursor = next((n for n in params if n.lower() in CURSOR_PARAMS), None)
+        if cursor is None and "startingafter" in lowered:
+            cursor = lowered["startingafter"]
+        next_url = self._next_url()
+        if next_url:
+            pagination = ["    style: next_url", f"    next: {_yaml(next_url)}"]
+            basis = f"guessed from the {next_url!r} URL in the response"
+        elif cursor:
+            next_field = next(
+                (
+                    n
+                    for n in response_props
+                    if normalise(n) in {normalise(x) for x in NEXT_CURSOR}
+                ),
+                None,
+            )
+            has_more = next(
+                (n for n in response_props if normalise(n) in ("hasmore", "more")), None
+            )
+            pagination = ["    style: cursor", f"    param: {_yaml(cursor)}"]
+            if next_field:
+                pagination.append(f"    next: {_yaml(next_field)}")
+            elif record is not None and "id" in self.walker.shape(record).properties:
+                pagination.append("    next_from_last: id")
+            else:
+                pagination = []
+            if pagination and has_more:
+                pagination.append(f"    has_more: {_yaml(has_more)}")
+            basis = f"guessed from the {cursor!r} parameter"
+        elif "offset" in lowered and limit:
+            pagination = [
+                "    style: offset",
+                f"    param: {_yaml(lowered['offset'])}",
+                f"    limit_param: {_yaml(limit)}",
+                "    limit: 100",
+            ]
+            basis = "guessed from the 'offset' parameter"
+        elif "page" in lowered:
+            pagination = ["    style: page", f"    param: {_yaml(lowered['page'])}"]
+            if limit:
+                pagination += [f"    limit_param: {_yaml(limit)}", "    limit: 100"]
+            basis = "guessed from the 'page' parameter"
+        else:
+            next_url = next(
+                (
+                    n
+                    for n in response_props
+                    if normalise(n) in ("next", "nexturl", "nextpage", "nextlink")
+                ),
+                None,
+            )
+            if (
+                next_url
+                and "string" in self.walker.shape(response_props[next_url]).types
+            ):
+                pagination = ["    style: next_url", f"    next: {_yaml(next_url)}"]
+                basis = f"guessed from the {next_url!r} field of the response"
+        if pagination:
+            handled |= {
+                line.split(": ", 1)[1].strip('"')
+                for line in pagination
+                if line.strip().startswith(("param:", "limit_param:"))
+            }
+        required = [
+            p for p in self.source.parameters if p.required and p.name not in handled
+        ]
+        if required:
+            d.add("  params:")
+            for p in required:
+                d.add(
+                    f"    {_yaml(p.name)}: {{env: {_env_name(p.name)}}}  # required "
+                    f"{p.location} parameter"
+                )
+        if pagination:
+            d.add(f"  pagination:  # {basis}; check it against the API's docs")
+            for line in pagination:
+                d.add(line)
+        incremental = next((n for n in params if n.lower() in INCREMENTAL_PARAMS), None)
+        record_props = (
+            self.walker.shape(record).properties if record is not None else {}
+        )
+        stamp = next((n for n in INCREMENTAL_FIELDS if n in record_props), None)
+        if incremental and stamp and incremental not in handled:
+            d.add(
+                "  incremental:  # only records changed since the last successful run"
+            )
+            d.add(f"    param: {_yaml(incremental)}")
+            d.add(f"    field: {_yaml(stamp)}")
+
+    def _next_url(self) -> str | None:
+        """A string in the response that holds the next page's URL, if any."""
+        if self.source.response is None:
+            return None
+        for candidate in self._candidates(self.source.response, "", 0):
+            parts = [normalise(p) for p in candidate.path.split(".")]
+            url_like = (
+                parts[-1] in ("nexturl", "nextlink", "nextpage", "nextpageurl")
+                or (
+                    parts[-1] == "next"
+                    and (len(parts) > 1 or candidate.shape.format == "uri")
+                )
+                or (parts[-1] == "href" and len(parts) > 1 and parts[-2] == "next")
+            )
+            if url_like and "string" in candidate.shape.types:
+                return candidate.path
+        return None
+
+    def _target_params(self, d: Draft, record: Schema | None) -> None:
+        required = [
+            p for p in self.target.parameters if p.required or p.location == "path"
+        ]
+        if required:
+            d.add("  params:")
+            for p in required:
+                d.add(
+                    f"    {_yaml(p.name)}: {{env: {_env_name(p.name)}}}  # {p.location} "
+                    "parameter"
+                )
+        header = next(
+            (
+                p.name
+                for p in self.target.parameters
+                if normalise(p.name) == "idempotencykey"
+            ),
+            None,
+        )
+        record_props = (
+            self.walker.shape(record).properties if record is not None else {}
+        )
+        if header and "id" in record_props:
+            d.add("  idempotency_key:  # a retried write is applied once")
+            d.add(f"    header: {_yaml(header)}")
+            d.add("    from: id")
+
+    def _candidates(
+        self, schema: Schema, prefix: str, depth: int
+    ) -> Iterator[_Candidate]:
+        for name, prop in self.walker.shape(schema).properties.items():
+            if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+                continue
+            shape = self.walker.shape(prop)
+            path = f"{prefix}{name}"
+            yield _Candidate(path, shape)
+            if "object" in shape.types and shape.properties and depth < 2:
+                yield from self._candidates(prop, path + ".", depth + 1)
+
+    def _fields(
+        self, d: Draft, schema: Schema, prefix: str, candidates: list[_Candidate]
+    ) -> None:
+        shape = self.walker.shape(schema)
+        for name, prop in shape.properties.items():
+            tshape = self.walker.shape(prop)
+            if tshape.read_only or not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+                continue
+            target = f"{prefix}{name}"
+            required = name in shape.required
+            if "object" in tshape.types and tshape.properties and not tshape.free_form:
+                before = len(d.lines)
+                self._fields(d, prop, target + ".", candidates)
+                if len(d.lines) > before or not required:
+                    continue
+            match = self._match(name, tshape, candidates)
+            if match is not None:
+                candidate, basis, convert = match
+                self.used.add(candidate.path)
+                value = _yaml(candidate.path)
+                if convert:
+                    value = f"{{from: {value}, as: {convert}}}"
+                d.add(f"  {_yaml(target)}: {value}  # {basis}")
+            elif required:
+                stub = self._stub_name(target)
+                d.add(
+                    f"  {_yaml(target)}: {{stub: {stub}}}  # required, no source match: "
+                    f"write {stub}() ({tshape.describe()})"
+                )
+            else:
+                d.add(f"  # {target}: not mapped ({tshape.describe()})")
+
+    def _stub_name(self, target: str) -> str:
+        base = re.sub(r"\W+", "_", normalise_snake(target)).strip("_") or "value"
+        name = f"{base}_for" if not base[0].isdigit() else f"field_{base}_for"
+        while name in self.stubs:
+            name += "_"
+        self.stubs.add(name)
+        return name
+
+    def _match(
+        self, name: str, tshape: Shape, candidates: list[_Candidate]
+    ) -> tuple[_Candidate, str, str] | None:
+        wanted = normalise(name)
+        synonyms = _synonyms(name)
+        ranked: list[tuple[int, _Candidate, str]] = []
+        for c in candidates:
+            if c.path in self.used:
+                continue
+            last = c.path.rsplit(".", 1)[-1]
+            if normalise(c.path) == wanted:
+                ranked.append((0, c, "same name"))
+            elif normalise(last) == wanted:
+                ranked.append((1, c, f"same name as {c.path!r}"))
+            elif normalise(last) in synonyms:
+                ranked.append((2, c, f"synonyms: {last} ~ {name}"))
+        ranked.sort(key=lambda item: (item[0], item[1].path.count("."), item[1].path))
+        for _, candidate, basis in ranked:
+            convert = _conversion(candidate.shape, tshape)
+            if convert is not None:
+                typed = f"{basis}, {tshape.describe()}"
+                return candidate, typed, convert
+        return None
+
+
+def _conversion(source: Shape, target: Shape) -> str | None:
+    """'' when the types match, a conversion name when one makes them, else None."""
+    src = set(source.types) - {"null"}
+    tgt = set(target.types) - {"null"}
+    if target.enum is not None:
+        if source.enum is None or not set(source.enum) <= set(target.enum):
+            return None
+    if not src or not tgt:
+        return ""
+    if target.format in CONVERSION_FOR_FORMAT and "string" in tgt:
+        if source.format == target.format:
+            return ""
+        if src & {"integer", "number"} or source.format in CONVERSION_FOR_FORMAT:
+            return CONVERSION_FOR_FORMAT[target.format]
+        return None if source.format else ""
+    widened = tgt | ({"integer"} if "number" in tgt else set())
+    if src <= widened:
+        return ""
+    if tgt == {"string"} and src <= {"integer", "number", "boolean"}:
+        return "string"
+    if tgt == {"integer"} and src <= {"number", "string"}:
+        return None
+    return None
+
+
+def normalise_snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower().replace(".", "_")
+
+
+def _env_name(param: str) -> str:
+    return re.sub(r"\W+", "_", normalise_snake(param)).strip("_").upper() or "PARAM"
+
+
+def draft_mapping(
+    source_spec: Path,
+    source_op: str,
+    target_spec: Path,
+    target_op: str,
+    name: str,
+    out_dir: Path,
+) -> str:
+    """The text of a mapping file for the two operations; raises P2pgenError."""
+    specs = SpecSet()
+    docs = []
+    for path in (source_spec, target_spec):
+        doc = specs.load(path)
+        validate_document(specs, doc)
+        docs.append(doc)
+    source = find_operation(specs, docs[0], source_op)
+    target = find_operation(specs, docs[1], target_op)
+    return Drafter(source, target, Walker(specs), out_dir).draft(name)
+
+
+REQUIRED_MISSING = re.compile(r"required target field\(s\) not mapped: (.*)$")
+
+
+def repair(text: str, problems: list[tuple[int, str]]) -> str | None:
+    """Comment out drafted lines the resolver rejects; stub required fields it misses.
+
+    Returns the new text, or None when there is nothing left to repair.
+    """
+    lines = text.splitlines()
+    changed = False
+    for line_no, message in problems:
+        missing = REQUIRED_MISSING.search(message)
+        if missing:
+            for item in missing.group(1).split(", "):
+                target = item.split(" (")[0].strip()
+                stub = re.sub(r"\W+", "_", normalise_snake(target)).strip("_") + "_for"
+                lines.append(f"  {_yaml(target)}: {{stub: {stub}}}  # required")
+                changed = True
+            continue
+        index = line_no - 1
+        if (
+            0 <= index < len(lines)
+            and lines[index].startswith("  ")
+            and not lines[index].lstrip().startswith("#")
+        ):
+            reason = " ".join(message.split())
+            lines[index] = f"  # {lines[index].strip()}  # p2pgen init: {reason}"
+            changed = True
+    return "\n".join(lines) + "\n" if changed else None
