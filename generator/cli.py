@@ -14,6 +14,7 @@ from generator import __version__
 from generator.demo import run_demo
 from generator.draft import draft_mapping, normalise_snake, repair
 from generator.errors import P2pgenError, Problem
+from generator.fleet import as_json, as_mermaid, as_table, survey
 from generator.output import PlannedFile, plan, write_all
 from generator.regions import diff
 from generator.render import render_link
@@ -254,6 +255,33 @@ def init(
         _echo_problems([replace(p, file=str(path)) for p in result.errors])
         sys.exit(1)
     click.echo(f"next: review it, then `p2pgen generate {path}`", err=True)
+
+
+@cli.command()
+@click.argument(
+    "directory", default=".", type=click.Path(path_type=Path, file_okay=False)
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("generated"),
+    show_default=True,
+    help="where the links are generated",
+)
+@click.option(
+    "--format",
+    "style",
+    type=click.Choice(["table", "json", "mermaid"]),
+    default="table",
+    show_default=True,
+)
+def links(directory: Path, out: Path, style: str) -> None:
+    """The fleet: every link under DIRECTORY, its APIs, and whether it is current."""
+    statuses = survey(directory, out, project_root(directory / "x"))
+    render = {"table": as_table, "json": as_json, "mermaid": as_mermaid}[style]
+    click.echo(render(statuses))
+    if not statuses:
+        click.echo(f"no mapping files under {directory}", err=True)
 
 
 @cli.command()
