@@ -148,11 +148,14 @@ class FakeTarget:
 
     def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
         self.script = list(script or [])
+        self.tokens = 0
         self.requests: list[httpx.Request] = []
+        self.authorizations: list[str | None] = []  # as sent, before any retry
         self.bodies: list[Any] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        self.authorizations.append(request.headers.get("Authorization"))
         if self.script:
             status, headers = self.script.pop(0)
             if status >= 300:
@@ -258,6 +261,15 @@ def test_a_rerun_does_not_dead_letter_a_record_twice(tmp_path: Path) -> None:
     assert [entry["record"] for entry in dead_letters(tmp_path)] == records
 
 
+def test_a_refused_read_is_fatal(tmp_path: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json={"error": "forbidden"})
+
+    config = link.Config(source_url=SOURCE_URL, target_url=TARGET_URL)
+    with pytest.raises(link.FatalError, match="HTTP 403"):
+        link.run(config, httpx.MockTransport(refuse), httpx.MockTransport(FakeTarget()))
+
+
 def test_invalid_source_record_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     records = ["not an object", *make_records(1)]
     summary = run_link(tmp_path, FakeSource(records), FakeTarget())
@@ -319,4 +331,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:8c731c2f93731d3a1fe33af99f344a161d63728f96c8ab0bb54c18dcd2ed74c8
+# p2pgen checksum sha256:42a9f5d9b2f02bc515ff4c01b072dfe028e6e9f295dfe3b26b80fec2f3fcba21

@@ -149,11 +149,14 @@ class FakeTarget:
 
     def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
         self.script = list(script or [])
+        self.tokens = 0
         self.requests: list[httpx.Request] = []
+        self.authorizations: list[str | None] = []  # as sent, before any retry
         self.bodies: list[Any] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        self.authorizations.append(request.headers.get("Authorization"))
         if self.script:
             status, headers = self.script.pop(0)
             if status >= 300:
@@ -250,6 +253,15 @@ def test_a_rerun_does_not_dead_letter_a_record_twice(tmp_path: Path) -> None:
     assert [entry["record"] for entry in dead_letters(tmp_path)] == records
 
 
+def test_a_refused_read_is_fatal(tmp_path: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json={"error": "forbidden"})
+
+    config = link.Config(source_url=SOURCE_URL, target_url=TARGET_URL)
+    with pytest.raises(link.FatalError, match="HTTP 403"):
+        link.run(config, httpx.MockTransport(refuse), httpx.MockTransport(FakeTarget()))
+
+
 def test_invalid_source_record_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     records = ["not an object", *make_records(1)]
     summary = run_link(tmp_path, FakeSource(records), FakeTarget())
@@ -311,4 +323,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:ff660f898a66989965dbaf0c9f645106ff92bef19babc932781fe37d94301797
+# p2pgen checksum sha256:1c830cd9b3d53b464e61f42364db8c27396d58039e80eba2488cd8db86b37970

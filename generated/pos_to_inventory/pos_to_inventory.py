@@ -805,9 +805,14 @@ def run(
     config: Config,
     source_transport: httpx.BaseTransport | None = None,
     target_transport: httpx.BaseTransport | None = None,
+    summary: Summary | None = None,
 ) -> Summary:
-    """Read, transform and write every record; return the counts."""
-    summary = Summary(started=_now())
+    """Read, transform and write every record; return the counts.
+
+    Pass `summary` to keep the counts so far when a fatal error stops the run.
+    """
+    summary = summary if summary is not None else Summary()
+    summary.started = _now()
     state = load_state(config.state_path)
     resume = state.get("checkpoint") or {}
     high_water = state.get("high_water")
@@ -908,6 +913,16 @@ def run(
     return summary
 
 
+def _save_last_run(path: Path | None, summary: Summary) -> None:
+    """Keep a fatal run's summary in the state file, beside its checkpoint."""
+    try:
+        state = load_state(path)
+        state["last_run"] = summary.as_dict()
+        save_state(path, state)
+    except (FatalError, OSError):
+        log.warning("could not record the run in the state file %s", path)
+
+
 def _brief(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         problems = [
@@ -992,9 +1007,12 @@ def main(argv: list[str] | None = None) -> int:
         force=True,
     )
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    summary = Summary(started=_now(), exit_code=2)
     missing = [name for name in REQUIRED_ENV if not os.environ.get(name)]
     if missing:
-        log.error("set the environment variable(s): %s", ", ".join(missing))
+        problem = f"set the environment variable(s): {', '.join(missing)}"
+        log.error(problem)
+        print(json.dumps({**summary.as_dict(), "error": problem}))
         return 2
     config = Config(
         source_url=args.source_url
@@ -1013,23 +1031,15 @@ def main(argv: list[str] | None = None) -> int:
         max_retries=max(args.max_retries, 0),
     )
     try:
-        summary = run(config)
+        run(config, summary=summary)
     except (FatalError, httpx.HTTPError, OSError) as exc:
         if args.verbose:
             log.exception("fatal error")
         log.error("fatal: %s", redact(str(exc)))
-        print(
-            json.dumps(
-                {
-                    "link": LINK_NAME,
-                    "read": 0,
-                    "written": 0,
-                    "failed": 0,
-                    "exit_code": 2,
-                    "error": redact(str(exc)),
-                }
-            )
-        )
+        summary.finished = _now()
+        summary.exit_code = 2
+        _save_last_run(config.state_path, summary)
+        print(json.dumps({**summary.as_dict(), "error": redact(str(exc))}))
         return 2
     print(json.dumps(summary.as_dict()))
     return summary.exit_code
@@ -1039,4 +1049,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:d8d80decbe5917cf4a6937c522326fbe52e7337a2daaae042681781132d86eeb
+# p2pgen checksum sha256:7f7101628bedc78e5a4a5ea0e045b5746e047011513cf3afd7fcb593856f0958

@@ -139,15 +139,19 @@ class FakeTarget:
 
     def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
         self.script = list(script or [])
+        self.tokens = 0
         self.requests: list[httpx.Request] = []
+        self.authorizations: list[str | None] = []  # as sent, before any retry
         self.bodies: list[Any] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == httpx.URL(TARGET_URL).join("/oauth/token").path:
+            self.tokens += 1
             return httpx.Response(
-                200, json={"access_token": "token-1", "expires_in": 3600}
+                200, json={"access_token": f"token-{self.tokens}", "expires_in": 3600}
             )
         self.requests.append(request)
+        self.authorizations.append(request.headers.get("Authorization"))
         if self.script:
             status, headers = self.script.pop(0)
             if status >= 300:
@@ -253,6 +257,27 @@ def test_a_rerun_does_not_dead_letter_a_record_twice(tmp_path: Path) -> None:
     assert [entry["record"] for entry in dead_letters(tmp_path)] == records
 
 
+def test_a_refused_read_is_fatal(tmp_path: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json={"error": "forbidden"})
+
+    config = link.Config(source_url=SOURCE_URL, target_url=TARGET_URL)
+    with pytest.raises(link.FatalError, match="HTTP 403"):
+        link.run(config, httpx.MockTransport(refuse), httpx.MockTransport(FakeTarget()))
+
+
+@pytest.mark.usefixtures("stubs_filled")
+def test_expired_token_is_refreshed_once_and_the_write_retried(tmp_path: Path) -> None:
+    target = FakeTarget([(401, {})])
+    summary = run_link(tmp_path, FakeSource(make_records(1)), target)
+    assert (summary.written, summary.failed) == (1, 0)
+    assert target.tokens == 2
+    assert target.authorizations == [
+        "Bearer token-1",
+        "Bearer token-2",
+    ]
+
+
 def test_invalid_source_record_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     records = ["not an object", *make_records(1)]
     summary = run_link(tmp_path, FakeSource(records), FakeTarget())
@@ -314,4 +339,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:c9ae3ed326fd465c12a14f064192acc0ca172dc3b7784f1a36907f7e1b88e958
+# p2pgen checksum sha256:cf9af33a7710dc8455a18c8d6a894791a8c8312227e71cb1bb2afbd9e36846b4

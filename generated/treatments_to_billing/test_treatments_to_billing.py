@@ -138,11 +138,14 @@ class FakeTarget:
 
     def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
         self.script = list(script or [])
+        self.tokens = 0
         self.requests: list[httpx.Request] = []
+        self.authorizations: list[str | None] = []  # as sent, before any retry
         self.bodies: list[Any] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        self.authorizations.append(request.headers.get("Authorization"))
         if self.script:
             status, headers = self.script.pop(0)
             if status >= 300:
@@ -239,6 +242,15 @@ def test_a_rerun_does_not_dead_letter_a_record_twice(tmp_path: Path) -> None:
     assert [entry["record"] for entry in dead_letters(tmp_path)] == records
 
 
+def test_a_refused_read_is_fatal(tmp_path: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json={"error": "forbidden"})
+
+    config = link.Config(source_url=SOURCE_URL, target_url=TARGET_URL)
+    with pytest.raises(link.FatalError, match="HTTP 403"):
+        link.run(config, httpx.MockTransport(refuse), httpx.MockTransport(FakeTarget()))
+
+
 def test_invalid_source_record_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     records = ["not an object", *make_records(1)]
     summary = run_link(tmp_path, FakeSource(records), FakeTarget())
@@ -300,4 +312,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:bab78d5afda7de2d19e25bd54d5ce3f816f5d094ba594cc92bbd90886f2da3c6
+# p2pgen checksum sha256:499aa7107dc2adbfcaf4b2d73ac81d8d702a151a66f300eec703a7b76e0dacef
