@@ -63,10 +63,23 @@ class FieldMap:
     loc: Loc
 
 
-@dataclass(frozen=True)
-class Pagination:
-    style: str
+@dataclass(frozen=True, kw_only=True)
+class Block:
+    """A block of the mapping file that remembers where each of its values is."""
+
     loc: Loc
+    locs: dict[str, Loc] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def at(self, key: str) -> Loc:
+        """Where the value of `key` is written, else where the block starts."""
+        return self.locs.get(key, self.loc)
+
+
+@dataclass(frozen=True)
+class Pagination(Block):
+    style: str
     param: str | None = None
     next: str | None = None
     next_from_last: str | None = None
@@ -75,27 +88,12 @@ class Pagination:
     limit: int | None = None
     start: int | None = None  # page: default 1; offset: default 0
     max_pages: int = 10000
-    locs: dict[str, Loc] = dataclasses.field(
-        default_factory=dict, compare=False, repr=False
-    )
-
-    def at(self, key: str) -> Loc:
-        """Where the value of `key` is written, else where the block starts."""
-        return self.locs.get(key, self.loc)
 
 
 @dataclass(frozen=True)
-class Incremental:
+class Incremental(Block):
     param: str
     field: str
-    loc: Loc
-    locs: dict[str, Loc] = dataclasses.field(
-        default_factory=dict, compare=False, repr=False
-    )
-
-    def at(self, key: str) -> Loc:
-        """Where the value of `key` is written, else where the block starts."""
-        return self.locs.get(key, self.loc)
 
 
 @dataclass(frozen=True)
@@ -106,39 +104,21 @@ class Auth:
 
 
 @dataclass(frozen=True)
-class IdempotencyKey:
+class IdempotencyKey(Block):
     header: str
     source: str
-    loc: Loc
-    locs: dict[str, Loc] = dataclasses.field(
-        default_factory=dict, compare=False, repr=False
-    )
-
-    def at(self, key: str) -> Loc:
-        """Where the value of `key` is written, else where the block starts."""
-        return self.locs.get(key, self.loc)
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Block):
     spec: Path
     operation: str
-    loc: Loc
-    spec_loc: Loc
-    operation_loc: Loc
     params: tuple[FieldMap, ...] = ()
     auth: Auth | None = None
     records: str | None = None
     pagination: Pagination | None = None
     incremental: Incremental | None = None
     idempotency_key: IdempotencyKey | None = None
-    locs: dict[str, Loc] = dataclasses.field(
-        default_factory=dict, compare=False, repr=False
-    )
-
-    def at(self, key: str) -> Loc:
-        """Where the value of `key` is written, else where the block starts."""
-        return self.locs.get(key, self.loc)
 
 
 @dataclass(frozen=True)
@@ -397,8 +377,6 @@ class _Parser:
             operation=operation,
             loc=node.loc,
             locs=_locs(keys),
-            spec_loc=keys["spec"][0].loc,
-            operation_loc=keys["operation"][0].loc,
             params=params,
             auth=self.auth(keys["auth"][0], side) if "auth" in keys else None,
             records=self.string(keys.get("records"), f"{side}.records"),
@@ -516,7 +494,7 @@ class _Parser:
         field_ = self.string(keys.get("field"), "source.incremental.field")
         if param is None or field_ is None:
             return None
-        return Incremental(param, field_, node.loc, _locs(keys))
+        return Incremental(param, field_, loc=node.loc, locs=_locs(keys))
 
     def idempotency(self, node: _Node) -> IdempotencyKey | None:
         keys = self.keys(
@@ -529,7 +507,7 @@ class _Parser:
         source = self.string(keys.get("from"), "target.idempotency_key.from")
         if header is None or source is None:
             return None
-        return IdempotencyKey(header, source, node.loc, _locs(keys))
+        return IdempotencyKey(header, source, loc=node.loc, locs=_locs(keys))
 
 
 def _locs(keys: dict[str, tuple[_Node, Loc]]) -> dict[str, Loc]:

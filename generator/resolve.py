@@ -88,7 +88,7 @@ def _load_spec(
     if not endpoint.spec.is_file():
         raise P2pgenError(
             [
-                endpoint.spec_loc.problem(
+                endpoint.at("spec").problem(
                     f"{side}.spec: file {str(endpoint.spec)!r} not found (paths are "
                     "relative to the mapping file)"
                 )
@@ -104,7 +104,7 @@ def _find(specs: SpecSet, doc: Document, endpoint: Endpoint) -> Operation:
     except P2pgenError as exc:
         message = exc.problems[0].message
         raise P2pgenError(
-            [endpoint.operation_loc.problem(f"{message} in {doc.path.name}")]
+            [endpoint.at("operation").problem(f"{message} in {doc.path.name}")]
         ) from None
 
 
