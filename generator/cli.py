@@ -19,7 +19,8 @@ from generator.output import PlannedFile, plan, write_all
 from generator.regions import diff
 from generator.render import render_link
 from generator.resolve import Resolution, resolve
-from generator.specs import SpecSet, iter_operations, validate_document
+from generator.specs import SpecSet, iter_operations
+from generator.validation import validate_document
 
 mapping_args = click.argument(
     "mappings", nargs=-1, type=click.Path(path_type=Path, dir_okay=False)

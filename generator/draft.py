@@ -15,8 +15,8 @@ from generator.specs import (
     Schema,
     SpecSet,
     find_operation,
-    validate_document,
 )
+from generator.validation import validate_document
 
 # Groups of field names that mean the same thing in different APIs.
 SYNONYMS = (

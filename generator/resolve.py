@@ -25,8 +25,8 @@ from generator.specs import (
     api_title,
     find_operation,
     first_server,
-    validate_document,
 )
+from generator.validation import validate_document
 
 RUNTIME_DEPENDENCIES = ("httpx>=0.27", "pydantic>=2.7")
 
