@@ -13,7 +13,8 @@ from generator.checks import TypeChecker
 from generator.errors import P2pgenError, Problem, did_you_mean
 from generator.expressions import Uses, compile_expr, compile_fields, json_safe
 from generator.link import Link, PaginationModel, Param, Side, StubModel
-from generator.mapping import Endpoint, FieldMap, Loc, Mapping, load_mapping
+from generator.mapping import Endpoint, FieldMap, Loc, Mapping
+from generator.mapping_reader import load_mapping
 from generator.models import build_models
 from generator.samples import sample
 from generator.schemas import Walker, value_type

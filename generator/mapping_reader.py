@@ -1,0 +1,493 @@
+"""Read a mapping file into its typed model, with line and column kept for every key."""
+
+from __future__ import annotations
+
+import hashlib
+import keyword
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.errors import P2pgenError, Problem, did_you_mean
+from generator.mapping import (
+    AUTH_ENV_KEYS,
+    CONVERSIONS,
+    ENV_VAR,
+    IDENTIFIER,
+    PAGINATION_STYLES,
+    Auth,
+    Endpoint,
+    Expr,
+    FieldMap,
+    IdempotencyKey,
+    Incremental,
+    Loc,
+    Mapping,
+    Pagination,
+)
+from generator.specs import read_text
+
+
+class _Node:
+    """A YAML node with its position, built on PyYAML's composer."""
+
+    def __init__(self, node: yaml.Node, loader: yaml.SafeLoader, file: str) -> None:
+        self.node = node
+        self.loader = loader
+        self.file = file
+        self.loc = Loc(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    @property
+    def is_map(self) -> bool:
+        return isinstance(self.node, yaml.MappingNode)
+
+    @property
+    def is_scalar(self) -> bool:
+        return isinstance(self.node, yaml.ScalarNode)
+
+    def items(self) -> Iterator[tuple[str, _Node, Loc]]:
+        assert isinstance(self.node, yaml.MappingNode)
+        for key, value in self.node.value:
+            key_value = self.loader.construct_object(key, deep=True)
+            loc = Loc(self.file, key.start_mark.line + 1, key.start_mark.column + 1)
+            yield key_value, _Node(value, self.loader, self.file), loc
+
+    def value(self) -> Any:
+        return self.loader.construct_object(self.node, deep=True)
+
+
+class _Parser:
+    """Turns the YAML tree into the typed model, collecting every problem."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def error(self, loc: Loc, message: str) -> None:
+        self.problems.append(loc.problem(message))
+
+    def keys(
+        self,
+        node: _Node,
+        what: str,
+        allowed: tuple[str, ...],
+        required: tuple[str, ...] = (),
+    ) -> dict[str, tuple[_Node, Loc]]:
+        if not node.is_map:
+            self.error(node.loc, f"{what} must be a mapping of keys to values")
+            return {}
+        found: dict[str, tuple[_Node, Loc]] = {}
+        for key, value, loc in node.items():
+            key_text = str(key)
+            if key_text in found:
+                self.error(loc, f"duplicate key {key_text!r} in {what}")
+            elif key_text not in allowed:
+                self.error(
+                    loc,
+                    f"unknown key {key_text!r} in {what}"
+                    f"{did_you_mean(key_text, allowed)}; allowed: {', '.join(allowed)}",
+                )
+            else:
+                found[key_text] = (value, loc)
+        for key in required:
+            if key not in found:
+                self.error(node.loc, f"{what} needs the key {key!r}")
+        return found
+
+    def string(self, entry: tuple[_Node, Loc] | None, what: str) -> str | None:
+        if entry is None:
+            return None
+        node, _ = entry
+        value = node.value() if node.is_scalar else None
+        if not isinstance(value, str) or not value.strip():
+            self.error(node.loc, f"{what} must be a non-empty string")
+            return None
+        return value
+
+    def integer(
+        self, entry: tuple[_Node, Loc] | None, what: str, minimum: int
+    ) -> int | None:
+        if entry is None:
+            return None
+        node, _ = entry
+        value = node.value() if node.is_scalar else None
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            self.error(node.loc, f"{what} must be a whole number >= {minimum}")
+            return None
+        return value
+
+    def field_maps(
+        self, node: _Node, what: str, scalars_are_constants: bool = False
+    ) -> tuple[FieldMap, ...]:
+        """Target path -> expression; in source params a plain value is a constant."""
+        if not node.is_map:
+            self.error(node.loc, f"{what} must be a mapping of target paths to values")
+            return ()
+        result = []
+        seen: set[str] = set()
+        for key, value, loc in node.items():
+            target = str(key)
+            if target in seen:
+                self.error(loc, f"duplicate key {target!r} in {what}")
+                continue
+            seen.add(target)
+            if scalars_are_constants and value.is_scalar:
+                expr: Expr | None = Expr("const", value.loc, value=value.value())
+            else:
+                expr = self.expr(value, f"{what}.{target}")
+            if expr is not None:
+                result.append(FieldMap(target, expr, loc))
+        return tuple(result)
+
+    def expr(self, node: _Node, what: str) -> Expr | None:
+        if node.is_scalar:
+            value = node.value()
+            if isinstance(value, str) and value.strip():
+                return Expr("path", node.loc, path=value.strip())
+            self.error(
+                node.loc,
+                f"{what}: {value!r} is not a source field path; "
+                f"write a constant as {{const: {_yaml_scalar(value)}}}",
+            )
+            return None
+        if not node.is_map:
+            self.error(
+                node.loc,
+                f"{what}: expected a source path or a mapping such as "
+                "{from: ...}, {const: ...}, {template: ...}",
+            )
+            return None
+        allowed = (
+            "from",
+            "map",
+            "default",
+            "as",
+            "const",
+            "template",
+            "env",
+            "stub",
+            "each",
+            "fields",
+        )
+        keys = self.keys(node, what, allowed)
+        kinds = [
+            k for k in ("from", "const", "template", "env", "stub", "each") if k in keys
+        ]
+        if len(kinds) != 1:
+            listed = " and ".join(repr(k) for k in kinds) if kinds else "none"
+            self.error(
+                node.loc,
+                f"{what}: give exactly one of 'from', 'const', 'template', "
+                f"'env', 'stub', 'each' (found {listed})",
+            )
+            return None
+        kind = kinds[0]
+        companions = {
+            "from": ("map", "default", "as"),
+            "template": ("as",),
+            "env": ("default", "as"),
+            "each": ("fields",),
+        }.get(kind, ())
+        for key, (_, loc) in keys.items():
+            if key != kind and key not in companions:
+                self.error(loc, f"{what}: {key!r} cannot be used with {kind!r}")
+        convert = None
+        if "as" in keys:
+            convert = self.string(keys["as"], f"{what}.as")
+            if convert is not None and convert not in CONVERSIONS:
+                self.error(
+                    keys["as"][0].loc,
+                    f"{what}: unknown conversion {convert!r}"
+                    f"{did_you_mean(convert, CONVERSIONS)}; use one of "
+                    f"{', '.join(CONVERSIONS)}",
+                )
+                convert = None
+        default_node = keys.get("default")
+        common: dict[str, Any] = {
+            "convert": convert,
+            "has_default": default_node is not None,
+            "default": default_node[0].value() if default_node else None,
+        }
+        if kind == "const":
+            return Expr("const", node.loc, value=keys["const"][0].value())
+        if kind == "from":
+            path = self.string(keys["from"], f"{what}.from")
+            table = None
+            if "map" in keys:
+                map_node = keys["map"][0]
+                if not map_node.is_map:
+                    self.error(
+                        map_node.loc,
+                        f"{what}.map must be a mapping of source "
+                        "values to target values",
+                    )
+                else:
+                    table = tuple((k, v.value()) for k, v, _ in map_node.items())
+            return Expr("path", node.loc, path=path or "", table=table, **common)
+        if kind in ("template", "env", "stub"):
+            text = self.string(keys[kind], f"{what}.{kind}") or ""
+            if kind == "env" and text and not ENV_VAR.fullmatch(text):
+                self.error(
+                    keys[kind][0].loc,
+                    f"{what}: {text!r} is not an environment "
+                    "variable name (letters, digits and _)",
+                )
+            if kind == "stub" and text and not _is_identifier(text):
+                self.error(
+                    keys[kind][0].loc,
+                    f"{what}: stub {text!r} must be a Python "
+                    "function name (letters, digits and _, not a keyword)",
+                )
+            return Expr(kind, node.loc, text=text, **common)
+        source = self.string(keys["each"], f"{what}.each") or ""
+        if "fields" not in keys:
+            self.error(
+                node.loc, f"{what}: 'each' needs 'fields' (the target item's fields)"
+            )
+            return None
+        fields = self.field_maps(keys["fields"][0], f"{what}.fields")
+        return Expr("each", node.loc, path=source, fields=fields)
+
+    def endpoint(self, node: _Node, side: str, base: Path) -> Endpoint | None:
+        allowed = ("spec", "operation", "params", "auth") + (
+            ("records", "pagination", "incremental")
+            if side == "source"
+            else ("idempotency_key",)
+        )
+        keys = self.keys(node, side, allowed, required=("spec", "operation"))
+        spec = self.string(keys.get("spec"), f"{side}.spec")
+        operation = self.string(keys.get("operation"), f"{side}.operation")
+        if spec is None or operation is None:
+            return None
+        params = (
+            self.field_maps(
+                keys["params"][0],
+                f"{side}.params",
+                scalars_are_constants=side == "source",
+            )
+            if "params" in keys
+            else ()
+        )
+        return Endpoint(
+            spec=(base / spec),
+            operation=operation,
+            loc=node.loc,
+            locs=_locs(keys),
+            params=params,
+            auth=self.auth(keys["auth"][0], side) if "auth" in keys else None,
+            records=self.string(keys.get("records"), f"{side}.records"),
+            pagination=(
+                self.pagination(keys["pagination"][0]) if "pagination" in keys else None
+            ),
+            incremental=(
+                self.incremental(keys["incremental"][0])
+                if "incremental" in keys
+                else None
+            ),
+            idempotency_key=(
+                self.idempotency(keys["idempotency_key"][0])
+                if "idempotency_key" in keys
+                else None
+            ),
+        )
+
+    def auth(self, node: _Node, side: str) -> Auth:
+        keys = self.keys(node, f"{side}.auth", ("scheme", "env"))
+        env: dict[str, str] = {}
+        if "env" in keys:
+            env_keys = self.keys(keys["env"][0], f"{side}.auth.env", AUTH_ENV_KEYS)
+            for key, entry in env_keys.items():
+                var = self.string(entry, f"{side}.auth.env.{key}")
+                if var is not None and not ENV_VAR.fullmatch(var):
+                    self.error(
+                        entry[0].loc, f"{var!r} is not an environment variable name"
+                    )
+                elif var is not None:
+                    env[key] = var
+        return Auth(
+            self.string(keys.get("scheme"), f"{side}.auth.scheme"), env, node.loc
+        )
+
+    def pagination(self, node: _Node) -> Pagination | None:
+        fields = (
+            "style",
+            "param",
+            "next",
+            "next_from_last",
+            "has_more",
+            "limit_param",
+            "limit",
+            "start",
+            "max_pages",
+        )
+        keys = self.keys(node, "source.pagination", fields, required=("style",))
+        style = self.string(keys.get("style"), "source.pagination.style")
+        if style is None:
+            return None
+        if style not in PAGINATION_STYLES:
+            self.error(
+                keys["style"][0].loc,
+                f"unknown pagination style {style!r}"
+                f"{did_you_mean(style, PAGINATION_STYLES)}; use one of "
+                f"{', '.join(PAGINATION_STYLES)}",
+            )
+            return None
+        needs = {
+            "cursor": ("param",),
+            "offset": ("param",),
+            "page": ("param",),
+            "next_url": ("next",),
+            "link_header": (),
+        }[style]
+        for key in needs:
+            if key not in keys:
+                self.error(node.loc, f"pagination style {style!r} needs {key!r}")
+        if style == "cursor" and ("next" in keys) == ("next_from_last" in keys):
+            self.error(
+                node.loc,
+                "cursor pagination needs exactly one of 'next' (path of "
+                "the next cursor in the body) or 'next_from_last' (a field of the "
+                "last record)",
+            )
+        if style == "offset" and "limit" not in keys:
+            self.error(
+                node.loc,
+                "offset pagination needs 'limit' (the page size, which "
+                "the offset advances by)",
+            )
+        if "limit" in keys and "limit_param" not in keys and style != "offset":
+            self.error(
+                keys["limit"][1],
+                "'limit' needs 'limit_param' (the request "
+                "parameter that carries the page size)",
+            )
+        return Pagination(
+            style=style,
+            loc=node.loc,
+            locs=_locs(keys),
+            param=self.string(keys.get("param"), "source.pagination.param"),
+            next=self.string(keys.get("next"), "source.pagination.next"),
+            next_from_last=self.string(
+                keys.get("next_from_last"), "source.pagination.next_from_last"
+            ),
+            has_more=self.string(keys.get("has_more"), "source.pagination.has_more"),
+            limit_param=self.string(
+                keys.get("limit_param"), "source.pagination.limit_param"
+            ),
+            limit=self.integer(keys.get("limit"), "source.pagination.limit", 1),
+            start=self.integer(keys.get("start"), "source.pagination.start", 0),
+            max_pages=self.integer(
+                keys.get("max_pages"), "source.pagination.max_pages", 1
+            )
+            or 10000,
+        )
+
+    def incremental(self, node: _Node) -> Incremental | None:
+        keys = self.keys(
+            node, "source.incremental", ("param", "field"), required=("param", "field")
+        )
+        param = self.string(keys.get("param"), "source.incremental.param")
+        field_ = self.string(keys.get("field"), "source.incremental.field")
+        if param is None or field_ is None:
+            return None
+        return Incremental(param, field_, loc=node.loc, locs=_locs(keys))
+
+    def idempotency(self, node: _Node) -> IdempotencyKey | None:
+        keys = self.keys(
+            node,
+            "target.idempotency_key",
+            ("header", "from"),
+            required=("header", "from"),
+        )
+        header = self.string(keys.get("header"), "target.idempotency_key.header")
+        source = self.string(keys.get("from"), "target.idempotency_key.from")
+        if header is None or source is None:
+            return None
+        return IdempotencyKey(header, source, loc=node.loc, locs=_locs(keys))
+
+
+def _locs(keys: dict[str, tuple[_Node, Loc]]) -> dict[str, Loc]:
+    return {key: node.loc for key, (node, _) in keys.items()}
+
+
+def _is_identifier(name: str) -> bool:
+    return bool(IDENTIFIER.fullmatch(name)) and not keyword.iskeyword(name)
+
+
+def _yaml_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Parse and check the shape of a mapping file; raise every problem at once."""
+    file = str(path)
+    text = read_text(path)
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise P2pgenError.single(
+            file,
+            f"invalid YAML: {exc.problem}; fix the syntax",
+            line=mark.line + 1 if mark else 0,
+            column=mark.column + 1 if mark else 0,
+        ) from None
+    finally:
+        loader.dispose()
+    if root is None:
+        raise P2pgenError.single(
+            file,
+            "the mapping file is empty; start from "
+            "`p2pgen init` or the example in docs/mapping.md",
+        )
+    parser = _Parser(file)
+    top = parser.keys(
+        _Node(root, loader, file),
+        "the mapping",
+        ("version", "name", "description", "source", "target", "fields"),
+        required=("version", "name", "source", "target", "fields"),
+    )
+    if "version" in top and top["version"][0].value() != 1:
+        parser.error(
+            top["version"][0].loc,
+            "unsupported mapping version; this p2pgen " "reads `version: 1`",
+        )
+    name = parser.string(top.get("name"), "name")
+    if name is not None and not _is_identifier(name):
+        parser.error(
+            top["name"][0].loc,
+            f"name {name!r} must be a Python identifier "
+            "(letters, digits and _, e.g. crm_to_mailer); it names the files",
+        )
+        name = None
+    description = parser.string(top.get("description"), "description") or ""
+    base = path.parent
+    source = (
+        parser.endpoint(top["source"][0], "source", base) if "source" in top else None
+    )
+    target = (
+        parser.endpoint(top["target"][0], "target", base) if "target" in top else None
+    )
+    fields = parser.field_maps(top["fields"][0], "fields") if "fields" in top else ()
+    if "fields" in top and not fields and not parser.problems:
+        parser.error(
+            top["fields"][0].loc, "fields is empty; map at least one target field"
+        )
+    if parser.problems or name is None or source is None or target is None:
+        raise P2pgenError(parser.problems)
+    return Mapping(
+        path=path,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        name=name,
+        description=description,
+        source=source,
+        target=target,
+        fields=fields,
+    )
