@@ -704,23 +704,36 @@ def load_state(path: Path | None) -> dict[str, Any]:
 
 def save_state(path: Path | None, state: dict[str, Any]) -> None:
     """Write the state atomically: a temporary file, then a rename over the old one."""
-    if path is None:
-        return
+    if path is not None:
+        _write_atomically(path, json.dumps(state, indent=2, sort_keys=True))
+
+
+def _write_atomically(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+    temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
 
 
 class Checkpoint:
-    """Advances only past records that, with every record before them, are done."""
+    """Advances only past records that, with every record before them, are done.
+
+    The state file is rewritten at most every SAVE_INTERVAL seconds, and by
+    flush() at the end: a killed run redoes at most that much work, which the
+    idempotency key makes safe to send again.
+    """
+
+    SAVE_INTERVAL = 0.1
 
     def __init__(self, path: Path | None, state: dict[str, Any]) -> None:
         self.path = path
         self.state = state
         self.lock = threading.Lock()
+        self.save_lock = threading.Lock()
         self.next_seq = 0
         self.done: set[int] = set()
         self.places: dict[int, dict[str, Any]] = {}
+        self.saved_at = 0.0
+        self.unsaved = False
 
     def track(self, seq: int, position: dict[str, Any], index: int) -> None:
         with self.lock:
@@ -734,9 +747,32 @@ class Checkpoint:
                 self.done.discard(self.next_seq)
                 place = self.places.pop(self.next_seq, place)
                 self.next_seq += 1
-            if place is not None and "replay" not in place["position"]:
-                self.state["checkpoint"] = place
-                save_state(self.path, self.state)
+            if place is None or "replay" in place["position"]:
+                return
+            self.state["checkpoint"] = place
+            self.unsaved = True
+            if time.monotonic() - self.saved_at < self.SAVE_INTERVAL:
+                return
+        self.flush()
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the latest checkpoint, if it moved since the last write."""
+        if self.path is None:
+            return
+        with self.save_lock:
+            with self.lock:
+                if not self.unsaved:
+                    return
+                text = json.dumps(self.state, indent=2, sort_keys=True)
+                self.unsaved = False
+                self.saved_at = time.monotonic()
+            _write_atomically(self.path, text)
 
 
 # --- the run --------------------------------------------------------------
@@ -823,6 +859,7 @@ def run(
     progress = Progress(summary)
     options: dict[str, Any] = {"timeout": config.timeout, "follow_redirects": False}
     with (
+        checkpoint,  # leaves last: a fatal error still saves where the run got to
         httpx.Client(
             base_url=config.source_url,
             auth=source_auth(),
@@ -1049,4 +1086,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:7f7101628bedc78e5a4a5ea0e045b5746e047011513cf3afd7fcb593856f0958
+# p2pgen checksum sha256:6e26e3f4183382565769bfc5665265c8aa10446d5c91d2c7594bcbfd376d3c16
