@@ -139,67 +139,80 @@ def _tool(module: str) -> None:
         )
 
 
+def _python_m(cwd: Path, *args: str, timeout: int = 300) -> str:
+    """Run `python -m ARGS` in cwd; fail with its output unless it exits 0."""
+    _tool(args[0])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+
+def _black(cwd: Path, files: list[str]) -> None:
+    _python_m(cwd, "black", "--check", "--diff", "-q", *files)
+
+
+def _ruff(cwd: Path, files: list[str]) -> None:
+    _python_m(
+        cwd,
+        "ruff",
+        "check",
+        "--no-cache",
+        "--config",
+        str(ROOT / "pyproject.toml"),
+        *files,
+    )
+
+
+def _mypy(cwd: Path, files: list[str], cache: Path) -> None:
+    _python_m(
+        cwd,
+        "mypy",
+        "--strict",
+        "--no-incremental",
+        "--cache-dir",
+        str(cache),
+        "--config-file",
+        os.devnull,
+        "--python-version",
+        "3.11",
+        *files,
+    )
+
+
+def _pytest(cwd: Path) -> None:
+    _python_m(cwd, "pytest", "-q", "-p", "no:cacheprovider")
+
+
+def _link_files(name: str) -> list[str]:
+    return [f"{name}.py", f"test_{name}.py"]
+
+
 def _generated_files() -> list[str]:
     return [
-        str(ROOT / "generated" / name / f)
-        for name in NAMES
-        for f in (f"{name}.py", f"test_{name}.py")
+        str(ROOT / "generated" / name / f) for name in NAMES for f in _link_files(name)
     ]
 
 
 def test_generated_code_is_black_formatted() -> None:
-    _tool("black")
-    proc = subprocess.run(
-        [sys.executable, "-m", "black", "--check", "--diff", "-q", *_generated_files()],
-        cwd=ROOT,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _black(ROOT, _generated_files())
 
 
 def test_generated_code_passes_ruff() -> None:
-    _tool("ruff")
-    proc = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", *_generated_files()],
-        cwd=ROOT,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _ruff(ROOT, _generated_files())
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_generated_code_passes_mypy_strict(name: str, tmp_path: Path) -> None:
-    _tool("mypy")
-    folder = ROOT / "generated" / name
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-incremental",
-            "--cache-dir",
-            str(tmp_path / "mypy_cache"),
-            "--config-file",
-            os.devnull,
-            "--python-version",
-            "3.11",
-            f"{name}.py",
-            f"test_{name}.py",
-        ],
-        cwd=folder,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _mypy(ROOT / "generated" / name, _link_files(name), tmp_path / "mypy_cache")
 
 
 # (d) each link's own generated tests pass -------------------------------------------
@@ -207,18 +220,7 @@ def test_generated_code_passes_mypy_strict(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_generated_link_tests_pass(name: str) -> None:
-    folder = ROOT / "generated" / name
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    _pytest(ROOT / "generated" / name)
 
 
 # (e) `p2pgen check` ---------------------------------------------------------------------
@@ -314,78 +316,16 @@ def minimal_link(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_minimal_link_is_black_formatted_and_its_tests_pass(minimal_link: Path) -> None:
-    _tool("black")
-    files = ["minimal_link.py", "test_minimal_link.py"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "black", "--check", "-q", *files],
-        cwd=minimal_link,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=minimal_link,
-        env=env,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:]
+    _black(minimal_link, _link_files("minimal_link"))
+    _pytest(minimal_link)
 
 
 def test_minimal_link_passes_mypy_strict(minimal_link: Path, tmp_path: Path) -> None:
-    _tool("mypy")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-incremental",
-            "--cache-dir",
-            str(tmp_path / "mypy_cache"),
-            "--config-file",
-            os.devnull,
-            "--python-version",
-            "3.11",
-            "minimal_link.py",
-            "test_minimal_link.py",
-        ],
-        cwd=minimal_link,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _mypy(minimal_link, _link_files("minimal_link"), tmp_path / "mypy_cache")
 
 
 def test_minimal_link_passes_ruff(minimal_link: Path) -> None:
-    _tool("ruff")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ruff",
-            "check",
-            "--no-cache",
-            "--config",
-            str(ROOT / "pyproject.toml"),
-            "minimal_link.py",
-            "test_minimal_link.py",
-        ],
-        cwd=minimal_link,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _ruff(minimal_link, _link_files("minimal_link"))
 
 
 def test_check_names_the_mapped_fields_a_spec_change_broke(
