@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
 from generator.errors import P2pgenError, did_you_mean
 from generator.link import AuthModel
 from generator.mapping import Endpoint
-from generator.specs import Operation, security_schemes
+from generator.specs import Operation, Schema, SpecSet, join_pointer, security_schemes
 
 ROLES = {
     "api_key": ("api_key",),
@@ -15,7 +18,9 @@ ROLES = {
 }
 
 
-def resolve_auth(endpoint: Endpoint, op: Operation, side: str) -> AuthModel:
+def resolve_auth(
+    specs: SpecSet, endpoint: Endpoint, op: Operation, side: str
+) -> AuthModel:
     """The auth of one side: `auth.scheme`, else the operation's first requirement."""
     schemes = security_schemes(op.doc)
     loc = endpoint.auth.loc if endpoint.auth else endpoint.loc
@@ -86,6 +91,7 @@ def resolve_auth(endpoint: Endpoint, op: Operation, side: str) -> AuthModel:
     return AuthModel(
         kind=kind,
         scheme=wanted,
+        client_auth=_client_auth(specs, op, token_url) if token_url else "",
         location=str(data.get("in", "")) if kind == "api_key" else "",
         param_name=str(data.get("name", "")) if kind == "api_key" else "",
         token_url=token_url or "",
@@ -115,3 +121,28 @@ def _client_credentials(data: object) -> tuple[str | None, list[str]]:
     if not isinstance(flow, dict) or not flow.get("tokenUrl"):
         return None, []
     return str(flow["tokenUrl"]), sorted(str(s) for s in (flow.get("scopes") or {}))
+
+
+def _client_auth(specs: SpecSet, op: Operation, token_url: str) -> str:
+    """How the client proves itself at the token endpoint: "basic" or "body".
+
+    RFC 6749 prefers HTTP Basic and allows one method per request. When the spec
+    describes its token endpoint and that form asks for client_id and
+    client_secret, the script sends them in the form body instead.
+    """
+    paths = op.doc.data.get("paths") or {}
+    path = urlsplit(token_url).path
+    item = paths.get(path)
+    post = item.get("post") if isinstance(item, Mapping) else None
+    if not isinstance(post, Mapping) or not isinstance(
+        post.get("requestBody"), Mapping
+    ):
+        return "basic"
+    at = join_pointer("paths", path, "post", "requestBody")
+    body = specs.deref(Schema(op.doc, post["requestBody"], at)).node
+    form = ((body.get("content") or {}).get("application/x-www-form-urlencoded")) or {}
+    schema = form.get("schema")
+    if not isinstance(schema, Mapping):
+        return "basic"
+    fields = specs.deref(Schema(op.doc, schema, at)).node.get("properties") or {}
+    return "body" if {"client_id", "client_secret"} <= set(fields) else "basic"

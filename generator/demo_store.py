@@ -9,6 +9,7 @@ import random
 import secrets
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -338,7 +339,12 @@ def seed_contacts(rng: random.Random, n: int = 60) -> list[Json]:
     for i in range(1, n + 1):
         first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
         created = EPOCH + timedelta(days=i * 3, minutes=rng.randrange(600))
-        slug = f"{first}.{last}".lower().replace("'", "").replace(" ", "")
+        # Names keep their accents; addresses are ASCII, as the spec's
+        # `format: email` (not idn-email) requires.
+        plain = unicodedata.normalize("NFKD", f"{first}.{last}").encode(
+            "ascii", "ignore"
+        )
+        slug = plain.decode().lower().replace("'", "").replace(" ", "")
         contact: Json = {
             "id": f"c_{i:04d}",
             "email": f"{slug}{i}@example.com",

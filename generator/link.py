@@ -16,6 +16,7 @@ class AuthModel:
     param_name: str = ""  # api_key: the header, query or cookie name
     token_url: str = ""  # oauth2 client credentials
     scopes: tuple[str, ...] = ()
+    client_auth: str = ""  # oauth2: "basic" (Authorization header) or "body" (form)
     env: tuple[
         tuple[str, str], ...
     ] = ()  # (role, ENV_VAR), e.g. ("token", "CRM_TOKEN")

@@ -161,10 +161,12 @@ class _LinkBuilder:
             self.types.check_fields(m.fields, record, body, "fields")
         body_code = compile_fields(m.fields, "src", 0, uses)
         source_auth = _collect(
-            self.problems, lambda: resolve_auth(m.source, self.source, "source")
+            self.problems,
+            lambda: resolve_auth(self.specs, m.source, self.source, "source"),
         )
         target_auth = _collect(
-            self.problems, lambda: resolve_auth(m.target, self.target, "target")
+            self.problems,
+            lambda: resolve_auth(self.specs, m.target, self.target, "target"),
         )
         if (
             record is None

@@ -247,26 +247,7 @@ LINKS = [
         "treatments_to_billing", "patients", "billing.yaml", lower_case_procedure_codes
     ),
 ]
-KNOWN_BUGS = {
-    "pos_to_inventory": (
-        "templates/runtime.py.jinja ClientCredentialsAuth._fetch sends the client "
-        "credentials only as HTTP Basic, but specs/inventory.yaml's POST /oauth/token "
-        "requires client_id and client_secret in the form body: Prism refuses the "
-        "token request (400) and the run stops"
-    ),
-}
-CASES = [
-    pytest.param(
-        link,
-        id=link.name,
-        marks=(
-            [pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[link.name])]
-            if link.name in KNOWN_BUGS
-            else []
-        ),
-    )
-    for link in LINKS
-]
+CASES = [pytest.param(link, id=link.name) for link in LINKS]
 
 
 def generate(name: str, out: Path) -> Path:

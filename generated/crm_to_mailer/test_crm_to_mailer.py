@@ -149,6 +149,7 @@ class FakeTarget:
     def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
         self.script = list(script or [])
         self.tokens = 0
+        self.token_requests: list[httpx.Request] = []
         self.requests: list[httpx.Request] = []
         self.authorizations: list[str | None] = []  # as sent, before any retry
         self.bodies: list[Any] = []
@@ -331,4 +332,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:42a9f5d9b2f02bc515ff4c01b072dfe028e6e9f295dfe3b26b80fec2f3fcba21
+# p2pgen checksum sha256:541b27d7bfec16819f1097a06590ad176aa5a6beec431b5bbd8b17432ae66f80

@@ -150,6 +150,7 @@ class FakeTarget:
     def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
         self.script = list(script or [])
         self.tokens = 0
+        self.token_requests: list[httpx.Request] = []
         self.requests: list[httpx.Request] = []
         self.authorizations: list[str | None] = []  # as sent, before any retry
         self.bodies: list[Any] = []
@@ -323,4 +324,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:1c830cd9b3d53b464e61f42364db8c27396d58039e80eba2488cd8db86b37970
+# p2pgen checksum sha256:0c2d848f8523070d92dc8604187069b92e653c71c8ef3135dab0a47d7e8567b4

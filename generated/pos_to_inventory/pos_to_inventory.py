@@ -384,6 +384,7 @@ def target_auth() -> httpx.Auth | None:
         os.environ["STOCK_CLIENT_ID"],
         os.environ["STOCK_CLIENT_SECRET"],
         "adjustments:write",
+        credentials_in_body=True,
     )
 
 
@@ -410,8 +411,16 @@ class ClientCredentialsAuth(httpx.Auth):
 
     requires_response_body = True
 
-    def __init__(self, token_url: str, client_id: str, secret: str, scope: str) -> None:
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        secret: str,
+        scope: str,
+        credentials_in_body: bool,
+    ) -> None:
         self.token_url = token_url
+        self.credentials_in_body = credentials_in_body
         self.client_id = client_id
         self.secret = secret
         self.scope = scope
@@ -442,13 +451,16 @@ class ClientCredentialsAuth(httpx.Auth):
         data = {"grant_type": "client_credentials"}
         if self.scope:
             data["scope"] = self.scope
-        pair = f"{quote(self.client_id, safe='')}:{quote(self.secret, safe='')}"
-        basic = base64.b64encode(pair.encode()).decode()
+        headers: dict[str, str] = {}
+        if self.credentials_in_body:  # as the token endpoint's form asks for them
+            data.update(client_id=self.client_id, client_secret=self.secret)
+        else:  # RFC 6749's preferred method
+            pair = f"{quote(self.client_id, safe='')}:{quote(self.secret, safe='')}"
+            headers["Authorization"] = (
+                f"Basic {base64.b64encode(pair.encode()).decode()}"
+            )
         response = yield httpx.Request(
-            "POST",
-            request.url.join(self.token_url),
-            data=data,
-            headers={"Authorization": f"Basic {basic}"},
+            "POST", request.url.join(self.token_url), data=data, headers=headers
         )
         if response.status_code != 200:
             raise FatalError(
@@ -1086,4 +1098,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:6e26e3f4183382565769bfc5665265c8aa10446d5c91d2c7594bcbfd376d3c16
+# p2pgen checksum sha256:c001035f6a3379a51e919d3c766081ca35d43fa7510044a0cccebac1c373776b

@@ -140,6 +140,7 @@ class FakeTarget:
     def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
         self.script = list(script or [])
         self.tokens = 0
+        self.token_requests: list[httpx.Request] = []
         self.requests: list[httpx.Request] = []
         self.authorizations: list[str | None] = []  # as sent, before any retry
         self.bodies: list[Any] = []
@@ -147,6 +148,7 @@ class FakeTarget:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == httpx.URL(TARGET_URL).join("/oauth/token").path:
             self.tokens += 1
+            self.token_requests.append(request)
             return httpx.Response(
                 200, json={"access_token": f"token-{self.tokens}", "expires_in": 3600}
             )
@@ -272,6 +274,10 @@ def test_expired_token_is_refreshed_once_and_the_write_retried(tmp_path: Path) -
     summary = run_link(tmp_path, FakeSource(make_records(1)), target)
     assert (summary.written, summary.failed) == (1, 0)
     assert target.tokens == 2
+    token_request = target.token_requests[0]
+    # the spec's token endpoint asks for the client credentials in its form
+    assert b"client_id=" in token_request.content
+    assert "Authorization" not in token_request.headers
     assert target.authorizations == [
         "Bearer token-1",
         "Bearer token-2",
@@ -339,4 +345,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:cf9af33a7710dc8455a18c8d6a894791a8c8312227e71cb1bb2afbd9e36846b4
+# p2pgen checksum sha256:15099d1604c891ca9eaf227961da1202f98916f97b16754e4e7c31491e43e5f1

@@ -139,6 +139,7 @@ class FakeTarget:
     def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
         self.script = list(script or [])
         self.tokens = 0
+        self.token_requests: list[httpx.Request] = []
         self.requests: list[httpx.Request] = []
         self.authorizations: list[str | None] = []  # as sent, before any retry
         self.bodies: list[Any] = []
@@ -312,4 +313,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:499aa7107dc2adbfcaf4b2d73ac81d8d702a151a66f300eec703a7b76e0dacef
+# p2pgen checksum sha256:7eb73d3e2674f104c4168d52f987871bfe743852cead46cc6a0a2c576f5a0b24
