@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,6 +19,7 @@ from typing import Any, TextIO
 import yaml
 
 from generator.demo_apis import API_CLASSES, DemoApis, Faults
+from generator.regions import REGION, regions
 
 # Which store collection a target operation writes into, to show what arrived.
 TARGET_COLLECTIONS = {
@@ -102,22 +105,9 @@ def _summary(stdout: str) -> str | None:
     return json.dumps(summary, sort_keys=True) if isinstance(summary, dict) else None
 
 
-def run_link(
-    name: str, specs_dir: Path, demo: DemoApis, workdir: Path, out: TextIO
-) -> bool:
-    """Generate and run one link; report on `out`; True when the script ran."""
-    mapping_file = (specs_dir / "links" / f"{name}.yaml").resolve()
-    try:
-        apis = link_apis(mapping_file)
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
-        out.write(f"== {name}\n   cannot read the mapping: {exc}\n\n")
-        return False
-    titles = {n: str(api.spec["info"]["title"]) for n, api in demo.apis.items()}
-    out.write(
-        f"== {name}: {titles[apis.source]} {apis.source_operation} -> "
-        f"{titles[apis.target]} {apis.target_operation}\n"
-    )
-    generated = subprocess.run(
+def _generate(mapping_file: Path, out_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`p2pgen generate MAPPING --out OUT_DIR`, in a child process."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -125,7 +115,7 @@ def run_link(
             "generate",
             str(mapping_file),
             "--out",
-            str(workdir),
+            str(out_dir),
         ],
         capture_output=True,
         text=True,
@@ -133,15 +123,26 @@ def run_link(
         timeout=SCRIPT_TIMEOUT_S,
         check=False,
     )
-    script = workdir / name / f"{name}.py"
-    if generated.returncode != 0 or not script.exists():
-        out.write(f"   generate failed (exit {generated.returncode}):\n")
-        out.write(_tail(generated.stderr or generated.stdout) + "\n\n")
-        return False
-    lines = len(script.read_text(encoding="utf-8").splitlines())
-    out.write(f"   generated   {name}/{name}.py ({lines} lines)\n")
 
-    dead_letter = workdir / f"{name}.dead.jsonl"
+
+@dataclass(frozen=True)
+class ScriptRun:
+    """One run of a generated script, as the report needs it."""
+
+    exit_code: int | None  # None: timed out
+    took: float
+    summary: str | None
+    output: str
+
+    @property
+    def finished(self) -> bool:
+        # An uncaught exception also exits 1, so "ran" needs the summary line too.
+        return self.exit_code in (0, 1) and self.summary is not None
+
+
+def _run_script(
+    script: Path, apis: LinkApis, demo: DemoApis, args: list[str]
+) -> ScriptRun:
     started = time.monotonic()
     try:
         ran = subprocess.run(
@@ -150,8 +151,7 @@ def run_link(
                 str(script),
                 *("--source-url", demo.base_url(apis.source)),
                 *("--target-url", demo.base_url(apis.target)),
-                *("--state", str(workdir / f"{name}.state.json")),
-                *("--dead-letter", str(dead_letter)),
+                *args,
             ],
             capture_output=True,
             text=True,
@@ -160,35 +160,304 @@ def run_link(
             check=False,
         )
     except subprocess.TimeoutExpired:
-        out.write(f"   run         timed out after {SCRIPT_TIMEOUT_S} s\n\n")
-        return False
-    took = time.monotonic() - started
-    summary = _summary(ran.stdout)
-    # An uncaught exception also exits 1, so "ran" needs the summary line too.
-    finished = ran.returncode in (0, 1) and summary is not None
-    meaning = {0: "every record written", 1: "some records dead-lettered"}
-    outcome = meaning[ran.returncode] if finished else "did not finish"
-    out.write(
-        f"   ran         exit {ran.returncode} ({outcome}) in {took:.1f} s\n"
-        f"   summary     {summary or '(no JSON summary line on stdout)'}\n"
+        return ScriptRun(None, time.monotonic() - started, None, "")
+    return ScriptRun(
+        ran.returncode,
+        time.monotonic() - started,
+        _summary(ran.stdout),
+        ran.stderr or ran.stdout,
     )
-    if not finished:
-        out.write(_tail(ran.stderr or ran.stdout) + "\n")
 
-    dead = _dead_letters(dead_letter)
+
+def _report_run(run: ScriptRun, out: TextIO, label: str, indent: str) -> None:
+    if run.exit_code is None:
+        out.write(f"{label}timed out after {SCRIPT_TIMEOUT_S} s\n")
+        return
+    meaning = {0: "every record written", 1: "some records dead-lettered"}
+    outcome = meaning[run.exit_code] if run.finished else "did not finish"
+    out.write(
+        f"{label}exit {run.exit_code} ({outcome}) in {run.took:.1f} s\n"
+        f"{indent}{run.summary or '(no JSON summary line on stdout)'}\n"
+    )
+    if not run.finished:
+        out.write(_tail(run.output) + "\n")
+
+
+def _report_dead(dead: list[dict[str, Any]], out: TextIO, label: str) -> None:
     if dead:
-        out.write(f"   dead-letter {len(dead)} records\n")
+        out.write(f"{label}{len(dead)} records\n")
         for reason, count in Counter(_reason(e) for e in dead).most_common(3):
             out.write(f"      {count:>4} x {reason}\n")
-    stored = demo.records(apis.target, TARGET_COLLECTIONS[apis.target])
-    out.write(
-        f"   target      {apis.target} now holds {len(stored)} "
-        f"{TARGET_COLLECTIONS[apis.target]}\n"
-    )
-    for record in stored[:SHOWN_RECORDS]:
+
+
+def _report_target(
+    apis: LinkApis,
+    demo: DemoApis,
+    out: TextIO,
+    label: str,
+    since: int | None = None,
+    shown: int = SHOWN_RECORDS,
+) -> int:
+    """Show what the target store holds (the new records after `since`); its size."""
+    collection = TARGET_COLLECTIONS[apis.target]
+    stored = demo.records(apis.target, collection)
+    first = since or 0
+    added = "" if since is None else f" ({len(stored) - since} new)"
+    out.write(f"{label}{apis.target} now holds {len(stored)} {collection}{added}\n")
+    for record in stored[first : first + shown]:
         out.write(f"      {json.dumps(record, ensure_ascii=False)[:300]}\n")
+    return len(stored)
+
+
+# ------------------------------------------------- the main loop, step by step
+
+STUB_FAILURE = re.compile(r"NotImplementedError: implement (?P<stub>\w+)\(\)")
+OUTSIDE_EDIT = "# quick fix, made outside any region"
+
+
+def _stub_body(stub: str, source_fields: set[str]) -> list[str] | None:
+    """What a developer might write in a demo link's stub (its indented body)."""
+    if stub == "tags_for" and "tier" in source_fields:
+        return [
+            '    """Tag each member with the contact\'s tier, for targeted mailings."""',
+            '    tier = record.tier or "bronze"  # the CRM counts no tier as bronze',
+            '    return [f"tier:{tier}"]',
+        ]
+    if stub == "tags_for":
+        return [
+            '    """Tag each member with where it came from."""',
+            '    return ["source:crm"]',
+        ]
+    if stub == "negative_quantity":
+        return [
+            '    """Units sold leave the warehouse: a negative change in stock."""',
+            '    return -int(item["quantity"])',
+        ]
+    return None
+
+
+def _source_fields(script_text: str) -> set[str]:
+    """The field names of the script's SourceRecord model."""
+    alias = re.search(r"^SourceRecord = (\w+)$", script_text, re.MULTILINE)
+    model = alias.group(1) if alias else "SourceRecord"
+    found = re.search(
+        rf"^class {re.escape(model)}\(.*?\):\n(?P<body>(?:[ \t]+.*\n|\n)+)",
+        script_text,
+        re.MULTILINE,
+    )
+    if not found:
+        return set()
+    return set(re.findall(r"^    (\w+):", found.group("body"), re.MULTILINE))
+
+
+def fill_in_stub(script_text: str, stub: str) -> tuple[str, list[str]] | None:
+    """Replace the body of a stub's region, keeping its def line.
+
+    Returns the edited script and the region as it now reads (blank lines left
+    out), or None when the script has no such region or the demo has no body.
+    """
+    for match in REGION.finditer(script_text):
+        if match.group("name") != f"stub {stub}":
+            continue
+        lines = match.group("body").splitlines()
+        header = next(
+            (i + 1 for i, line in enumerate(lines) if line.rstrip().endswith(":")), 0
+        )
+        body = _stub_body(stub, _source_fields(script_text))
+        if not header or body is None:
+            return None
+        blank_after = len(lines) - len("\n".join(lines).rstrip("\n").splitlines())
+        new_body = "\n".join(lines[:header] + body + [""] * blank_after) + "\n"
+        edited = (
+            script_text[: match.start("body")]
+            + new_body
+            + script_text[match.end("body") :]
+        )
+        indent = match.group("indent")
+        shown = [
+            f"{indent}# p2pgen:begin stub {stub}",
+            *lines[:header],
+            *body,
+            f"{indent}# p2pgen:end stub {stub}",
+        ]
+        return edited, shown
+    return None
+
+
+def _relative(text: str, workdir: Path) -> str:
+    return text.replace(f"{workdir}{os.sep}", "").replace(str(workdir), "<demo dir>")
+
+
+def _show_refusal(
+    name: str, mapping_file: Path, workdir: Path, out: TextIO, pad: str
+) -> None:
+    """On a copy of the link, an edit outside the regions makes generate refuse."""
+    copy = workdir / "edited-outside"
+    shutil.copytree(workdir / name, copy / name)
+    script = copy / name / f"{name}.py"
+    text = script.read_text(encoding="utf-8")
+    anchor = text.find("# p2pgen:begin custom")
+    if anchor < 0:
+        return
+    script.write_text(text[:anchor] + OUTSIDE_EDIT + "\n" + text[anchor:], "utf-8")
+    refused = _generate(mapping_file, copy)
+    lines = _relative(refused.stderr, copy).splitlines()
+    reason = [line for line in lines if "edited outside" in line][:1]
+    verdict = "refused" if refused.returncode == 1 and reason else "NOT refused"
+    out.write(
+        f"{pad}and on a copy with `{OUTSIDE_EDIT}` added outside the regions:\n"
+        f"{pad}{verdict} (exit {refused.returncode}), nothing written\n"
+    )
+    for line in reason or lines[-2:]:
+        out.write(f"{pad}{line}\n")
+
+
+def main_loop(
+    name: str,
+    stubs: list[str],
+    mapping_file: Path,
+    apis: LinkApis,
+    demo: DemoApis,
+    workdir: Path,
+    out: TextIO,
+    *,
+    held: int,
+    show_refusal: bool,
+) -> bool:
+    """Fill in the stubs, regenerate, replay the dead letters; True when it worked."""
+    pad = " " * 15
+    script = workdir / name / f"{name}.py"
+    text = script.read_text(encoding="utf-8")
+    filled: dict[str, str] = {}
+    for stub in stubs:
+        edit = fill_in_stub(text, stub)
+        if edit is None:
+            out.write(
+                f"   fill in     {stub}() is for you to write: the demo has no body "
+                "for it\n\n"
+            )
+            return True
+        text, shown = edit
+        filled[stub] = regions(text)[f"stub {stub}"]
+        out.write(f"   1 fill in   {stub}() in {name}/{name}.py, inside its region:\n")
+        out.writelines(f"{pad}{line}\n" for line in shown)
+    script.write_text(text, encoding="utf-8")
+
+    regenerated = _generate(mapping_file, workdir)
+    out.write(f"   2 regenerate p2pgen generate {mapping_file.name} --out <demo dir>\n")
+    if regenerated.returncode != 0:
+        out.write(f"{pad}failed (exit {regenerated.returncode}):\n")
+        out.write(_tail(_relative(regenerated.stderr, workdir)) + "\n\n")
+        return False
+    for line in _relative(regenerated.stdout, workdir).splitlines():
+        out.write(f"{pad}{line}\n")
+    now = regions(script.read_text(encoding="utf-8"))
+    lost = [stub for stub, body in filled.items() if now.get(f"stub {stub}") != body]
+    if lost:
+        out.write(f"{pad}LOST the filled-in body of {', '.join(lost)}()\n\n")
+        return False
+    out.write(f"{pad}{', '.join(f'{s}()' for s in filled)} kept: the region survives\n")
+    if show_refusal:
+        _show_refusal(name, mapping_file, workdir, out, pad)
+
+    dead_letter = f"{name}.dead.jsonl"
+    again = f"{name}.replay.dead.jsonl"
+    out.write(
+        f"   3 replay    {name}.py --replay {dead_letter} --dead-letter {again}\n"
+    )
+    run = _run_script(
+        script,
+        apis,
+        demo,
+        [
+            *("--replay", str(workdir / dead_letter)),
+            *("--dead-letter", str(workdir / again)),
+            *("--state", str(workdir / f"{name}.replay.state.json")),
+        ],
+    )
+    _report_run(run, out, pad, f"{pad}summary ")
+    dead = _dead_letters(workdir / again)
+    _report_dead(dead, out, f"{pad}dead-letter ")
+    _report_target(apis, demo, out, pad, since=held, shown=2)
     out.write("\n")
-    return finished
+    # Records may still fail for other reasons (bad data, a target that says
+    # no); the loop worked when none of them failed in the filled-in stubs.
+    return run.finished and not any(e.get("stage") == "transform" for e in dead)
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    ok: bool  # generated, ran and, where the demo filled in stubs, replayed
+    looped: bool  # the fill-in / regenerate / replay loop was shown
+
+
+def run_link(
+    name: str,
+    specs_dir: Path,
+    demo: DemoApis,
+    workdir: Path,
+    out: TextIO,
+    *,
+    show_refusal: bool = False,
+) -> LinkOutcome:
+    """Generate and run one link, then show the main loop for its unfinished stubs."""
+    mapping_file = (specs_dir / "links" / f"{name}.yaml").resolve()
+    try:
+        apis = link_apis(mapping_file)
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+        out.write(f"== {name}\n   cannot read the mapping: {exc}\n\n")
+        return LinkOutcome(False, False)
+    titles = {n: str(api.spec["info"]["title"]) for n, api in demo.apis.items()}
+    out.write(
+        f"== {name}: {titles[apis.source]} {apis.source_operation} -> "
+        f"{titles[apis.target]} {apis.target_operation}\n"
+    )
+    generated = _generate(mapping_file, workdir)
+    script = workdir / name / f"{name}.py"
+    if generated.returncode != 0 or not script.exists():
+        out.write(f"   generate failed (exit {generated.returncode}):\n")
+        out.write(_tail(generated.stderr or generated.stdout) + "\n\n")
+        return LinkOutcome(False, False)
+    lines = len(script.read_text(encoding="utf-8").splitlines())
+    out.write(f"   generated   {name}/{name}.py ({lines} lines)\n")
+
+    dead_letter = workdir / f"{name}.dead.jsonl"
+    run = _run_script(
+        script,
+        apis,
+        demo,
+        [
+            *("--state", str(workdir / f"{name}.state.json")),
+            *("--dead-letter", str(dead_letter)),
+        ],
+    )
+    _report_run(run, out, "   ran         ", "   summary     ")
+    dead = _dead_letters(dead_letter)
+    _report_dead(dead, out, "   dead-letter ")
+    held = _report_target(apis, demo, out, "   target      ")
+
+    stubs = sorted(
+        {m.group("stub") for e in dead if (m := STUB_FAILURE.search(_reason(e)))}
+    )
+    if not run.finished or not stubs:
+        out.write("\n")
+        return LinkOutcome(run.finished, False)
+    out.write(
+        f"   -- unfinished stub {', '.join(f'{s}()' for s in stubs)} held these "
+        "back: fill it in, regenerate, replay\n"
+    )
+    looped = main_loop(
+        name,
+        stubs,
+        mapping_file,
+        apis,
+        demo,
+        workdir,
+        out,
+        held=held,
+        show_refusal=show_refusal,
+    )
+    return LinkOutcome(looped, True)
 
 
 def run_demo(
@@ -198,9 +467,11 @@ def run_demo(
     *,
     faults: Faults | None = None,
 ) -> int:
-    """Run each named example link against the demo APIs; 0 when all of them ran."""
+    """Run each named example link against the demo APIs, then fill in the stubs
+    that held records back, regenerate and replay; 0 when all of it worked."""
     specs_dir = Path(specs_dir)
     ok = True
+    looped = False
     with (
         DemoApis(specs_dir, faults=faults) as demo,
         tempfile.TemporaryDirectory(prefix="p2pgen-demo-") as tmp,
@@ -211,14 +482,21 @@ def run_demo(
             + "\n\n"
         )
         for name in link_names:
-            ok = run_link(name, specs_dir, demo, Path(tmp), stream) and ok
-    stream.write(
-        "Every link ran.\n" if ok else "Some links could not be generated or run.\n"
-    )
-    stream.write(
-        "Records that need a stub stay in the dead-letter file until the stub is\n"
-        "filled in; `--replay` sends them again.\n"
-    )
+            outcome = run_link(
+                name, specs_dir, demo, Path(tmp), stream, show_refusal=not looped
+            )
+            ok = outcome.ok and ok
+            looped = looped or outcome.looped
+    if not ok:
+        stream.write("Some links could not be generated, run or replayed.\n")
+    elif looped:
+        stream.write(
+            "Every link ran. Records held back by an unfinished stub arrived once it\n"
+            "was filled in (inside its region, so regeneration kept it) and the\n"
+            "dead-letter file was replayed with `--replay`.\n"
+        )
+    else:
+        stream.write("Every link ran.\n")
     stream.flush()
     return 0 if ok else 1
 

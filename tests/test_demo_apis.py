@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -13,11 +14,13 @@ import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 
-from generator.demo import run_demo
+from generator.demo import DEFAULT_LINKS, fill_in_stub, run_demo
 from generator.demo_apis import DEMO_CREDENTIALS, FAULT_KINDS, DemoApis, Faults
 from generator.demo_store import load_spec
+from generator.regions import edited_outside_regions, regions
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
+GENERATED = SPECS.parent / "generated"
 ENV = {k: v for creds in DEMO_CREDENTIALS.values() for k, v in creds.items()}
 CRM = {"Authorization": f"Bearer {ENV['CRM_TOKEN']}"}
 CAREPOINT = {"Authorization": f"Bearer {ENV['CAREPOINT_TOKEN']}"}
@@ -421,3 +424,75 @@ def test_run_demo_generates_and_runs_a_link():
     report = out.getvalue()
     assert '"read": 55' in report
     assert "billing now holds" in report
+
+
+@pytest.mark.parametrize(
+    ("link", "stub", "code"),
+    [
+        ("crm_to_mailer", "tags_for", 'return [f"tier:{tier}"]'),
+        ("pos_to_inventory", "negative_quantity", 'return -int(item["quantity"])'),
+    ],
+)
+def test_fill_in_stub_edits_only_the_region_body(link: str, stub: str, code: str):
+    script = (GENERATED / link / f"{link}.py").read_text(encoding="utf-8")
+    edit = fill_in_stub(script, stub)
+    assert edit is not None
+    edited, shown = edit
+    before, after = regions(script), regions(edited)
+    def_line = before[f"stub {stub}"].splitlines()[0]
+    assert after[f"stub {stub}"].splitlines()[0] == def_line
+    assert "NotImplementedError" not in after[f"stub {stub}"]
+    assert code in after[f"stub {stub}"]
+    assert {k: v for k, v in after.items() if k != f"stub {stub}"} == {
+        k: v for k, v in before.items() if k != f"stub {stub}"
+    }
+    # Still the checksum of a file edited only inside its regions, and valid Python.
+    assert not edited_outside_regions(edited)
+    compile(edited, f"{link}.py", "exec")
+    assert shown[0] == f"# p2pgen:begin stub {stub}"
+    assert shown[1] == def_line
+    assert shown[-1] == f"# p2pgen:end stub {stub}"
+
+
+def test_fill_in_stub_leaves_unknown_stubs_alone():
+    script = (GENERATED / "crm_to_mailer" / "crm_to_mailer.py").read_text("utf-8")
+    assert fill_in_stub(script, "no_such_stub") is None
+
+
+def _sections(report: str) -> dict[str, str]:
+    parts = re.split(r"^== (\w+)", report, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+@pytest.mark.slow
+def test_run_demo_fills_in_stubs_regenerates_and_replays():
+    out = io.StringIO()
+    started = time.monotonic()
+    assert run_demo(DEFAULT_LINKS, SPECS, out) == 0, out.getvalue()
+    assert time.monotonic() - started < 60
+    report = out.getvalue()
+    sections = _sections(report)
+    assert set(sections) == set(DEFAULT_LINKS)
+    for link, section in sections.items():
+        # The last count of the section is what the target holds at the end.
+        held = re.findall(r"now holds (\d+) ", section)
+        assert held and int(held[-1]) > 0, (link, section)
+    for link, stub, read in [
+        ("crm_to_mailer", "tags_for", 48),
+        ("pos_to_inventory", "negative_quantity", 80),
+    ]:
+        section = sections[link]
+        assert f"NotImplementedError: implement {stub}()" in section
+        assert f"1 fill in   {stub}()" in section
+        assert f"unchanged {link}/{link}.py" in section
+        assert f"{stub}() kept: the region survives" in section
+        assert f"--replay {link}.dead.jsonl" in section
+        assert f'"read": {read}' in section and f'"written": {read}' in section
+        assert f"now holds {read} " in section and f"({read} new)" in section
+    assert '"tags": ["tier:' in sections["crm_to_mailer"]
+    assert '"delta": -' in sections["pos_to_inventory"]
+    assert "refused (exit 1), nothing written" in sections["crm_to_mailer"]
+    assert "edited outside the p2pgen:begin/end regions" in report
+    # Links without stubs get no loop.
+    assert "fill in" not in sections["invoices_to_crm"]
+    assert "fill in" not in sections["treatments_to_billing"]
