@@ -288,8 +288,8 @@ def _split_imports(source: str) -> tuple[list[str], str]:
             imports.append(ast.unparse(node))
         else:
             body_start = node.lineno - 1
-            if getattr(node, "decorator_list", None):
-                body_start = min(d.lineno for d in node.decorator_list) - 1  # type: ignore[attr-defined]
+            if isinstance(node, ast.ClassDef | ast.FunctionDef) and node.decorator_list:
+                body_start = min(d.lineno for d in node.decorator_list) - 1
             break
     lines = source.splitlines()[body_start:]
     return imports, "\n".join(lines)
