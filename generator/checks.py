@@ -8,7 +8,7 @@ from typing import Any
 from generator.errors import Problem, did_you_mean
 from generator.expressions import json_safe, template_paths
 from generator.mapping import Expr, FieldMap, Loc
-from generator.schemas import Shape, Walker, value_type
+from generator.schemas import Miss, Shape, Walker, value_type
 from generator.specs import Schema
 
 CONVERSION_RESULT = {
@@ -55,13 +55,11 @@ class TypeChecker:
                         f"{what}: {fm.target!r} sets a key inside "
                         f"{'.'.join(parts[:i])!r}, which is mapped as a whole",
                     )
-            found, failed = self.walker.find(target, fm.target)
-            if found is None:
-                missing, _, options = failed.partition("|")
+            found = self.walker.find(target, fm.target)
+            if isinstance(found, Miss):
                 self.error(
                     fm.loc,
-                    f"{what}: target field {missing!r} not found in the "
-                    f"request body{did_you_mean(missing, options.split(','))}",
+                    f"{what}: target field {found.describe(' in the request body')}",
                 )
                 continue
             shape = self.walker.shape(found)
@@ -154,10 +152,10 @@ class TypeChecker:
                         "'{{' and '}}' for literal braces",
                     )
                 else:
-                    self._source(source, path, loc, what)
+                    self.source_field(source, path, loc, what)
             self._check_types({"string"}, "", tshape, loc, what, "template", expr)
             return
-        sshape = self._source(source, expr.path, loc, what)
+        sshape = self.source_field(source, expr.path, loc, what)
         if expr.kind == "each":
             if sshape is not None and "array" not in sshape.types and sshape.types:
                 self.error(
@@ -272,15 +270,13 @@ class TypeChecker:
                     f"{', '.join(map(repr, lacking))}; add them or a `default:`",
                 )
 
-    def _source(self, source: Schema, path: str, loc: Loc, what: str) -> Shape | None:
-        found, failed = self.walker.find(source, path)
-        if found is None:
-            missing, _, options = failed.partition("|")
-            self.error(
-                loc,
-                f"{what}: source field {missing!r} not found"
-                f"{did_you_mean(missing, options.split(','))}",
-            )
+    def source_field(
+        self, source: Schema, path: str, loc: Loc, what: str
+    ) -> Shape | None:
+        """The shape of a source field, or None after reporting that it is missing."""
+        found = self.walker.find(source, path)
+        if isinstance(found, Miss):
+            self.error(loc, f"{what}: source field {found.describe()}")
             return None
         return self.walker.shape(found)
 

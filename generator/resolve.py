@@ -17,7 +17,7 @@ from generator.mapping import Endpoint, FieldMap, Loc, Mapping
 from generator.mapping_reader import load_mapping
 from generator.models import build_models
 from generator.samples import sample
-from generator.schemas import Walker, value_type
+from generator.schemas import Miss, Walker, value_type
 from generator.specs import (
     Document,
     Operation,
@@ -214,7 +214,7 @@ class _LinkBuilder:
                         incremental_field,
                         "id",
                     )
-                    if f and self.walker.find(record, f)[0] is not None
+                    if f and self.walker.get(record, f) is not None
                 )
             ),
             dependencies=RUNTIME_DEPENDENCIES,
@@ -250,13 +250,12 @@ class _LinkBuilder:
             return None
         schema: Schema = self.source.response
         if m.records:
-            found, failed = self.walker.find(schema, m.records)
-            if found is None:
-                missing, _, options = failed.partition("|")
+            found = self.walker.find(schema, m.records)
+            if isinstance(found, Miss):
                 self.error(
                     m.at("records"),
-                    f"source.records: {missing!r} not found in the response "
-                    f"of {self.source.label}{did_you_mean(missing, options.split(','))}",
+                    "source.records: "
+                    + found.describe(f" in the response of {self.source.label}"),
                 )
                 return None
             schema = found
@@ -296,14 +295,7 @@ class _LinkBuilder:
         return self.target.request_body
 
     def _check_path(self, schema: Schema, path: str, loc: Loc, what: str) -> None:
-        found, failed = self.walker.find(schema, path)
-        if found is None:
-            missing, _, options = failed.partition("|")
-            self.error(
-                loc,
-                f"{what}: source field {missing!r} not found"
-                f"{did_you_mean(missing, options.split(','))}",
-            )
+        self.types.source_field(schema, path, loc, what)
 
     def _check_param(self, op: Operation, name: str, loc: Loc, what: str) -> None:
         names = [p.name for p in op.parameters]
@@ -327,13 +319,11 @@ class _LinkBuilder:
             ("has_more", p.has_more),
         ):
             if path and response is not None:
-                found, failed = self.walker.find(response, path)
-                if found is None:
-                    missing, _, options = failed.partition("|")
+                found = self.walker.find(response, path)
+                if isinstance(found, Miss):
                     self.error(
                         p.at(what),
-                        f"pagination.{what}: {missing!r} not found in the "
-                        f"response{did_you_mean(missing, options.split(','))}",
+                        f"pagination.{what}: {found.describe(' in the response')}",
                     )
         if p.next_from_last and record is not None:
             self._check_path(
@@ -415,7 +405,7 @@ class _LinkBuilder:
     ) -> Iterable[tuple[str, Any]]:
         """Values a correct transform must give for the sample record (simple lines)."""
         for fm in fields:
-            found, _ = self.walker.find(body, fm.target)
+            found = self.walker.get(body, fm.target)
             if found is None:
                 continue
             tshape = self.walker.shape(found)
@@ -440,7 +430,7 @@ class _LinkBuilder:
         self, fields: Iterable[FieldMap], body: Schema, in_each: bool
     ) -> Iterable[StubModel]:
         for fm in fields:
-            found, _ = self.walker.find(body, fm.target)
+            found = self.walker.get(body, fm.target)
             if fm.expr.kind == "stub" and found is not None:
                 yield StubModel(
                     name=fm.expr.text,

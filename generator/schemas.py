@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from generator.errors import did_you_mean
 from generator.specs import Schema, SpecSet
 
 JSON_TYPES = ("string", "integer", "number", "boolean", "object", "array", "null")
@@ -33,6 +34,18 @@ class Shape:
         if self.format:
             text += f" ({self.format})"
         return text
+
+
+@dataclass(frozen=True)
+class Miss:
+    """Where a dotted path left the schema: the name not found, and what was there."""
+
+    name: str
+    options: tuple[str, ...]
+
+    def describe(self, where: str = "") -> str:
+        """E.g. "'emial' not found in Contact; did you mean 'email'?"."""
+        return f"{self.name!r} not found{where}{did_you_mean(self.name, self.options)}"
 
 
 class Walker:
@@ -113,12 +126,15 @@ class Walker:
             items=items,
         )
 
-    def find(self, schema: Schema, path: str) -> tuple[Schema | None, str]:
-        """Follow a dotted path of property names.
+    def get(self, schema: Schema, path: str) -> Schema | None:
+        """The schema at a dotted path, or None."""
+        found = self.find(schema, path)
+        return found if isinstance(found, Schema) else None
 
-        Returns the schema found, or None with the name that failed and the names
-        that were possible there, joined as "missing|a,b,c". A free-form object
-        yields a permissive empty schema for any key.
+    def find(self, schema: Schema, path: str) -> Schema | Miss:
+        """Follow a dotted path of property names to a schema, or to the Miss.
+
+        A free-form object yields a permissive empty schema for any key.
         """
         current = schema
         for part in path.split("."):
@@ -132,8 +148,8 @@ class Walker:
                     current.doc, node, current.pointer + "/additionalProperties"
                 )
             else:
-                return None, part + "|" + ",".join(sorted(shape.properties))
-        return current, ""
+                return Miss(part, tuple(sorted(shape.properties)))
+        return current
 
 
 def _types(node: Mapping[str, Any]) -> set[str]:
