@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -195,7 +196,7 @@ class TypeChecker:
                 self.error(
                     loc,
                     f"{what}: source {expr.path!r} can be "
-                    f"{', '.join(map(repr, lacking))}, which the target enum lacks; "
+                    f"{', '.join(map(_show, lacking))}, which the target enum lacks; "
                     "add a `map:` (with `from:`) to translate them",
                 )
         source_optional = sshape.nullable or not self._required(source, expr.path)
@@ -236,10 +237,10 @@ class TypeChecker:
                     self.error(
                         expr.loc,
                         (
-                            f"{what}: map keys {key!r} and {other!r} clash "
+                            f"{what}: map keys {_show(key)} and {_show(other)} clash "
                             "(true equals 1 in YAML); quote one of them"
                             if clash
-                            else f"{what}: map key {key!r} is given twice"
+                            else f"{what}: map key {_show(key)} is given twice"
                         ),
                     )
         source_types = set(sshape.types) - {"null"}
@@ -252,7 +253,7 @@ class TypeChecker:
             ):
                 self.error(
                     expr.loc,
-                    f"{what}: map key {key!r} is {key_type} but source "
+                    f"{what}: map key {_show(key)} is {key_type} but source "
                     f"{expr.path!r} is {sshape.describe()}; it can never match"
                     + ("; quote it" if "string" in source_types else ""),
                 )
@@ -267,7 +268,7 @@ class TypeChecker:
                 self.error(
                     expr.loc,
                     f"{what}: map has no entry for source value(s) "
-                    f"{', '.join(map(repr, lacking))}; add them or a `default:`",
+                    f"{', '.join(map(_show, lacking))}; add them or a `default:`",
                 )
 
     def source_field(
@@ -288,8 +289,8 @@ class TypeChecker:
         if tshape.enum is not None and value not in tshape.enum:
             self.error(
                 loc,
-                f"{what}: {label} {value!r} is not one of the target's "
-                f"values: {', '.join(map(repr, tshape.enum))}",
+                f"{what}: {label} {_show(value)} is not one of the target's "
+                f"values: {', '.join(map(_show, tshape.enum))}",
             )
             return
         self._check_types(
@@ -298,7 +299,7 @@ class TypeChecker:
             tshape,
             loc,
             what,
-            f"{label} {value!r}",
+            f"{label} {_show(value)}",
             None,
             suggest=False,
         )
@@ -354,6 +355,13 @@ class TypeChecker:
             return f"list[{inner}]"
         base = PYTHON_TYPES.get(types[0], "Any")
         return f"{base} | None" if shape.nullable and base != "Any" else base
+
+
+def _show(value: Any) -> str:
+    """A mapping or spec value as the user wrote it: true, null, 'text', 3."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return repr(value)
 
 
 def _suggest(tshape: Shape) -> str:

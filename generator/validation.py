@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -178,7 +179,7 @@ def _mismatched_defaults(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
             ):
                 yield (
                     pointer + "/default",
-                    f"default {value!r} is not a {declared}; p2pgen ignores it",
+                    f"default {json.dumps(value)} is not a {declared}; p2pgen ignores it",
                 )
         for key, value in node.items():
             yield from _mismatched_defaults(

@@ -450,7 +450,7 @@ def test_default_of_the_wrong_type_is_a_located_warning(project: Path) -> None:
     mapping = write_mapping(project, GOOD)
     outcome = run(["generate", str(mapping), "--out", str(project / "out")])
     assert outcome.code == 0, outcome
-    assert "warning: default False is not a string" in outcome.output
+    assert "warning: default false is not a string" in outcome.output
     assert (
         "/components/schemas/CustomerInput/properties/company/default" in outcome.output
     )
