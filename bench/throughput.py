@@ -6,11 +6,24 @@
    in-process through its own `run(Config(...))`, against a minimal hand-written
    httpx loop that sends the same requests (same bearer tokens, same bodies,
    same Idempotency-Key, a ThreadPoolExecutor for concurrency). Both read the
-   CarePoint demo source page by page and write to the Billable demo target;
-   each measurement gets freshly started demo APIs so that no write is an
-   idempotent replay. The two alternate, R repetitions each; the median counts.
-   The demo servers run in this process, so both clients share the GIL with them
-   alike.
+   CarePoint demo source page by page (20 records a page) and write to the
+   Billable demo target.
+   Every single measurement starts its own demo APIs in a separate process
+   (`python -m generator.demo_apis --free-ports --seed-count N`, free loopback
+   ports read from its start-up lines), waits until the billing API answers
+   `GET /charges`, then times the client alone: from the call to
+   `run(Config(...))` or to the hand loop until it returns. The demo servers
+   therefore never share this process's GIL with the client being measured,
+   and no write is an idempotent replay. After the clock stops, the bench
+   checks over HTTP that every valid charge arrived: Billable's
+   `GET /charges` has no pagination (at most 500), so each expected charge is
+   sent once more without an Idempotency-Key and must be refused with 409
+   ("source_ref already charged"); a 201 means it was missing. The first
+   `GET /charges?limit=500` page must also hold only expected source_refs.
+   Then the demo process is stopped (SIGINT). The two clients alternate
+   (generated first on even reps, hand first on odd), R repetitions each per
+   concurrency level; the median records/s counts, where records are source
+   records read (valid and invalid alike).
 2. Peak memory (VmHWM from /proc, read by a tiny wrapper at exit) of the
    generated script run as a subprocess, reading N seeded treatments from the real demo source and
    writing to a tiny stdlib HTTP server that answers 201 to everything (the
@@ -27,6 +40,7 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -48,11 +62,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generator.demo_apis import DemoApis  # noqa: E402
+from generator.demo_apis import DEMO_CREDENTIALS, DemoApis  # noqa: E402
 
 SPECS = ROOT / "specs"
 LINK = "treatments_to_billing"
 CODE = re.compile(r"^[A-Z][0-9]{4}$")
+ENV = {k: v for creds in DEMO_CREDENTIALS.values() for k, v in creds.items()}
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -115,11 +130,11 @@ def load(script: Path) -> ModuleType:
 
 
 def run_generated(
-    module: ModuleType, demo: DemoApis, *, concurrency: int, work: Path
+    module: ModuleType, urls: dict[str, str], *, concurrency: int, work: Path
 ) -> int:
     config = module.Config(
-        source_url=demo.base_url("patients"),
-        target_url=demo.base_url("billing"),
+        source_url=urls["patients"],
+        target_url=urls["billing"],
         dead_letter_path=work / f"dead-{time.monotonic_ns()}.jsonl",
         concurrency=concurrency,
     )
@@ -142,15 +157,15 @@ def hand_body(t: dict[str, Any]) -> dict[str, Any] | None:
     return {k: v for k, v in body.items() if v is not None}
 
 
-def run_hand(demo: DemoApis, *, concurrency: int) -> int:
-    env = demo.env()
+def run_hand(urls: dict[str, str], *, concurrency: int) -> int:
+    env = ENV
     source = httpx.Client(
-        base_url=demo.base_url("patients"),
+        base_url=urls["patients"],
         headers={"Authorization": f"Bearer {env['CAREPOINT_TOKEN']}"},
         timeout=30,
     )
     target = httpx.Client(
-        base_url=demo.base_url("billing"),
+        base_url=urls["billing"],
         headers={"Authorization": f"Bearer {env['BILLING_TOKEN']}"},
         timeout=30,
     )
@@ -176,14 +191,113 @@ def run_hand(demo: DemoApis, *, concurrency: int) -> int:
         return sum(f.result() for f in futures)
 
 
-def timed(records: int, runner: Callable[[DemoApis], int]) -> tuple[float, int, int]:
-    """Records/s over fresh demo APIs, charges written, and charges stored."""
-    with DemoApis(SPECS, seed_count=records) as demo:
+class DemoProcess:
+    """The demo APIs in a child process on free loopback ports, for a `with` block."""
+
+    def __init__(self, records: int) -> None:
+        self.records = records
+        self.urls: dict[str, str] = {}
+
+    def __enter__(self) -> DemoProcess:
+        self.child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "generator.demo_apis",
+                "--free-ports",
+                *("--seed-count", str(self.records)),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=child_env({}),
+        )
+        try:
+            assert self.child.stdout is not None
+            # "name       http://127.0.0.1:PORT" lines, then "Serving; ...".
+            for line in self.child.stdout:
+                if line.startswith("Serving"):
+                    break
+                parts = line.split()
+                if len(parts) == 2 and parts[1].startswith("http://"):
+                    self.urls[parts[0]] = parts[1]
+            else:
+                raise SystemExit("demo APIs exited before serving")
+            self.wait_until_answering()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_until_answering(self) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(
+                    self.urls["billing"] + "/charges",
+                    headers={"Authorization": f"Bearer {ENV['BILLING_TOKEN']}"},
+                    timeout=2,
+                )
+                if response.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("demo APIs did not answer within 30 s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.child.poll() is None:
+            self.child.send_signal(signal.SIGINT)
+            try:
+                self.child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+                self.child.wait()
+        if self.child.stdout is not None:
+            self.child.stdout.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def missing_charges(billing_url: str, expected: dict[str, dict[str, Any]]) -> int:
+    """How many expected charges the billing API does not hold, asked over HTTP.
+
+    Billable's `GET /charges` returns at most 500 charges and cannot page, so
+    each expected charge is posted again without an Idempotency-Key: 409 means
+    its source_ref is already charged. Anything else (a 201 creates it) counts
+    as missing. The first 500 listed charges must also all be expected ones.
+    """
+    headers = {"Authorization": f"Bearer {ENV['BILLING_TOKEN']}"}
+    with httpx.Client(base_url=billing_url, headers=headers, timeout=30) as client:
+        listed = client.get("/charges", params={"limit": 500})
+        listed.raise_for_status()
+        charges = listed.json()["charges"]
+        if len(charges) != min(500, len(expected)) or any(
+            c.get("source_ref") not in expected for c in charges
+        ):
+            return len(expected)
+
+        def refused(body: dict[str, Any]) -> bool:
+            return client.post("/charges", json=body).status_code == 409
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return sum(not ok for ok in pool.map(refused, expected.values()))
+
+
+def timed(
+    records: int,
+    expected: dict[str, dict[str, Any]],
+    runner: Callable[[dict[str, str]], int],
+) -> tuple[float, int, int]:
+    """Records/s over a fresh demo process, charges written, charges missing."""
+    with DemoProcess(records) as demo:
         started = time.perf_counter()
-        written = runner(demo)
+        written = runner(demo.urls)
         took = time.perf_counter() - started
-        stored = len(demo.records("billing", "charges"))
-    return records / took, written, stored
+        missing = missing_charges(demo.urls["billing"], expected)
+    return records / took, written, missing
 
 
 # ------------------------------------------------------------------ memory
@@ -269,7 +383,7 @@ def peak_memory(script: Path, records: int, work: Path) -> tuple[float, float, s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=1000)
+    parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--concurrency", default="1,4,16")
     parser.add_argument("--memory", default="10000,100000")
@@ -283,15 +397,17 @@ def main(argv: list[str] | None = None) -> int:
         module = load(script)
         for name, value in DemoApis(SPECS).env().items():
             os.environ[name] = value
+        # The seed is fixed, so the records a demo process serves are these.
         with DemoApis(SPECS, seed_count=args.records) as demo:
-            expected = sum(
-                hand_body(t) is not None for t in demo.records("patients", "treatments")
-            )
+            bodies = [hand_body(t) for t in demo.records("patients", "treatments")]
+        charges = {b["source_ref"]: b for b in bodies if b is not None}
+        expected = len(charges)
 
         print(
             f"Throughput: {LINK}, {args.records} source records "
             f"({expected} valid charges), median of {args.reps}, alternating; "
-            "generated script run in-process via run(Config(...))"
+            "generated script run in-process via run(Config(...)); "
+            "demo APIs in a separate process, fresh for each measurement"
         )
         print(
             f"{'concurrency':>11}  {'generated rec/s':>15}  {'hand httpx rec/s':>16}"
@@ -299,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for concurrency in levels:
             rates: dict[str, list[float]] = {"generated": [], "hand": []}
-            runners: dict[str, Callable[[DemoApis], int]] = {
+            runners: dict[str, Callable[[dict[str, str]], int]] = {
                 "generated": partial(
                     run_generated, module, concurrency=concurrency, work=work
                 ),
@@ -308,11 +424,13 @@ def main(argv: list[str] | None = None) -> int:
             for rep in range(args.reps):
                 order = ["generated", "hand"] if rep % 2 == 0 else ["hand", "generated"]
                 for name in order:
-                    rate, written, stored = timed(args.records, runners[name])
-                    if written != expected or stored != expected:
+                    rate, written, missing = timed(
+                        args.records, charges, runners[name]
+                    )
+                    if written != expected or missing:
                         raise SystemExit(
                             f"{name} at concurrency {concurrency} wrote {written}, "
-                            f"target holds {stored}, expected {expected}"
+                            f"target misses {missing}, expected {expected}"
                         )
                     rates[name].append(rate)
             generated = statistics.median(rates["generated"])

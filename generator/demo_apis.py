@@ -860,6 +860,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="records per source API (default: a few dozen each)",
     )
+    parser.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="bind free loopback ports instead of the spec ports (the URLs are "
+        "printed as usual)",
+    )
     args = parser.parse_args(argv)
     faults = Faults(
         seed=args.seed,
@@ -869,7 +875,8 @@ def main(argv: list[str] | None = None) -> int:
         lost_response=args.lost_response,
         invalid_records=args.invalid_records,
     )
-    with DemoApis(args.specs, faults, SPEC_PORTS, seed_count=args.seed_count) as demo:
+    ports = None if args.free_ports else SPEC_PORTS
+    with DemoApis(args.specs, faults, ports, seed_count=args.seed_count) as demo:
         for name in API_NAMES:
             print(f"{name:<10} {demo.base_url(name)}")
         print()
