@@ -18,7 +18,9 @@ from typing import Any, TextIO
 
 import yaml
 
-from generator.demo_apis import API_CLASSES, DemoApis, Faults
+from generator.demo_apis import DemoApis
+from generator.demo_examples import API_CLASSES
+from generator.demo_http import Faults
 from generator.regions import REGION, regions
 
 # Which store collection a target operation writes into, to show what arrived.

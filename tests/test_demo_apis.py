@@ -15,7 +15,8 @@ import pytest
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 
 from generator.demo import DEFAULT_LINKS, fill_in_stub, run_demo
-from generator.demo_apis import DEMO_CREDENTIALS, FAULT_KINDS, DemoApis, Faults
+from generator.demo_apis import DEMO_CREDENTIALS, DemoApis
+from generator.demo_http import FAULT_KINDS, Faults
 from generator.demo_store import load_spec
 from generator.regions import edited_outside_regions, regions
 
