@@ -16,11 +16,13 @@ from generator.link import Link
 THIRD_PARTY = {"httpx", "pydantic", "pytest"}
 SCRIPT_IMPORTS = (
     "import argparse",
+    "import base64",
     "import json",
     "import logging",
     "import os",
     "import random",
     "import re",
+    "import signal",
     "import sys",
     "import threading",
     "import time",
@@ -31,7 +33,7 @@ SCRIPT_IMPORTS = (
     "from email.utils import parsedate_to_datetime",
     "from pathlib import Path",
     "from typing import Any",
-    "from urllib.parse import quote",
+    "from urllib.parse import quote, quote_plus",
     "import httpx",
     "from pydantic import ValidationError",
 )
@@ -123,19 +125,29 @@ def render_link(link: Link) -> dict[str, str]:
     ]
     if auth_kinds - {"none", "basic"}:
         imports.append("from collections.abc import Generator")
-    if "oauth2" in auth_kinds:
-        imports.append("import base64")
-    test_secrets = {
-        var: ("secret-" if var in secret_vars else "test-")
-        + var.lower().replace("_", "-")
-        for var in sorted(set(secret_vars) | set(link.env_vars))
-    }
+    # Pairs sent as HTTP Basic credentials, whose base64 form redact() must know.
+    credential_pairs = tuple(
+        (side.auth.var(user), side.auth.var(password))
+        for side in (link.source, link.target)
+        for kind, user, password in (
+            ("basic", "username", "password"),
+            ("oauth2", "client_id", "client_secret"),
+        )
+        if side.auth.kind == kind
+    )
+    # Test secrets carry '/' and '+', which URLs percent-encode, to prove that
+    # redaction also catches a secret echoed back inside a URL.
+    test_secrets = {}
+    for var in sorted(set(secret_vars) | set(link.env_vars)):
+        name = var.lower().replace("_", "-")
+        test_secrets[var] = f"secret-{name}/+x" if var in secret_vars else f"test-{name}"
     context = {
         "link": link,
         "imports": merge_imports([*imports, *link.imports]),
         "expected": dict(link.expected),
         "distinct_fields": list(link.distinct_fields),
         "test_secrets": test_secrets,
+        "credential_pairs": credential_pairs,
         "auth_kinds": auth_kinds,
         "secret_vars": secret_vars,
         "required_env": tuple(sorted(set(secret_vars) | set(link.env_vars))),

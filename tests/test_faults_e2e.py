@@ -2,8 +2,9 @@
 
 The demo APIs answer 503 and 429 (Retry-After: 1), drop connections, apply
 writes and then lose the answer, and serve a few source records that break
-their own schema. The script is SIGKILLed part-way through and rerun with the
-same state file until it finishes. Afterwards Billable must hold every valid
+their own schema. The script is stopped part-way through (SIGKILL, or SIGTERM
+and Ctrl-C, which it must answer with its summary) and rerun with the same
+state file until it finishes. Afterwards Billable must hold every valid
 treatment exactly once, every other treatment must be in the dead-letter file,
 and no secret may appear in any file or output the script produced.
 """
@@ -72,8 +73,11 @@ def last_json_line(stdout: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_through_faults_without_loss_or_duplicates(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    "stop", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name
+)
+def test_stopped_run_resumes_through_faults_without_loss_or_duplicates(
+    tmp_path: Path, stop: signal.Signals
 ) -> None:
     faults = Faults(
         seed=SEED,
@@ -139,7 +143,7 @@ def test_killed_run_resumes_through_faults_without_loss_or_duplicates(
         ]
         outputs: list[str] = []
 
-        # First run: SIGKILL once some, but not all, charges have arrived and a
+        # First run: stopped once some, but not all, charges have arrived and a
         # checkpoint was written (it moves only past a contiguous run of done
         # records, so a first record stuck in retries can hold it back).
         first = subprocess.Popen(
@@ -156,11 +160,18 @@ def test_killed_run_resumes_through_faults_without_loss_or_duplicates(
             if charged >= 5 and state.exists():
                 break
             time.sleep(0.005)
-        assert first.poll() is None, "the first run ended before it could be killed"
-        first.send_signal(signal.SIGKILL)
+        assert first.poll() is None, "the first run ended before it could be stopped"
+        first.send_signal(stop)
         out, err = first.communicate(timeout=RUN_TIMEOUT_S)
         outputs += [out, err]
-        assert first.returncode == -signal.SIGKILL
+        if stop == signal.SIGKILL:
+            assert first.returncode == -signal.SIGKILL
+        else:  # a polite stop: writes in flight finish, then the summary, exit 2
+            assert first.returncode == 2, err[-2000:]
+            assert "Traceback" not in err
+            stopped = last_json_line(out)
+            assert stopped["exit_code"] == 2 and "interrupted" in stopped["error"]
+            assert json.loads(state.read_text())["last_run"]["exit_code"] == 2
         at_kill = len(demo.records("billing", "charges"))
         assert 0 < at_kill < len(valid), at_kill
         assert state.exists(), "no checkpoint written before the kill"

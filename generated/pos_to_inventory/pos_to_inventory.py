@@ -28,6 +28,7 @@ import logging
 import os
 import random
 import re
+import signal
 import sys
 import threading
 import time
@@ -39,7 +40,7 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import httpx
 from pydantic import BaseModel, Field, ValidationError
@@ -280,6 +281,10 @@ REQUIRED_ENV: tuple[str, ...] = (
     "STOCK_WAREHOUSE_ID",
 )
 SECRET_ENV: tuple[str, ...] = ("POS_API_KEY", "STOCK_CLIENT_ID", "STOCK_CLIENT_SECRET")
+# (user, password) variables sent as HTTP Basic credentials
+BASIC_CREDENTIALS: tuple[tuple[str, str], ...] = (
+    ("STOCK_CLIENT_ID", "STOCK_CLIENT_SECRET"),
+)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
 PROGRESS_EVERY = 5.0
@@ -345,12 +350,27 @@ def _now() -> str:
 
 
 def redact(text: str) -> str:
-    """Replace every secret from the environment with ***."""
+    """Replace every secret from the environment with ***, as written or as sent."""
+    for form in _secret_forms():
+        text = text.replace(form, "***")
+    return text
+
+
+def _secret_forms() -> list[str]:
+    """Each secret as it is, percent-encoded in a URL, and inside a Basic header; longest first."""
+    forms: set[str] = set()
     for name in SECRET_ENV:
         secret = os.environ.get(name, "")
         if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+            forms |= {secret, quote(secret, safe=""), quote_plus(secret)}
+    for user_var, password_var in BASIC_CREDENTIALS:
+        user, password = os.environ.get(user_var, ""), os.environ.get(password_var, "")
+        for pair in (
+            f"{user}:{password}",
+            f"{quote(user, safe='')}:{quote(password, safe='')}",
+        ):
+            forms.add(base64.b64encode(pair.encode()).decode())
+    return sorted(forms, key=len, reverse=True)
 
 
 def source_params() -> dict[str, tuple[str, str]]:
@@ -359,10 +379,24 @@ def source_params() -> dict[str, tuple[str, str]]:
 
 
 def _later(a: Any, b: Any) -> bool:
-    """Whether high-water value a is after b; numbers compare as numbers, else as text."""
+    """Whether high-water value a is after b: as numbers, as instants, else as text."""
     if isinstance(a, int | float) and isinstance(b, int | float):
         return a > b
+    when_a, when_b = _instant(a), _instant(b)
+    if when_a is not None and when_b is not None:
+        return when_a > when_b
     return str(a) > str(b)
+
+
+def _instant(value: Any) -> datetime | None:
+    """An ISO 8601 date or date-time as an aware datetime (UTC when no offset), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # --- auth -----------------------------------------------------------------
@@ -407,9 +441,14 @@ class ApiKeyAuth(httpx.Auth):
 
 
 class ClientCredentialsAuth(httpx.Auth):
-    """OAuth2 client credentials: fetch a token, reuse it, refresh it when it expires."""
+    """OAuth2 client credentials: fetch a token, reuse it, refresh it when it expires.
+
+    The token request is retried like any other on 429 and 5xx; a refusal
+    (400, 401: wrong client id or secret) stops the run.
+    """
 
     requires_response_body = True
+    max_retries = 5
 
     def __init__(
         self,
@@ -459,16 +498,30 @@ class ClientCredentialsAuth(httpx.Auth):
             headers["Authorization"] = (
                 f"Basic {base64.b64encode(pair.encode()).decode()}"
             )
-        response = yield httpx.Request(
+        token_request = httpx.Request(
             "POST", request.url.join(self.token_url), data=data, headers=headers
         )
+        for attempt in range(1, self.max_retries + 2):
+            response = yield token_request
+            if response.status_code < 500 and response.status_code != 429:
+                break
+            if attempt <= self.max_retries:
+                time.sleep(retry_delay(attempt, response))
         if response.status_code != 200:
-            raise FatalError(
-                f"OAuth2 token request failed: HTTP {response.status_code}"
+            hint = (
+                "; check the client id and secret"
+                if response.status_code in (400, 401)
+                else ""
             )
-        payload = response.json()
-        self.token = str(payload["access_token"])
-        lifetime = float(payload.get("expires_in") or 3600)
+            raise FatalError(
+                f"OAuth2 token request failed: HTTP {response.status_code}{hint}"
+            )
+        try:
+            payload = response.json()
+            self.token = str(payload["access_token"])
+            lifetime = float(payload.get("expires_in") or 3600)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise FatalError("OAuth2 token response has no access_token") from None
         self.expires_at = time.monotonic() + max(lifetime - 30, lifetime / 2)
 
 
@@ -541,7 +594,17 @@ def source_request(
 ) -> httpx.Request:
     """The request for the page at `position` (empty: the first page)."""
     if "url" in position:
-        return client.build_request(SOURCE_METHOD, position["url"])
+        url = client.base_url.join(str(position["url"]))
+        if (url.scheme, url.host, url.port) != (
+            client.base_url.scheme,
+            client.base_url.host,
+            client.base_url.port,
+        ):
+            raise FatalError(
+                f"the next page {_safe_url(url)} is not on the source API's origin"
+                f" {_safe_url(client.base_url)}; not following it (the credentials would go there)"
+            )
+        return client.build_request(SOURCE_METHOD, url)
     path = SOURCE_PATH
     params: dict[str, Any] = {}
     headers: dict[str, str] = {}
@@ -612,8 +675,10 @@ def read_source(
             )
         try:
             body = response.json()
-        except ValueError:
-            raise FatalError(f"{_safe_url(request.url)} did not return JSON") from None
+        except (ValueError, RecursionError):
+            raise FatalError(
+                f"{_safe_url(request.url)} did not return readable JSON"
+            ) from None
         records = _get(body, RECORDS_PATH) if RECORDS_PATH else body
         if not isinstance(records, list):
             raise FatalError(
@@ -636,11 +701,32 @@ def read_source(
 
 
 def read_replay(path: Path) -> Iterator[tuple[dict[str, Any], int, Any]]:
-    """Yield the records of a dead-letter file, to send them again."""
+    """Yield the records of a dead-letter file, to send them again.
+
+    The whole file is checked first, so a damaged line stops the replay before
+    anything is sent.
+    """
+    for _ in _replay_entries(path):
+        pass
+    for number, record in _replay_entries(path):
+        yield {"replay": str(path)}, number, record
+
+
+def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
     with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines):
-            if line.strip():
-                yield {"replay": str(path)}, number, json.loads(line)["record"]
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except (ValueError, RecursionError):
+                entry = None
+            if not isinstance(entry, dict) or "record" not in entry:
+                raise FatalError(
+                    f'{path}:{number}: not a dead-letter entry (a JSON object with a "record");'
+                    " fix or delete that line, then replay again"
+                )
+            yield number, entry["record"]
 
 
 # --- dead-letter file and state -------------------------------------------
@@ -662,11 +748,12 @@ class DeadLetter:
                 for line in lines:
                     try:
                         entry = json.loads(line)
-                    except ValueError:
+                    except (ValueError, RecursionError):
                         continue
-                    self.seen.add(
-                        self._fingerprint(entry.get("stage"), entry.get("record"))
-                    )
+                    if isinstance(entry, dict):
+                        self.seen.add(
+                            self._fingerprint(entry.get("stage"), entry.get("record"))
+                        )
 
     @staticmethod
     def _fingerprint(stage: Any, record: Any) -> str:
@@ -698,20 +785,50 @@ class DeadLetter:
             "record": record,
         }
         line = redact(json.dumps(entry, default=str, ensure_ascii=False))
-        with self.lock, self.path.open("a", encoding="utf-8") as out:
-            out.write(line + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with self.lock, self.path.open("a", encoding="utf-8") as out:
+                out.write(line + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+        except (
+            OSError
+        ) as exc:  # the record would be lost: stop before the checkpoint passes it
+            raise FatalError(
+                f"cannot write the dead-letter file {self.path}: {exc.strerror}"
+            ) from None
 
 
 def load_state(path: Path | None) -> dict[str, Any]:
+    """The state file's contents; a damaged file or another link's stops the run."""
     if path is None or not path.exists():
         return {}
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise FatalError(f"state file {path} is not valid JSON: {exc}") from None
-    return state if isinstance(state, dict) else {}
+    if not isinstance(state, dict):
+        raise FatalError(
+            f"state file {path} is not a JSON object; pass another --state file"
+        )
+    problem = _state_problem(state)
+    if problem:
+        raise FatalError(f"state file {path} {problem}; pass another --state file")
+    return state
+
+
+def _state_problem(state: dict[str, Any]) -> str | None:
+    owner = state.get("link")
+    if owner is not None and owner != LINK_NAME:
+        return f"belongs to the link {owner!r}, not {LINK_NAME!r}"
+    place = state.get("checkpoint")
+    if place is not None and not (
+        isinstance(place, dict)
+        and isinstance(place.get("position"), dict)
+        and type(place.get("done")) is int
+        and place["done"] >= 0
+    ):
+        return "has a damaged checkpoint"
+    return None
 
 
 def save_state(path: Path | None, state: dict[str, Any]) -> None:
@@ -722,8 +839,14 @@ def save_state(path: Path | None, state: dict[str, Any]) -> None:
 
 def _write_atomically(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise FatalError(
+            f"cannot write the state file {path}: {exc.strerror}"
+        ) from None
 
 
 class Checkpoint:
@@ -808,7 +931,11 @@ def target_request(
         key = _get(raw, IDEMPOTENCY_FROM)
         if key is None:
             raise ValueError(f"idempotency key field {IDEMPOTENCY_FROM!r} is missing")
-        headers[IDEMPOTENCY_HEADER] = f"{LINK_NAME}:{key}"
+        value = f"{LINK_NAME}:{key}"
+        # HTTP headers are ASCII: percent-encode other characters, the same way on every try
+        headers[IDEMPOTENCY_HEADER] = (
+            value if value.isascii() else quote(value, safe=":@")
+        )
     payload = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
     return client.build_request(
         TARGET_METHOD, path, params=params, headers=headers, json=payload
@@ -862,12 +989,14 @@ def run(
     summary = summary if summary is not None else Summary()
     summary.started = _now()
     state = load_state(config.state_path)
+    state["link"] = LINK_NAME
     resume = state.get("checkpoint") or {}
     high_water = state.get("high_water")
     signpost = _now()
     newest: Any = None
-    dead = DeadLetter(config.dead_letter_path)
-    checkpoint = Checkpoint(config.state_path, state)
+    # A dry run writes no file: failures are only logged, the checkpoint stays.
+    dead = DeadLetter(None if config.dry_run else config.dead_letter_path)
+    checkpoint = Checkpoint(None if config.dry_run else config.state_path, state)
     progress = Progress(summary)
     options: dict[str, Any] = {"timeout": config.timeout, "follow_redirects": False}
     with (
@@ -889,18 +1018,25 @@ def run(
         pending: set[Future[None]] = set()
 
         def deliver(seq: int, record: SourceRecord, body: TargetBody, raw: Any) -> None:
+            """Write one record, or dead-letter it; then let the checkpoint pass it.
+
+            A FatalError (refused credentials, an unwritable dead-letter file)
+            leaves the checkpoint before this record and stops the run.
+            """
             try:
                 write(target, target_request(target, record, body, raw), config)
-                summary.count("written")
+            except FatalError:
+                raise
             except WriteFailed as exc:
                 summary.count("failed")
                 dead.add("write", str(exc), raw, exc.status, exc.attempts)
             except Exception as exc:
                 summary.count("failed")
                 dead.add("write", f"{type(exc).__name__}: {exc}", raw)
-            finally:
-                checkpoint.finish(seq)
-                progress.tick()
+            else:
+                summary.count("written")
+            checkpoint.finish(seq)
+            progress.tick()
 
         reading = Reading(complete=bool(config.replay_path))
         records = (
@@ -908,46 +1044,51 @@ def run(
             if config.replay_path
             else read_source(source, config, resume, high_water, reading)
         )
-        for seq, (position, index, raw) in enumerate(records):
-            if config.limit is not None and seq >= config.limit:
-                break
-            summary.read += 1
-            checkpoint.track(seq, position, index)
-            if INCREMENTAL_FIELD:
-                value = _get(raw, INCREMENTAL_FIELD)
-                if value is not None and (newest is None or _later(value, newest)):
-                    newest = value
-            try:
-                record = SourceRecord.model_validate(raw)
-            except ValidationError as exc:
-                summary.count("failed")
-                dead.add("read", _brief(exc), raw)
-                checkpoint.finish(seq)
-                continue
-            try:
-                body = transform(record)
-            except Exception as exc:
-                summary.count("failed")
-                reason = (
-                    _brief(exc)
-                    if isinstance(exc, ValidationError)
-                    else f"{type(exc).__name__}: {exc}"
-                )
-                dead.add("transform", reason, raw)
-                checkpoint.finish(seq)
-                continue
-            if config.dry_run:
-                payload = body.model_dump(
-                    mode="json", by_alias=True, exclude_unset=True
-                )
-                print(json.dumps({"would_send": payload}, ensure_ascii=False))
-                summary.skipped += 1
-                checkpoint.finish(seq)
-                continue
-            if len(pending) >= config.concurrency * 2:
-                _done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            pending.add(pool.submit(deliver, seq, record, body, raw))
-        wait(pending)
+        try:
+            for seq, (position, index, raw) in enumerate(records):
+                if config.limit is not None and seq >= config.limit:
+                    break
+                summary.read += 1
+                checkpoint.track(seq, position, index)
+                if INCREMENTAL_FIELD:
+                    value = _get(raw, INCREMENTAL_FIELD)
+                    if value is not None and (newest is None or _later(value, newest)):
+                        newest = value
+                try:
+                    record = SourceRecord.model_validate(raw)
+                except ValidationError as exc:
+                    summary.count("failed")
+                    dead.add("read", _brief(exc), raw)
+                    checkpoint.finish(seq)
+                    continue
+                try:
+                    body = transform(record)
+                except Exception as exc:
+                    summary.count("failed")
+                    reason = (
+                        _brief(exc)
+                        if isinstance(exc, ValidationError)
+                        else f"{type(exc).__name__}: {exc}"
+                    )
+                    dead.add("transform", reason, raw)
+                    checkpoint.finish(seq)
+                    continue
+                if config.dry_run:
+                    payload = body.model_dump(
+                        mode="json", by_alias=True, exclude_unset=True
+                    )
+                    print(json.dumps({"would_send": payload}, ensure_ascii=False))
+                    summary.skipped += 1
+                    continue
+                if len(pending) >= config.concurrency * 2:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    _raise_first_error(finished)
+                pending.add(pool.submit(deliver, seq, record, body, raw))
+            _raise_first_error(wait(pending).done)
+        except BaseException:  # a fatal error, Ctrl-C or SIGTERM: start no more writes
+            for future in pending:
+                future.cancel()
+            raise
     progress.tick(final=True)
     summary.finished = _now()
     summary.exit_code = 1 if summary.failed else 0
@@ -960,6 +1101,12 @@ def run(
     if not config.dry_run:
         save_state(config.state_path, state)
     return summary
+
+
+def _raise_first_error(futures: set[Future[None]]) -> None:
+    """Re-raise, in the main thread, the first error that stopped a write."""
+    for future in futures:
+        future.result()
 
 
 def _save_last_run(path: Path | None, summary: Summary) -> None:
@@ -1030,7 +1177,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--concurrency", type=int, default=4, help="writes in flight (default 4)"
     )
     parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds per request (default 30)"
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to connect, and between bytes of an answer (default 30)",
     )
     parser.add_argument(
         "--max-retries", type=int, default=5, help="retries per request (default 5)"
@@ -1081,21 +1231,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         run(config, summary=summary)
-    except (FatalError, httpx.HTTPError, OSError) as exc:
+    except (FatalError, httpx.HTTPError, OSError, KeyboardInterrupt) as exc:
         if args.verbose:
             log.exception("fatal error")
-        log.error("fatal: %s", redact(str(exc)))
+        if isinstance(exc, KeyboardInterrupt):
+            problem = (
+                "interrupted; rerun with the same --state to go on from the checkpoint"
+            )
+        else:
+            problem = redact(str(exc))
+        log.error("fatal: %s", problem)
         summary.finished = _now()
         summary.exit_code = 2
-        _save_last_run(config.state_path, summary)
-        print(json.dumps({**summary.as_dict(), "error": redact(str(exc))}))
+        _save_last_run(None if config.dry_run else config.state_path, summary)
+        print(json.dumps({**summary.as_dict(), "error": problem}))
         return 2
     print(json.dumps(summary.as_dict()))
     return summary.exit_code
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the run as Ctrl-C does: checkpoint, summary, exit 2
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
     sys.exit(main())
 
 
-# p2pgen checksum sha256:c001035f6a3379a51e919d3c766081ca35d43fa7510044a0cccebac1c373776b
+# p2pgen checksum sha256:028cf9fcb55f9493e63f7db7535f6aba4945e95a02fceb1ad8e83d36e53b7e35

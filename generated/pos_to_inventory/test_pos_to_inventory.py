@@ -4,10 +4,15 @@ The sample records come from the source spec's examples and schemas. The HTTP
 tests run the whole script against in-memory fake APIs (httpx.MockTransport).
 """
 
+import base64
+import binascii
 import copy
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -41,9 +46,9 @@ EXPECTED: dict[str, Any] = {"reason": "sale"}
 # Fields made distinct in each test record (record ids, cursors, high-water marks).
 DISTINCT_FIELDS: list[str] = ["id"]
 SECRETS: dict[str, str] = {
-    "POS_API_KEY": "secret-pos-api-key",
-    "STOCK_CLIENT_ID": "secret-stock-client-id",
-    "STOCK_CLIENT_SECRET": "secret-stock-client-secret",
+    "POS_API_KEY": "secret-pos-api-key/+x",
+    "STOCK_CLIENT_ID": "secret-stock-client-id/+x",
+    "STOCK_CLIENT_SECRET": "secret-stock-client-secret/+x",
     "STOCK_WAREHOUSE_ID": "test-stock-warehouse-id",
 }
 # Enough records for at least two pages at the source's page size.
@@ -135,10 +140,19 @@ class FakeSource:
 
 
 class FakeTarget:
-    """Accepts writes; `script` lists responses to give first (status, headers)."""
+    """Accepts writes; `script` lists responses to give first (status, headers).
 
-    def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
+    `reply`, when given, answers every write instead.
+    """
+
+    def __init__(
+        self,
+        script: list[tuple[int, dict[str, str]]] | None = None,
+        reply: Callable[[httpx.Request], httpx.Response] | None = None,
+    ) -> None:
         self.script = list(script or [])
+        self.reply = reply
+        self.token_script: list[int] = []  # token endpoint statuses to give first
         self.tokens = 0
         self.token_requests: list[httpx.Request] = []
         self.requests: list[httpx.Request] = []
@@ -147,13 +161,19 @@ class FakeTarget:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == httpx.URL(TARGET_URL).join("/oauth/token").path:
-            self.tokens += 1
             self.token_requests.append(request)
+            if self.token_script:
+                return httpx.Response(
+                    self.token_script.pop(0), json={"error": "scripted"}
+                )
+            self.tokens += 1
             return httpx.Response(
                 200, json={"access_token": f"token-{self.tokens}", "expires_in": 3600}
             )
         self.requests.append(request)
         self.authorizations.append(request.headers.get("Authorization"))
+        if self.reply is not None:
+            return self.reply(request)
         if self.script:
             status, headers = self.script.pop(0)
             if status >= 300:
@@ -284,6 +304,24 @@ def test_expired_token_is_refreshed_once_and_the_write_retried(tmp_path: Path) -
     ]
 
 
+@pytest.mark.usefixtures("stubs_filled")
+def test_token_endpoint_outage_is_retried_and_refused_credentials_are_fatal(
+    tmp_path: Path,
+) -> None:
+    target = FakeTarget()
+    target.token_script = [503, 502]
+    summary = run_link(tmp_path, FakeSource(make_records(1)), target)
+    assert (summary.written, summary.failed) == (1, 0)
+    assert len(target.token_requests) == 3
+    target = FakeTarget()
+    target.token_script = [401]
+    with pytest.raises(link.FatalError, match="check the client id and secret"):
+        run_link(tmp_path, FakeSource(make_records(2)), target)
+    assert (
+        dead_letters(tmp_path) == []
+    ), "a credentials problem is not the records' fault"
+
+
 def test_invalid_source_record_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     records = ["not an object", *make_records(1)]
     summary = run_link(tmp_path, FakeSource(records), FakeTarget())
@@ -306,28 +344,62 @@ def test_resume_from_checkpoint_writes_each_record_once(tmp_path: Path) -> None:
     assert len(target.bodies) == len(records)
 
 
+def echo(request: httpx.Request) -> httpx.Response:
+    """An API that echoes the request's URL and credentials in its error, as some do."""
+    plain = {
+        "host",
+        "accept",
+        "accept-encoding",
+        "connection",
+        "user-agent",
+        "content-length",
+        "content-type",
+    }
+    sent = [value for name, value in request.headers.items() if name not in plain]
+    return httpx.Response(400, text=f"bad request: {request.url} {sent}")
+
+
+def leaked_secrets(text: str) -> list[str]:
+    """The test secrets found in text: as set, percent-encoded, or inside a Basic header."""
+    for token in re.findall(r"Basic ([A-Za-z0-9+/=]+)", text):
+        try:
+            text += base64.b64decode(token).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            pass
+    return [
+        secret
+        for secret in SECRETS.values()
+        if secret.startswith("secret-")
+        and any(
+            form in text
+            for form in (secret, quote(secret, safe=""), quote_plus(secret))
+        )
+    ]
+
+
 @pytest.mark.usefixtures("stubs_filled")
 def test_secrets_stay_out_of_logs_and_dead_letters(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def leaky_target(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, text=f"bad request: {request.headers} {request.url}")
-
     config = link.Config(
         source_url=SOURCE_URL,
         target_url=TARGET_URL,
         dead_letter_path=tmp_path / "dead.jsonl",
     )
     with caplog.at_level("DEBUG"):
-        link.run(
+        summary = link.run(
             config,
             httpx.MockTransport(FakeSource(make_records(2))),
-            httpx.MockTransport(leaky_target),
+            httpx.MockTransport(FakeTarget(reply=echo)),
         )
-    written = (tmp_path / "dead.jsonl").read_text() + caplog.text
-    for secret in SECRETS.values():
-        if len(secret) >= 4 and secret.startswith("secret-"):
-            assert secret not in written
+        assert summary.failed == 2
+        with pytest.raises(link.FatalError) as refused:
+            link.run(
+                config, httpx.MockTransport(echo), httpx.MockTransport(FakeTarget())
+            )
+    written = (tmp_path / "dead.jsonl").read_text() + caplog.text + str(refused.value)
+    assert "bad request" in written
+    assert leaked_secrets(written) == []
 
 
 @pytest.mark.usefixtures("stubs_filled")
@@ -335,9 +407,73 @@ def test_dry_run_sends_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = FakeTarget()
-    summary = run_link(tmp_path, FakeSource(make_records(2)), target, dry_run=True)
-    assert summary.read == 2 and target.requests == []
+    records = ["not an object", *make_records(2)]
+    summary = run_link(tmp_path, FakeSource(records), target, dry_run=True)
+    assert summary.read == 3 and target.requests == []
     assert capsys.readouterr().out.count("would_send") == 2
+    # nothing written: no checkpoint that a real run would skip records from
+    assert not (tmp_path / "state.json").exists()
+    assert not (tmp_path / "dead.jsonl").exists()
+
+
+@pytest.mark.usefixtures("stubs_filled")
+def test_an_unwritable_dead_letter_file_stops_the_run_before_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    records = make_records(3)
+    config = link.Config(
+        source_url=SOURCE_URL,
+        target_url=TARGET_URL,
+        state_path=tmp_path / "state.json",
+        dead_letter_path=tmp_path / "no-such-folder" / "dead.jsonl",
+        concurrency=1,
+    )
+    transports = httpx.MockTransport(FakeSource(records)), httpx.MockTransport(
+        FakeTarget([(422, {})])
+    )
+    with pytest.raises(link.FatalError, match="cannot write the dead-letter file"):
+        link.run(config, *transports)
+    state = (
+        json.loads((tmp_path / "state.json").read_text())
+        if (tmp_path / "state.json").exists()
+        else {}
+    )
+    assert (
+        "checkpoint" not in state and "high_water" not in state
+    ), "the refused record must be read again"
+
+
+@pytest.mark.usefixtures("stubs_filled")
+def test_replay_sends_dead_letters_again_and_stops_on_a_damaged_line(
+    tmp_path: Path,
+) -> None:
+    records = make_records(2)
+    dead = tmp_path / "failed.jsonl"
+    dead.write_text(
+        "".join(json.dumps({"stage": "write", "record": r}) + "\n" for r in records)
+    )
+    target = FakeTarget()
+    summary = run_link(tmp_path, FakeSource([]), target, replay_path=dead)
+    assert summary.written == 2 and target.bodies == [
+        json.loads(r.content) for r in target.requests
+    ]
+    dead.write_text(dead.read_text() + "{not json\n")
+    target = FakeTarget()
+    with pytest.raises(
+        link.FatalError, match=r"failed.jsonl:3: not a dead-letter entry"
+    ):
+        run_link(tmp_path, FakeSource([]), target, replay_path=dead)
+    assert target.requests == [], "a damaged file is refused before anything is sent"
+
+
+def test_a_state_file_of_another_link_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text(
+        json.dumps({"link": "another_link", "checkpoint": {"position": {}, "done": 7}})
+    )
+    target = FakeTarget()
+    with pytest.raises(link.FatalError, match="belongs to the link 'another_link'"):
+        run_link(tmp_path, FakeSource(make_records(1)), target)
+    assert target.requests == []
 
 
 def test_invalid_body_is_rejected_by_the_target_model() -> None:
@@ -345,4 +481,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:15099d1604c891ca9eaf227961da1202f98916f97b16754e4e7c31491e43e5f1
+# p2pgen checksum sha256:74c91332d31217ecd005828fd8a8e7ab97e09ea6beaf8421516687158f6f6ab5
