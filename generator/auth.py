@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -16,6 +17,9 @@ ROLES = {
     "basic": ("username", "password"),
     "oauth2": ("client_id", "client_secret"),
 }
+
+# A URL as the spec may write one: no spaces, quotes or control characters.
+URL_TEXT = re.compile(r"[^\s\x00-\x1f\x7f\"'<>\\]+")
 
 
 def resolve_auth(
@@ -85,6 +89,15 @@ def resolve_auth(
                     loc.problem(
                         f"auth: OAuth2 scheme {wanted!r} has no client credentials flow "
                         "(flows.clientCredentials.tokenUrl); p2pgen supports only that flow"
+                    )
+                ]
+            )
+        if not URL_TEXT.fullmatch(token_url):
+            raise P2pgenError(
+                [
+                    loc.problem(
+                        f"auth: the tokenUrl of OAuth2 scheme {wanted!r} is not a URL (it"
+                        " holds spaces, quotes or control characters); fix the spec"
                     )
                 ]
             )

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from generator.errors import Problem, did_you_mean
-from generator.expressions import json_safe, template_paths
+from generator.expressions import json_safe, template_paths, unbalanced_braces
 from generator.mapping import Expr, FieldMap, Loc
 from generator.schemas import Miss, Shape, Walker, value_type
 from generator.specs import Schema
@@ -145,6 +145,12 @@ class TypeChecker:
         if expr.kind == "stub":
             return
         if expr.kind == "template":
+            if unbalanced_braces(expr.text):
+                self.error(
+                    loc,
+                    f"{what}: unbalanced '{{' or '}}' in template; close the placeholder,"
+                    " or write '{{' and '}}' for literal braces",
+                )
             for path in template_paths(expr.text):
                 if not path:
                     self.error(

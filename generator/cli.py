@@ -38,6 +38,25 @@ def _resolve_all(mappings: tuple[Path, ...]) -> list[Resolution]:
     return results
 
 
+def _same_names(results: list[Resolution]) -> list[Problem]:
+    """Mappings of one run that would write the same folder."""
+    first: dict[str, Path] = {}
+    problems = []
+    for result in results:
+        if result.link is None:
+            continue
+        name = result.link.name
+        if first.setdefault(name, result.mapping_path) != result.mapping_path:
+            problems.append(
+                Problem(
+                    str(result.mapping_path),
+                    message=f"name '{name}' is also the name in {first[name]}; "
+                    "each link needs its own name (it names the output folder)",
+                )
+            )
+    return problems
+
+
 def project_root(path: Path) -> Path:
     """The folder that paths in generated headers are relative to: the repository."""
     for folder in path.resolve().parents:
@@ -81,7 +100,9 @@ def generate(mappings: tuple[Path, ...], out: Path, force: bool) -> None:
             "give at least one mapping file, e.g. specs/links/x.yaml"
         )
     results = _resolve_all(mappings)
-    if any(r.errors or r.link is None for r in results):
+    clashes = _same_names(results)
+    _echo_problems(clashes)
+    if clashes or any(r.errors or r.link is None for r in results):
         click.echo("nothing written: fix the problems above", err=True)
         sys.exit(1)
     planned = _plan_all(results, out)
@@ -283,6 +304,7 @@ def links(directory: Path, out: Path, style: str) -> None:
     click.echo(render(statuses))
     if not statuses:
         click.echo(f"no mapping files under {directory}", err=True)
+        sys.exit(1)
 
 
 @cli.command()

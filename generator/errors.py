@@ -25,7 +25,16 @@ class Problem:
         if self.pointer:
             where += f": at {self.pointer}"
         prefix = "warning: " if self.severity == "warning" else ""
-        return f"{where}: {prefix}{self.message}"
+        return f"{where}: {prefix}{self.message.translate(_VISIBLE_CONTROLS)}"
+
+
+# A newline or other control character from an input file must not break a
+# message into lines that look like other messages.
+_VISIBLE_CONTROLS = {code: f"\\x{code:02x}" for code in range(32)} | {
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+}
 
 
 class P2pgenError(Exception):

@@ -30,6 +30,12 @@ def template_paths(text: str) -> list[str]:
     ]
 
 
+def unbalanced_braces(text: str) -> bool:
+    """Whether a template has a '{' or '}' that is neither a placeholder nor doubled."""
+    rest = PLACEHOLDER.sub("", text)
+    return "{" in rest or "}" in rest
+
+
 def compile_expr(expr: Expr, data: str, depth: int, uses: Uses) -> str:
     """Python source for one expression; `data` is the variable holding the record."""
     if expr.kind == "const":

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from generator.errors import P2pgenError
 from generator.output import plan
 from generator.render import render_link
 from generator.resolve import resolve
@@ -56,7 +57,11 @@ def survey(root: Path, out: Path, project: Path) -> list[LinkStatus]:
         if link is None:
             statuses.append(_broken(mapping, len(result.errors)))
             continue
-        planned = plan(render_link(link), out / link.name)
+        try:
+            planned = plan(render_link(link), out / link.name)
+        except P2pgenError as exc:  # the files on disk cannot be read
+            statuses.append(_broken(mapping, len(exc.problems)))
+            continue
         if any(f.existing is None for f in planned):
             status = "not generated"
         elif any(f.changed for f in planned):
@@ -83,14 +88,20 @@ def _broken(mapping: Path, problems: int) -> LinkStatus:
     name, source, target = mapping.stem, "?", "?"
     try:
         data = yaml.safe_load(mapping.read_text(encoding="utf-8"))
-        name = str(data.get("name", name))
-        source = Path(str(data["source"]["spec"])).stem
-        target = Path(str(data["target"]["spec"])).stem
-    except (yaml.YAMLError, OSError, AttributeError, KeyError, TypeError):
-        pass
+        name = _short_text(data.get("name")) or name
+        source = Path(_short_text(data["source"]["spec"]) or "?").stem
+        target = Path(_short_text(data["target"]["spec"]) or "?").stem
+    except (yaml.YAMLError, OSError, ValueError, AttributeError, KeyError, TypeError):
+        pass  # as much as could be read: the rest stays '?'
+
     return LinkStatus(
         name, str(mapping), source, "?", target, "?", "broken", problems, None
     )
+
+
+def _short_text(value: Any) -> str | None:
+    """A value of a broken file worth showing: short text only (it may be hostile)."""
+    return value if isinstance(value, str) and len(value) <= 200 else None
 
 
 def _last_run(folder: Path, name: str) -> dict[str, Any] | None:

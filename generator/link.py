@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from generator.mapping import Loc
+
 
 @dataclass(frozen=True)
 class AuthModel:
@@ -73,6 +75,7 @@ class StubModel:
     returns: str  # Python annotation of the value to return
     in_each: bool  # takes (record, item) instead of (record)
     sample: Any  # a value of the right shape, for the generated tests
+    loc: Loc  # where the mapping names it
 
 
 @dataclass(frozen=True)

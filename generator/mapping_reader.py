@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import keyword
+import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from generator.mapping import (
     Pagination,
 )
 from generator.specs import read_text
+from generator.yaml_limits import unsafe_nodes
 
 
 class _Node:
@@ -403,9 +406,40 @@ class _Parser:
         )
         header = self.string(keys.get("header"), "target.idempotency_key.header")
         source = self.string(keys.get("from"), "target.idempotency_key.from")
+        if header is not None and not HEADER_NAME.fullmatch(header):
+            self.error(
+                keys["header"][0].loc,
+                f"target.idempotency_key.header: {header!r} is not an HTTP header name"
+                " (letters, digits and -, e.g. Idempotency-Key)",
+            )
+            header = None
         if header is None or source is None:
             return None
         return IdempotencyKey(header, source, loc=node.loc, locs=_locs(keys))
+
+
+MAX_NAME_LENGTH = 64
+# RFC 9110 field-name: a token
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# The script is imported by its own module name, so it must not shadow these.
+TAKEN_MODULE_NAMES = sys.stdlib_module_names | {
+    "_pytest",
+    "annotated_types",
+    "anyio",
+    "certifi",
+    "h11",
+    "httpcore",
+    "httpx",
+    "idna",
+    "iniconfig",
+    "packaging",
+    "pluggy",
+    "pydantic",
+    "pydantic_core",
+    "pytest",
+    "sniffio",
+    "typing_extensions",
+}
 
 
 def _locs(keys: dict[str, tuple[_Node, Loc]]) -> dict[str, Loc]:
@@ -428,7 +462,15 @@ def load_mapping(path: Path) -> Mapping:
     """Parse and check the shape of a mapping file; raise every problem at once."""
     file = str(path)
     text = read_text(path)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character, such as NUL
+        raise P2pgenError.single(
+            file,
+            f"character #x{exc.character:04x} is not allowed in YAML; remove it",
+            line=text[: exc.position].count("\n") + 1,
+            column=exc.position - text.rfind("\n", 0, exc.position),
+        ) from None
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -447,6 +489,9 @@ def load_mapping(path: Path) -> Mapping:
             "the mapping file is empty; start from "
             "`p2pgen init` or the example in docs/mapping.md",
         )
+    unsafe = unsafe_nodes(root, loader, file)
+    if unsafe:
+        raise P2pgenError(unsafe)
     parser = _Parser(file)
     top = parser.keys(
         _Node(root, loader, file),
@@ -454,7 +499,8 @@ def load_mapping(path: Path) -> Mapping:
         ("version", "name", "description", "source", "target", "fields"),
         required=("version", "name", "source", "target", "fields"),
     )
-    if "version" in top and top["version"][0].value() != 1:
+    version = top["version"][0].value() if "version" in top else 1
+    if type(version) is not int or version != 1:
         parser.error(
             top["version"][0].loc,
             "unsupported mapping version; this p2pgen " "reads `version: 1`",
@@ -465,6 +511,19 @@ def load_mapping(path: Path) -> Mapping:
             top["name"][0].loc,
             f"name {name!r} must be a Python identifier "
             "(letters, digits and _, e.g. crm_to_mailer); it names the files",
+        )
+        name = None
+    elif name is not None and (
+        len(name) > MAX_NAME_LENGTH or name in TAKEN_MODULE_NAMES
+    ):
+        problem = (
+            f"is longer than {MAX_NAME_LENGTH} characters"
+            if len(name) > MAX_NAME_LENGTH
+            else "is the name of a Python module the script or its tests import"
+        )
+        parser.error(
+            top["name"][0].loc,
+            f"name '{name[:MAX_NAME_LENGTH]}' {problem}; pick another name",
         )
         name = None
     description = parser.string(top.get("description"), "description") or ""

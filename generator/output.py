@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.errors import P2pgenError
 from generator.regions import diff, edited_outside_regions, keep_regions, stamp
 
 
@@ -27,7 +28,7 @@ def plan(files: dict[str, str], directory: Path) -> list[PlannedFile]:
     planned = []
     for name, fresh in sorted(files.items()):
         path = directory / name
-        existing = path.read_text(encoding="utf-8") if path.is_file() else None
+        existing = _existing(path)
         content = stamp(fresh if existing is None else keep_regions(fresh, existing))
         conflict = ""
         if existing is not None and edited_outside_regions(existing):
@@ -36,6 +37,31 @@ def plan(files: dict[str, str], directory: Path) -> list[PlannedFile]:
             )
         planned.append(PlannedFile(path, content, existing, conflict))
     return planned
+
+
+def _existing(path: Path) -> str | None:
+    """The file on disk, None when there is none; something else there is an error."""
+    for folder in reversed(path.parents):
+        if folder.exists() and not folder.is_dir():
+            raise _refuse(folder, "is a file where a folder belongs")
+    if not path.exists():
+        return None
+    if not path.is_file():
+        raise _refuse(path, "is not a regular file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise _refuse(
+            path, "is not UTF-8 text, so it was not written by p2pgen"
+        ) from None
+    except OSError as exc:
+        raise _refuse(path, f"cannot be read ({exc.strerror})") from None
+
+
+def _refuse(path: Path, problem: str) -> P2pgenError:
+    return P2pgenError.single(
+        str(path), f"{problem}; move it away, then generate again (nothing was written)"
+    )
 
 
 def write_all(files: list[PlannedFile]) -> None:
@@ -47,12 +73,16 @@ def write_all(files: list[PlannedFile]) -> None:
             handle, temporary_name = tempfile.mkstemp(
                 dir=planned.path.parent, prefix=f".{planned.path.name}.", suffix=".tmp"
             )
+            staged.append((Path(temporary_name), planned.path))
             with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
                 out.write(planned.content)
-            staged.append((Path(temporary_name), planned.path))
-    except BaseException:
+        for temporary, final in staged:
+            os.replace(temporary, final)
+    except OSError as exc:
+        raise P2pgenError.single(
+            str(exc.filename or files[0].path),
+            f"cannot write the generated files: {exc.strerror}",
+        ) from None
+    finally:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
-        raise
-    for temporary, final in staged:
-        os.replace(temporary, final)

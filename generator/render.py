@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import re
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +14,10 @@ import black
 import jinja2
 from black.mode import Mode, TargetVersion
 
+from generator.errors import Problem
 from generator.link import Link
 
+BUILTIN_NAMES = frozenset(dir(builtins))
 THIRD_PARTY = {"httpx", "pydantic", "pytest"}
 SCRIPT_IMPORTS = (
     "import argparse",
@@ -114,6 +119,56 @@ def _name_order(name: str) -> tuple[int, str]:
 def render_link(link: Link) -> dict[str, str]:
     """Render the script and its tests; return {file name: black-formatted source}."""
     env = environment()
+    context = _context(link)
+    script = env.get_template("script.py.jinja").render(context)
+    tests = env.get_template("test_script.py.jinja").render(context)
+    return {
+        f"{link.name}.py": format_source(script),
+        f"test_{link.name}.py": format_source(tests),
+    }
+
+
+def stub_name_clashes(link: Link) -> list[Problem]:
+    """Stubs named like something the script already defines or imports, or a builtin."""
+    script = environment().get_template("script.py.jinja").render(_context(link))
+    bound: Counter[str] = Counter()
+    for statement in ast.parse(script).body:
+        bound.update(_top_level_names(statement))
+    problems = []
+    for stub in link.stubs:
+        if bound[stub.name] > 1 or stub.name in BUILTIN_NAMES:
+            what = (
+                "a Python builtin"
+                if stub.name in BUILTIN_NAMES
+                else "a name the script already uses"
+            )
+            problems.append(
+                stub.loc.problem(
+                    f"{stub.target}: stub '{stub.name}' is {what}; give the stub another name"
+                )
+            )
+    return problems
+
+
+def _top_level_names(statement: ast.stmt) -> Iterator[str]:
+    if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        yield statement.name
+    elif isinstance(statement, ast.Import | ast.ImportFrom):
+        for alias in statement.names:
+            yield (alias.asname or alias.name).split(".")[0]
+    elif isinstance(statement, ast.Assign | ast.AnnAssign):
+        targets = (
+            statement.targets
+            if isinstance(statement, ast.Assign)
+            else [statement.target]
+        )
+        for target in targets:
+            if isinstance(target, ast.Name):
+                yield target.id
+
+
+def _context(link: Link) -> dict[str, Any]:
+    """What the script and test templates are rendered with."""
     auth_kinds = {link.source.auth.kind, link.target.auth.kind}
     secret_vars = tuple(
         sorted({var for side in (link.source, link.target) for _, var in side.auth.env})
@@ -140,8 +195,10 @@ def render_link(link: Link) -> dict[str, str]:
     test_secrets = {}
     for var in sorted(set(secret_vars) | set(link.env_vars)):
         name = var.lower().replace("_", "-")
-        test_secrets[var] = f"secret-{name}/+x" if var in secret_vars else f"test-{name}"
-    context = {
+        test_secrets[var] = (
+            f"secret-{name}/+x" if var in secret_vars else f"test-{name}"
+        )
+    return {
         "link": link,
         "imports": merge_imports([*imports, *link.imports]),
         "expected": dict(link.expected),
@@ -151,12 +208,6 @@ def render_link(link: Link) -> dict[str, str]:
         "auth_kinds": auth_kinds,
         "secret_vars": secret_vars,
         "required_env": tuple(sorted(set(secret_vars) | set(link.env_vars))),
-    }
-    script = env.get_template("script.py.jinja").render(context)
-    tests = env.get_template("test_script.py.jinja").render(context)
-    return {
-        f"{link.name}.py": format_source(script),
-        f"test_{link.name}.py": format_source(tests),
     }
 
 

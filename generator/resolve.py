@@ -16,6 +16,7 @@ from generator.link import Link, PaginationModel, Param, Side, StubModel
 from generator.mapping import Endpoint, FieldMap, Loc, Mapping
 from generator.mapping_reader import load_mapping
 from generator.models import build_models
+from generator.render import stub_name_clashes
 from generator.samples import sample
 from generator.schemas import Miss, Walker, value_type
 from generator.specs import (
@@ -79,6 +80,8 @@ def resolve(mapping_path: Path, root: Path | None = None) -> Resolution:
     link = _collect(result.problems, builder.build)
     result.problems.extend(builder.problems)
     if link is not None and not result.errors:
+        result.problems.extend(stub_name_clashes(link))
+    if link is not None and not result.errors:
         result.link = link
     return result
 
@@ -86,11 +89,18 @@ def resolve(mapping_path: Path, root: Path | None = None) -> Resolution:
 def _load_spec(
     specs: SpecSet, endpoint: Endpoint, side: str
 ) -> tuple[Document, list[Problem]]:
-    if not endpoint.spec.is_file():
+    try:
+        exists, is_file = endpoint.spec.exists(), endpoint.spec.is_file()
+    except OSError as exc:  # e.g. a name too long for the file system
+        is_file = False
+        problem = f"cannot be read ({exc.strerror})"
+    else:
+        problem = "is not a regular file" if exists else "not found"
+    if not is_file:
         raise P2pgenError(
             [
                 endpoint.at("spec").problem(
-                    f"{side}.spec: file {str(endpoint.spec)!r} not found (paths are "
+                    f"{side}.spec: file {str(endpoint.spec)[:200]!r} {problem} (paths are "
                     "relative to the mapping file)"
                 )
             ]
@@ -177,7 +187,7 @@ class _LinkBuilder:
         if source_auth is None or target_auth is None:
             return None
         models = build_models(self.walker, record, body, self.mapping.path)
-        stubs = tuple({s.name: s for s in self._stubs(m.fields, body, False)}.values())
+        stubs = self._one_signature_per_stub(self._stubs(m.fields, body, False))
         record_sample = sample(self.walker, record, "record")
         env_vars = sorted(uses.env_vars)
         return Link(
@@ -426,6 +436,24 @@ class _LinkBuilder:
                 ):
                     yield fm.target, value
 
+    def _one_signature_per_stub(
+        self, uses: Iterable[StubModel]
+    ) -> tuple[StubModel, ...]:
+        """Each stub once; a name used for fields of different types is an error."""
+        stubs: dict[str, StubModel] = {}
+        for stub in uses:
+            first = stubs.setdefault(stub.name, stub)
+            if (first.returns, first.in_each) != (stub.returns, stub.in_each):
+                self.problems.append(
+                    stub.loc.problem(
+                        f"{stub.target}: stub '{stub.name}' already fills '{first.target}'"
+                        f" ({first.returns}{', per list item' if first.in_each else ''}),"
+                        f" but this one needs {stub.returns}"
+                        f"{', per list item' if stub.in_each else ''}; give it its own name"
+                    )
+                )
+        return tuple(stubs.values())
+
     def _stubs(
         self, fields: Iterable[FieldMap], body: Schema, in_each: bool
     ) -> Iterable[StubModel]:
@@ -438,6 +466,7 @@ class _LinkBuilder:
                     returns=self.types.annotation(found),
                     in_each=in_each,
                     sample=sample(self.walker, found, fm.target.split(".")[-1], 1),
+                    loc=fm.expr.loc,
                 )
             elif fm.expr.kind == "each" and found is not None:
                 items = self.walker.shape(found).items

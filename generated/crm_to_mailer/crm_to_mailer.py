@@ -270,7 +270,10 @@ def _parse_instant(value: Any) -> datetime:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a date or time")
     if isinstance(value, int | float) or re.fullmatch(r"-?\d+(\.\d+)?", str(value)):
-        return datetime.fromtimestamp(float(value), tz=UTC)
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError):
+            raise ValueError(f"{value!r} is out of the range of dates") from None
     parsed = datetime.fromisoformat(str(value).strip())
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -1208,4 +1211,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:b589349110a4bb9b6e7c22a9bcb71468659ab80a0610aac440485c30de8a7191
+# p2pgen checksum sha256:947926807e3f8cfc4c52b45d7f8e2be0175f90c911fb0ce3e054b6ae15788b70

@@ -197,7 +197,10 @@ def _parse_instant(value: Any) -> datetime:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a date or time")
     if isinstance(value, int | float) or re.fullmatch(r"-?\d+(\.\d+)?", str(value)):
-        return datetime.fromtimestamp(float(value), tz=UTC)
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError):
+            raise ValueError(f"{value!r} is out of the range of dates") from None
     parsed = datetime.fromisoformat(str(value).strip())
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -1102,4 +1105,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:27f4eafb5c83e18866a1ccea3e18d31abac6aef969c8b2e099d76ded005c648e
+# p2pgen checksum sha256:6b87add80b90b2529046da0f91e99573a47c017b132472e9ff11b64c9a3eb39d

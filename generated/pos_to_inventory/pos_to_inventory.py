@@ -242,7 +242,10 @@ def _parse_instant(value: Any) -> datetime:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a date or time")
     if isinstance(value, int | float) or re.fullmatch(r"-?\d+(\.\d+)?", str(value)):
-        return datetime.fromtimestamp(float(value), tz=UTC)
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError):
+            raise ValueError(f"{value!r} is out of the range of dates") from None
     parsed = datetime.fromisoformat(str(value).strip())
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -1259,4 +1262,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:028cf9fcb55f9493e63f7db7535f6aba4945e95a02fceb1ad8e83d36e53b7e35
+# p2pgen checksum sha256:46fac4d75347507fe4ab2132d64996d622b1f8f44d2f7bc9e17eaa1f92ce6526

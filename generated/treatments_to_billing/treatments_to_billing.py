@@ -187,7 +187,10 @@ def _parse_instant(value: Any) -> datetime:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a date or time")
     if isinstance(value, int | float) or re.fullmatch(r"-?\d+(\.\d+)?", str(value)):
-        return datetime.fromtimestamp(float(value), tz=UTC)
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError):
+            raise ValueError(f"{value!r} is out of the range of dates") from None
     parsed = datetime.fromisoformat(str(value).strip())
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -1086,4 +1089,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:db85c72c8ec9d4508e3ece38174bd47a3dc44b4c9911e6f0109a85b57ac033c4
+# p2pgen checksum sha256:d49d184120a656931a72320c1c533dc39bbac6e6b87486e99ca80c2cda2b62d2
