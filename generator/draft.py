@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.errors import P2pgenError
 from generator.schemas import Shape, Walker
 from generator.specs import (
     Operation,
@@ -486,6 +487,12 @@ def draft_mapping(
         docs.append(doc)
     source = find_operation(specs, docs[0], source_op)
     target = find_operation(specs, docs[1], target_op)
+    if target.request_body is None:
+        raise P2pgenError.single(
+            str(target_spec),
+            f"target operation {target_op} has no JSON request body; choose one that"
+            f" accepts one (`p2pgen ops {target_spec}` lists them)",
+        )
     return Drafter(source, target, Walker(specs), out_dir).draft(name)
 
 

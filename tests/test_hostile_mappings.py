@@ -206,3 +206,19 @@ def test_links_without_any_mapping_fail(project: Path) -> None:
 def test_control_characters_from_inputs_cannot_forge_message_lines() -> None:
     problem = Problem("m.yaml", 3, 1, "field 'a\nm.yaml:1:1: ok' not found")
     assert str(problem) == "m.yaml:3:1: field 'a\\nm.yaml:1:1: ok' not found"
+
+
+def test_init_refuses_a_target_without_a_request_body(project: Path) -> None:
+    specs = project / "specs"
+    draft = specs / "links" / "draft.yaml"
+    outcome = run(
+        [
+            "init",
+            *("--source", str(specs / "crm.yaml"), "--source-op", "listContacts"),
+            *("--target", str(specs / "mailer.yaml"), "--target-op", "listListMembers"),
+            *("-o", str(draft)),
+        ]
+    )
+    assert outcome.code == 1, outcome
+    assert "target operation listListMembers has no JSON request body" in outcome.output
+    assert not draft.exists()
