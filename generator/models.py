@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import keyword
 import re
+import unicodedata
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from datamodel_code_generator.enums import DataModelType, InputFileType
 from datamodel_code_generator.format import DatetimeClassType, PythonVersion
 
 from generator.errors import P2pgenError
-from generator.schemas import Walker
+from generator.schemas import CONSTRAINT_KEYS, Walker, unusable_constraint
 from generator.specs import Schema, schema_name
 
 SOURCE_RECORD = "SourceRecord"
@@ -145,6 +146,8 @@ class _Cutter:
                 value = raw_value
                 if key in DROPPED_KEYS or not isinstance(key, str):
                     continue
+                if key in CONSTRAINT_KEYS and unusable_constraint(key, value):
+                    continue  # validation warned about it
                 if key == "x-nullable":
                     result["nullable"] = bool(value)
                     continue
@@ -266,6 +269,7 @@ def build_models(
             "several modules; please report this spec",
         )
     imports, code = _split_imports(output)
+    imports, code = _plain_names(imports, code)
     for name in {source_record, target_body}:
         if not re.search(rf"^class {re.escape(name)}\b", code, re.MULTILINE):
             raise P2pgenError.single(
@@ -293,3 +297,171 @@ def _split_imports(source: str) -> tuple[list[str], str]:
             break
     lines = source.splitlines()[body_start:]
     return imports, "\n".join(lines)
+
+
+def _plain_names(imports: list[str], code: str) -> tuple[list[str], str]:
+    """Imports without `as` aliases, and ASCII names for fields and enum members.
+
+    DCG imports `Field as Field_aliased` when a property is named `Field`, and
+    keeps names like `été` or `名前` that ruff refuses (PLC2401). The script
+    merges its imports by name, so an alias would be lost: instead the property
+    gets an ASCII attribute name with `Field(alias=...)` carrying the JSON name,
+    and enum members get an ASCII name (their values are unchanged). The code
+    is returned untouched when nothing needs renaming.
+    """
+    aliases: dict[str, str] = {}
+    plain: list[str] = []
+    for line in imports:
+        for node in ast.parse(line).body:
+            if isinstance(node, ast.ImportFrom):
+                for name in node.names:
+                    if name.asname and name.asname != name.name:
+                        aliases[name.asname] = name.name
+                        name.asname = None
+            plain.append(ast.unparse(node))
+    tree = ast.parse(code)
+    renamed: set[str] = set()  # "enum" and/or "field" and/or "class"
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    taken = set(classes) | RESERVED
+    new_names = {
+        old: _ascii_name(_class_name_hint(old), taken, "Model", upper=False)
+        for old in classes
+        if not old.isascii()
+    }
+    if new_names:
+        renamed.add("class")
+        for old, new in new_names.items():
+            classes[old].name = new
+        for name_node in ast.walk(tree):
+            if isinstance(name_node, ast.Name) and name_node.id in new_names:
+                name_node.id = new_names[name_node.id]
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            renamed |= _rename_members(node, set(aliases.values()))
+    if not aliases and not renamed:
+        return imports, code
+    if "field" in renamed:  # _set_alias may have written Annotated[..., Field(...)]
+        plain += ["from typing import Annotated", "from pydantic import Field"]
+    written: set[str] = set()
+    for name_node in ast.walk(tree):
+        if isinstance(name_node, ast.Name) and name_node.id in aliases:
+            name_node.id = aliases[name_node.id]
+        if isinstance(name_node, ast.keyword) and name_node.arg == "alias":
+            if isinstance(name_node.value, ast.Constant):
+                written.add(str(name_node.value.value))
+    code = ast.unparse(tree)
+    for text in sorted(written):
+        code = code.replace(repr(text), _escaped(text))
+    return plain, code
+
+
+def _escaped(text: str) -> str:
+    """A string literal with lookalike or unreadable characters as escapes.
+
+    Accented Latin letters stay; a Cyrillic es becomes an escape (ruff RUF001).
+    """
+    parts = []
+    for char in repr(text)[1:-1]:
+        plain = "".join(
+            c
+            for c in unicodedata.normalize("NFKD", char)
+            if not unicodedata.combining(c)
+        )
+        if char.isascii() or plain.isascii():
+            parts.append(char)
+        elif ord(char) > 0xFFFF:
+            parts.append(f"\\U{ord(char):08x}")
+        else:
+            parts.append(f"\\u{ord(char):04x}")
+    quote = repr(text)[0]
+    return quote + "".join(parts) + quote
+
+
+def _rename_members(cls: ast.ClassDef, shadowing: set[str]) -> set[str]:
+    """Give fields/members with non-ASCII or import-shadowing names new names."""
+    is_enum = any(isinstance(b, ast.Name) and b.id.endswith("Enum") for b in cls.bases)
+    taken = {
+        t.id
+        for stmt in cls.body
+        if isinstance(stmt, ast.Assign | ast.AnnAssign)
+        for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+        if isinstance(t, ast.Name)
+    }
+    renamed: set[str] = set()
+    for stmt in cls.body:
+        if is_enum and isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target = stmt.targets[0]
+            if isinstance(target, ast.Name) and not target.id.isascii():
+                target.id = _ascii_name(target.id, taken, "VALUE", upper=True)
+                renamed.add("enum")
+        elif (
+            not is_enum
+            and isinstance(stmt, ast.AnnAssign)
+            and isinstance(stmt.target, ast.Name)
+            and (not stmt.target.id.isascii() or stmt.target.id in shadowing)
+        ):
+            original = stmt.target.id
+            stmt.target.id = _ascii_name(original, taken, "field", upper=False)
+            _set_alias(stmt, original)
+            renamed.add("field")
+    return renamed
+
+
+def _class_name_hint(name: str) -> str:
+    """The class name with accents dropped, capitalised (may be empty)."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _class_name(plain) if plain.isascii() else ""
+
+
+def _ascii_name(name: str, taken: set[str], fallback: str, *, upper: bool) -> str:
+    """A deterministic ASCII identifier for `name`, unique among `taken`."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    base = "".join(c for c in decomposed if not unicodedata.combining(c))
+    base = re.sub(r"\W", "_", base) if base.isascii() else ""
+    base = base.strip("_")
+    if base and (base[0].isdigit() or keyword.iskeyword(base)):
+        base = ""
+    if base:
+        base = base.upper() if upper else base
+        if base in taken or base in RESERVED:
+            base += "_"
+    if not base:
+        base = f"{fallback}_1"
+    candidate, counter = base, 1
+    while candidate in taken or keyword.iskeyword(candidate):
+        counter += 1
+        candidate = re.sub(r"_\d+$", "", base) + f"_{counter}"
+    taken.add(candidate)
+    return candidate
+
+
+def _set_alias(stmt: ast.AnnAssign, original: str) -> None:
+    """Make the field read and write `original` as its JSON name."""
+    alias = ast.keyword(arg="alias", value=ast.Constant(original))
+    ann = stmt.annotation
+    if (
+        isinstance(ann, ast.Subscript)
+        and isinstance(ann.value, ast.Name)
+        and ann.value.id in ("Annotated", "Annotated_aliased")
+        and isinstance(ann.slice, ast.Tuple)
+    ):
+        for extra in ann.slice.elts[1:]:
+            if (
+                isinstance(extra, ast.Call)
+                and isinstance(extra.func, ast.Name)
+                and extra.func.id in ("Field", "Field_aliased")
+            ):
+                if not any(k.arg == "alias" for k in extra.keywords):
+                    extra.keywords.insert(0, alias)
+                return
+        ann.slice.elts.append(_field_call(alias))
+        return
+    stmt.annotation = ast.Subscript(
+        value=ast.Name("Annotated"),
+        slice=ast.Tuple([ann, _field_call(alias)]),
+    )
+
+
+def _field_call(alias: ast.keyword) -> ast.Call:
+    return ast.Call(func=ast.Name("Field"), args=[], keywords=[alias])

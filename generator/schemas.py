@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -182,3 +185,46 @@ def value_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+_COUNTS = (
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+)
+CONSTRAINT_KEYS = frozenset(("pattern", *_BOUNDS, *_COUNTS))
+_LIMIT = 2**63
+
+
+def unusable_constraint(key: str, value: Any) -> str | None:
+    """Why pydantic cannot build a schema constraint (p2pgen drops it), or None.
+
+    Applies to the JSON Schema keywords in CONSTRAINT_KEYS; a value of the wrong
+    type is left to the OpenAPI validator.
+    """
+    if key == "pattern" and isinstance(value, str):
+        try:
+            re.compile(value)
+        except (re.error, RecursionError, OverflowError, ValueError) as exc:
+            return f"pattern {json.dumps(value)[:80]} is not a valid regular expression ({exc})"
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if key in _BOUNDS and (not math.isfinite(value) or abs(value) > _LIMIT):
+        return f"{key} {_number(value)} is not a finite number within ±2**63"
+    if key in _COUNTS and not 0 <= value < _LIMIT:
+        return f"{key} {_number(value)} is not between 0 and 2**63-1"
+    return None
+
+
+def _number(value: float) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {math.inf: ".inf", -math.inf: "-.inf"}.get(value, ".nan")
+    text = str(value) if isinstance(value, float) else f"{value}"
+    return (
+        text if len(text) <= 30 else f"{text[:12]}... ({len(text.lstrip('-'))} digits)"
+    )

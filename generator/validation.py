@@ -10,6 +10,7 @@ from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from openapi_spec_validator import (
     OpenAPIV2SpecValidator,
@@ -17,8 +18,15 @@ from openapi_spec_validator import (
     OpenAPIV31SpecValidator,
 )
 
-from generator.errors import P2pgenError, Problem
-from generator.specs import Document, SpecSet, escape_pointer_part, join_pointer
+from generator.errors import P2pgenError, Problem, did_you_mean
+from generator.schemas import CONSTRAINT_KEYS, unusable_constraint
+from generator.specs import (
+    Document,
+    SpecSet,
+    escape_pointer_part,
+    join_pointer,
+    split_pointer,
+)
 
 _VALIDATOR_VERSION = version("openapi-spec-validator")
 MAX_WARNINGS = 5  # per spec; real specs can hold hundreds of sloppy defaults
@@ -46,17 +54,25 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
     version = str(doc.data.get("openapi") or doc.data.get("swagger"))
     validator_class = _VALIDATORS.get(version[:3], OpenAPIV31SpecValidator)
     cache = _validation_cache(doc)
+    cached = cache is not None and cache.is_file()
+    if not cached:
+        problems = ref_problems(specs, doc)
+        if problems:
+            raise P2pgenError(problems)
     try:
         found = (
             []
-            if cache is not None and cache.is_file()
+            if cached
             else list(
                 validator_class(doc.data, base_uri=doc.path.as_uri()).iter_errors()
             )
         )
+    except RecursionError:
+        raise P2pgenError([_too_deep(doc)]) from None
     except Exception as exc:  # the validator raises assorted errors on broken refs
         raise P2pgenError(
-            [doc.problem(f"invalid OpenAPI document: {_short(str(exc))}")]
+            _external_schema_problems(specs, doc)
+            or [doc.problem(f"invalid OpenAPI document: {_short(str(exc))}")]
         ) from None
     errors: list[Problem] = []
     value_errors = 0
@@ -88,22 +104,15 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
         raise P2pgenError(errors)
     if cache is not None and cache.is_file():
         value_errors = 0  # only a hint when no default is found; not kept
-    mismatched = list(_mismatched_defaults(doc.data, ""))
-    warnings = [
-        replace(doc.problem(message, pointer), severity="warning")
-        for pointer, message in mismatched[:MAX_WARNINGS]
-    ]
-    if len(mismatched) > MAX_WARNINGS:
-        warnings.append(
-            replace(
-                doc.problem(
-                    f"{len(mismatched) - MAX_WARNINGS} more schema defaults do not "
-                    "match their types"
-                ),
-                severity="warning",
-            )
-        )
-    if value_errors and not warnings:
+    warnings = _capped(list(doc.warnings), "duplicate keys; the last one wins", doc)
+    mismatched: list[tuple[str, str]] = []
+    constraints: list[tuple[str, str]] = []
+    for pointer, node in _mappings(doc.data):
+        mismatched.extend(_mismatched_default(node, pointer))
+        constraints.extend(_unusable_constraints(node, pointer))
+    defaults = _located(doc, mismatched, DEFAULTS_TEXT)
+    warnings += defaults + _located(doc, constraints, CONSTRAINTS_TEXT)
+    if value_errors and not defaults:
         warnings.append(
             replace(
                 doc.problem("a schema default or example does not match its type"),
@@ -118,6 +127,217 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
         except OSError:
             pass  # a cache that cannot be written only costs time
     return warnings
+
+
+MAX_REF_PROBLEMS = 20
+
+
+def _refs(data: Any) -> Iterator[tuple[str, Any]]:
+    """(pointer of the `$ref` key, its value) for every `$ref` in a document."""
+    for pointer, node in _mappings(data):
+        if "$ref" in node:
+            yield f"{pointer}/$ref", node["$ref"]
+
+
+def ref_problems(specs: SpecSet, doc: Document) -> list[Problem]:
+    """Every `$ref` (in this spec and the files it refers to) that leads nowhere.
+
+    Checked before the OpenAPI validator, whose messages for these are Python
+    internals ('NoneType' object is not subscriptable, maximum recursion depth).
+    """
+    problems: list[Problem] = []
+    queue = [doc]
+    seen_docs = {doc.path}
+    while queue and len(problems) < MAX_REF_PROBLEMS:
+        current = queue.pop(0)
+        for at, ref in _refs(current.data):
+            problem, chain_docs = _check_ref(specs, current, at, ref)
+            if problem is not None:
+                problems.append(problem)
+            for reached in chain_docs:
+                if reached.path not in seen_docs:
+                    seen_docs.add(reached.path)
+                    queue.append(reached)
+    return problems[:MAX_REF_PROBLEMS]
+
+
+def _check_ref(
+    specs: SpecSet, doc: Document, at: str, ref: Any
+) -> tuple[Problem | None, list[Document]]:
+    """The problem with one `$ref` (following chains of `$ref`s), and docs reached."""
+    reached: list[Document] = []
+    chain: list[str] = []
+    visited: set[tuple[Path, str]] = set()
+    here = doc
+    while True:
+        if not isinstance(ref, str):
+            return doc.problem("$ref must be a string", at), reached
+        shown = f"$ref {ref!r}"
+        file_part, _, pointer = ref.partition("#")
+        if "://" in file_part:
+            return (
+                doc.problem(
+                    f"remote {shown} is not supported; download the file and refer "
+                    "to it by a relative path",
+                    at,
+                ),
+                reached,
+            )
+        if file_part:
+            target_path = (here.path.parent / unquote(file_part)).resolve()
+            if not target_path.exists():
+                return (
+                    doc.problem(
+                        f"{shown}: file {str(target_path)!r} not found; fix the path "
+                        "(relative to the file holding the $ref) or add the file",
+                        at,
+                    ),
+                    reached,
+                )
+            try:
+                target = specs.load(target_path)
+            except P2pgenError as exc:
+                inner = "; ".join(str(p) for p in exc.problems[:3])
+                return (
+                    doc.problem(
+                        f"{shown}: the file it refers to cannot be used: {inner}", at
+                    ),
+                    reached,
+                )
+            reached.append(target)
+            if target.data is None:
+                return (
+                    doc.problem(
+                        f"{shown}: the file it refers to, {target.path.name}, is empty; "
+                        "fill it or fix the $ref",
+                        at,
+                    ),
+                    reached,
+                )
+        else:
+            target = here
+        node: Any = target.data
+        walked = ""
+        for part in split_pointer(pointer):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                options = node.keys() if isinstance(node, dict) else ()
+                hint = did_you_mean(part, [str(o) for o in options])
+                where = f" in {target.path.name}" if target is not doc else ""
+                return (
+                    doc.problem(
+                        f"{shown}: pointer not found{where}: nothing named {part!r} "
+                        f"under {walked or '/'}; fix the $ref{hint}",
+                        at,
+                    ),
+                    reached,
+                )
+            walked += "/" + escape_pointer_part(part)
+        if not isinstance(node, dict):
+            kind = "a list" if isinstance(node, list) else "a single value"
+            if node is None:
+                kind = "an empty value"
+            return (
+                doc.problem(
+                    f"{shown}: it points to {kind}, not an object; refer to a schema, "
+                    "parameter or response object",
+                    at,
+                ),
+                reached,
+            )
+        key = (target.path, walked)
+        chain.append(f"{'' if target is doc else target.path.name}#{walked}")
+        if key in visited or (target is doc and f"{walked}/$ref" == at):
+            return (
+                doc.problem(
+                    f"{shown}: $ref cycle ({' -> '.join(chain)}): the $refs lead back "
+                    "to themselves and never reach a definition; point one of them at "
+                    "a real schema",
+                    at,
+                ),
+                reached,
+            )
+        visited.add(key)
+        if "$ref" not in node:
+            return None, reached
+        ref, here = node["$ref"], target
+
+
+def _too_deep(doc: Document) -> Problem:
+    """A located problem for a document nested beyond the validator's reach."""
+    deepest, where = 0, ""
+    for pointer, _ in _mappings(doc.data):
+        depth = pointer.count("/")
+        if depth > deepest:
+            deepest, where = depth, pointer
+    problem = doc.problem(
+        f"the document nests {deepest} levels deep, more than the OpenAPI validator "
+        "can follow; give nested schemas names under components/schemas and refer to "
+        "them with $ref",
+        where,
+    )
+    return replace(problem, pointer=_short(where, 120))
+
+
+def _external_schema_problems(specs: SpecSet, doc: Document) -> list[Problem]:
+    """Validate schemas in other files that this spec refers to, one at a time.
+
+    When the validator fails on such a schema it raises Python errors instead of
+    reporting it; validated alone, its problems get pointers in its own file.
+    """
+    problems: list[Problem] = []
+    for at, ref in _refs(doc.data):
+        if not isinstance(ref, str) or ref.startswith("#") or "#" not in ref:
+            continue
+        try:
+            target = specs.follow(doc, ref, at)
+        except P2pgenError:
+            continue
+        if target.doc is doc:
+            continue
+        wrapper = {
+            "openapi": "3.0.3",
+            "info": {"title": "x", "version": "1"},
+            "paths": {},
+            "components": {"schemas": {"T": target.node}},
+        }
+        try:
+            found = list(OpenAPIV30SpecValidator(wrapper).iter_errors())
+        except Exception:  # then there is nothing better to say about it
+            continue
+        located: list[tuple[Any, ...]] = []
+        for error in found:
+            path = tuple(error.absolute_path)
+            prefix = ("components", "schemas", "T")
+            if path[:3] == prefix:
+                rest = path[3:]
+            elif located:
+                rest = located[-1] + path
+            else:
+                rest = path
+            located.append(rest)
+            problems.append(
+                target.doc.problem(
+                    f"invalid schema (used by $ref {ref!r} in {doc.path.name}): "
+                    f"{_short(error.message)}",
+                    target.pointer + (join_pointer(*rest) if rest else ""),
+                )
+            )
+    return _deepest(problems)
+
+
+def _deepest(problems: list[Problem]) -> list[Problem]:
+    """Drop problems whose pointer is a prefix of another's (said more precisely)."""
+    return [
+        p
+        for p in problems
+        if not any(
+            o.pointer.startswith(p.pointer + "/") for o in problems if o is not p
+        )
+    ]
 
 
 _EXTERNAL_REF = re.compile(r"""\$ref['"]?\s*:\s*['"]?(?!#)[^\s'"]""")
@@ -163,31 +383,89 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _mismatched_defaults(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
-    """(pointer, message) for every schema whose `default` is not of its `type`."""
-    if isinstance(node, dict):
-        declared = node.get("type")
-        if (
-            isinstance(declared, str)
-            and "default" in node
-            and declared in _PYTHON_TYPES
+DEFAULTS_TEXT = "schema defaults do not match their types"
+CONSTRAINTS_TEXT = "schema constraints pydantic cannot build; p2pgen ignores them"
+
+
+def _located(doc: Document, found: list[tuple[str, str]], what: str) -> list[Problem]:
+    """Warnings for (pointer, message) pairs, at most MAX_WARNINGS and a count."""
+    warnings = [
+        replace(doc.problem(message, pointer), severity="warning")
+        for pointer, message in found[:MAX_WARNINGS]
+    ]
+    if len(found) > MAX_WARNINGS:
+        warnings.append(_more(doc, len(found) - MAX_WARNINGS, what))
+    return warnings
+
+
+def _capped(found: list[Problem], what: str, doc: Document) -> list[Problem]:
+    """At most MAX_WARNINGS of one kind, then one line counting the rest."""
+    if len(found) <= MAX_WARNINGS:
+        return found
+    return [*found[:MAX_WARNINGS], _more(doc, len(found) - MAX_WARNINGS, what)]
+
+
+def _more(doc: Document, count: int, what: str) -> Problem:
+    return replace(doc.problem(f"{count} more {what}"), severity="warning")
+
+
+def _mappings(data: Any) -> Iterator[tuple[str, dict[Any, Any]]]:
+    """(pointer, mapping) for every mapping in a document, in document order.
+
+    Iterative, so a deeply nested document cannot overflow the stack.
+    """
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        pointer, node = stack.pop()
+        if isinstance(node, dict):
+            yield pointer, node
+            children = [
+                (f"{pointer}/{escape_pointer_part(str(k))}", v) for k, v in node.items()
+            ]
+        elif isinstance(node, list):
+            children = [(f"{pointer}/{i}", v) for i, v in enumerate(node)]
+        else:
+            continue
+        stack.extend(
+            child for child in reversed(children) if isinstance(child[1], dict | list)
+        )
+
+
+def _mismatched_default(
+    node: dict[Any, Any], pointer: str
+) -> Iterator[tuple[str, str]]:
+    """(pointer, message) when a schema's `default` is not of its `type`."""
+    declared = node.get("type")
+    if isinstance(declared, str) and "default" in node and declared in _PYTHON_TYPES:
+        value = node["default"]
+        wrong_bool = isinstance(value, bool) and declared in ("integer", "number")
+        if value is not None and (
+            wrong_bool or not isinstance(value, _PYTHON_TYPES[declared])
         ):
-            value = node["default"]
-            wrong_bool = isinstance(value, bool) and declared in ("integer", "number")
-            if value is not None and (
-                wrong_bool or not isinstance(value, _PYTHON_TYPES[declared])
-            ):
-                yield (
-                    pointer + "/default",
-                    f"default {json.dumps(value)} is not a {declared}; p2pgen ignores it",
-                )
-        for key, value in node.items():
-            yield from _mismatched_defaults(
-                value, f"{pointer}/{escape_pointer_part(str(key))}"
+            yield (
+                pointer + "/default",
+                f"default {_json(value)} is not a {declared}; p2pgen ignores it",
             )
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _mismatched_defaults(value, f"{pointer}/{i}")
+
+
+def _json(value: Any) -> str:
+    try:
+        return _short(json.dumps(value, default=str), 80)
+    except (ValueError, TypeError, RecursionError):
+        return _short(repr(value), 80)
+
+
+def _unusable_constraints(
+    node: dict[Any, Any], pointer: str
+) -> Iterator[tuple[str, str]]:
+    """(pointer, message) for each constraint the generated models would drop."""
+    for key in [k for k in node if k in CONSTRAINT_KEYS]:
+        reason = unusable_constraint(key, node[key])
+        if reason is not None:
+            yield (
+                f"{pointer}/{key}",
+                f"{reason}; pydantic cannot build it, so p2pgen ignores it",
+            )
 
 
 def _short(message: str, limit: int = 300) -> str:

@@ -1,0 +1,299 @@
+"""Hostile and broken specs: a located message and exit 1, or a located warning; never
+a traceback, an internal error (exit 3), a hang, or a script that does not import.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from test_cli_errors import GOOD, project, run, write_mapping
+from test_golden import _mypy, _pytest, _ruff
+
+__all__ = ["project"]  # the fixture, shared with test_cli_errors
+
+BOMB = "\n".join(
+    ["x-bomb:", "  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    + [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
+)
+PERSON_REF = '$ref: "#/components/schemas/PersonName"'
+ADDRESS_REF = '$ref: "./common.yaml#/components/schemas/Address"'
+
+
+def _edit(old: str, new: str) -> Callable[[Path], None]:
+    def edit(specs: Path) -> None:
+        crm = specs / "crm.yaml"
+        text = crm.read_text(encoding="utf-8")
+        assert old in text, old
+        crm.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    return edit
+
+
+def _append(extra: str) -> Callable[[Path], None]:
+    def edit(specs: Path) -> None:
+        with (specs / "crm.yaml").open("a", encoding="utf-8") as out:
+            out.write("\n" + extra + "\n")
+
+    return edit
+
+
+def _as_json(change: Callable[[str], str]) -> Callable[[Path], None]:
+    """crm.yaml rewritten as indented crm.json, changed, and the mapping pointed at it."""
+
+    def edit(specs: Path) -> None:
+        data = yaml.safe_load((specs / "crm.yaml").read_text(encoding="utf-8"))
+        text = json.dumps(data, indent=1, default=str)
+        (specs / "crm.json").write_text(change(text), encoding="utf-8")
+        link = specs / "links" / "link.yaml"
+        link.write_text(
+            link.read_text(encoding="utf-8").replace("../crm.yaml", "../crm.json"),
+            encoding="utf-8",
+        )
+
+    return edit
+
+
+def _validate(project: Path, change: Callable[[Path], None]) -> tuple[int, str]:
+    mapping = write_mapping(project, GOOD)
+    change(project / "specs")
+    outcome = run(["validate", str(mapping)])
+    assert "Traceback" not in outcome.output, outcome
+    return outcome.code, outcome.output
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_append(BOMB), "crm.yaml: anchors and aliases expand it to more than"),
+        (
+            _append("x-loop: &loop\n  again: *loop"),
+            "crm.yaml: an alias refers to a value that contains it (a recursive "
+            "alias); remove the loop",
+        ),
+        (
+            _edit("example: 1704067200", "example: " + "9" * 5000),
+            "crm.yaml:238:20: a number with 5000 digits is too long; write it as a "
+            "string or a smaller number",
+        ),
+        (
+            _as_json(lambda t: t.replace("1704067200", "9" * 5000, 1)),
+            "crm.json:377:18: a number with 5000 digits is too long",
+        ),
+        (
+            _as_json(lambda t: t.replace("1704067200", "NaN", 1)),
+            "crm.json:377:18: invalid JSON: NaN is not a JSON number; write a "
+            "number or a string",
+        ),
+        (
+            _as_json(lambda t: t.replace("1704067200", "-Infinity", 1)),
+            "crm.json:377:18: invalid JSON: -Infinity is not a JSON number",
+        ),
+    ],
+    ids=["alias_bomb", "recursive_alias", "huge_int", "json_huge_int", "nan", "inf"],
+)
+def test_unparseable_spec_values(
+    project: Path, change: Callable[[Path], None], message: str
+) -> None:
+    code, output = _validate(project, change)
+    assert code == 1, output
+    assert message in output, output
+
+
+def test_duplicate_keys_in_yaml_and_json_name_the_line(project: Path) -> None:
+    code, output = _validate(
+        project,
+        _edit("        email:\n", "        email:\n          type: integer\n"),
+    )
+    assert code == 0, output
+    assert (
+        "crm.yaml:222:11: warning: duplicate key 'type' (first at line 221); the "
+        "last one wins"
+    ) in output, output
+    code, output = _validate(
+        project,
+        _as_json(lambda t: t.replace('"summary":', '"summary": "x", "summary":', 1)),
+    )
+    assert code == 0, output
+    assert re.search(
+        r"crm\.json:\d+:\d+: warning: duplicate key 'summary' \(first at line \d+\); "
+        "the last one wins",
+        output,
+    ), output
+
+
+def _write(name: str, text: str) -> Callable[[Path], None]:
+    def edit(specs: Path) -> None:
+        (specs / name).write_text(text, encoding="utf-8")
+
+    return edit
+
+
+def _both(*edits: Callable[[Path], None]) -> Callable[[Path], None]:
+    def edit(specs: Path) -> None:
+        for one in edits:
+            one(specs)
+
+    return edit
+
+
+REF_AT = "crm.yaml:252:1: at /components/schemas/Contact/properties/address/$ref: "
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            _edit(ADDRESS_REF, '$ref: "./nothere.yaml#/A"'),
+            REF_AT + "$ref './nothere.yaml#/A': file '",
+        ),
+        (
+            _edit(PERSON_REF, '$ref: "#/components/schemas/PersonNam"'),
+            "crm.yaml:225:1: at /components/schemas/Contact/properties/name/$ref: "
+            "$ref '#/components/schemas/PersonNam': pointer not found: nothing named "
+            "'PersonNam' under /components/schemas; fix the $ref; did you mean "
+            "'PersonName'?",
+        ),
+        (
+            _edit(
+                "    PersonName:\n", "    PersonName:\n      $ref: '#/x/y'\n    P2:\n"
+            ),
+            "$ref '#/x/y': pointer not found: nothing named 'x' under /",
+        ),
+        (
+            _edit(
+                "    PersonName:\n",
+                "    PersonName:\n      $ref: '#/components/schemas/PersonName'\n"
+                "    P2:\n",
+            ),
+            "crm.yaml:201:1: at /components/schemas/PersonName/$ref: $ref "
+            "'#/components/schemas/PersonName': $ref cycle (#/components/schemas/"
+            "PersonName): the $refs lead back to themselves",
+        ),
+        (
+            _both(
+                _write("a.yaml", "A:\n  $ref: './b.yaml#/B'\n"),
+                _write("b.yaml", "B:\n  $ref: './a.yaml#/A'\n"),
+                _edit(ADDRESS_REF, '$ref: "./a.yaml#/A"'),
+            ),
+            REF_AT + "$ref './a.yaml#/A': $ref cycle (a.yaml#/A -> b.yaml#/B -> "
+            "a.yaml#/A)",
+        ),
+        (
+            _both(_write("c.yaml", ""), _edit(ADDRESS_REF, '$ref: "./c.yaml#/A"')),
+            REF_AT + "$ref './c.yaml#/A': the file it refers to, c.yaml, is empty",
+        ),
+        (
+            _both(_write("c.yaml", "- 1\n"), _edit(ADDRESS_REF, '$ref: "./c.yaml#/0"')),
+            REF_AT + "$ref './c.yaml#/0': it points to a single value, not an object",
+        ),
+        (
+            _both(
+                _write("c.yaml", "A:\n  type: objekt\n  properties: 7\n"),
+                _edit(ADDRESS_REF, '$ref: "./c.yaml#/A"'),
+            ),
+            "c.yaml:3:1: at /A/properties: invalid schema (used by $ref "
+            "'./c.yaml#/A' in crm.yaml): 7 is not of type 'object'",
+        ),
+        (
+            _edit(ADDRESS_REF, '$ref: "./links#/A"'),
+            REF_AT + "$ref './links#/A': the file it refers to cannot be used: ",
+        ),
+    ],
+    ids=[
+        "missing_file",
+        "missing_pointer",
+        "missing_pointer_root",
+        "self",
+        "cross_file_cycle",
+        "empty_file",
+        "not_a_mapping",
+        "invalid_external",
+        "directory",
+    ],
+)
+def test_ref_problems_are_located(
+    project: Path, change: Callable[[Path], None], message: str
+) -> None:
+    code, output = _validate(project, change)
+    assert code == 1, output
+    assert message in output, output
+    assert "recursion" not in output, output
+
+
+def test_deep_nesting_gives_a_limit_message(project: Path) -> None:
+    # the shape of a fuzzed case: each level's `properties` holds the next level
+    lines = ["        deep:"]
+    for level in range(400):
+        indent = " " * (10 + 2 * level)
+        lines += [f"{indent}type: object", f"{indent}properties:", f"{indent}  p:"]
+    nested = "\n".join(lines) + "\n"
+    code, output = _validate(
+        project, _edit("        tags:\n", nested + "        tags:\n")
+    )
+    assert code == 1, output
+    assert "crm.yaml:" in output, output
+    assert "levels deep, more than the OpenAPI validator can follow" in output, output
+
+
+def test_ref_to_something_that_is_not_a_file(project: Path) -> None:
+    code, output = _validate(project, _edit(ADDRESS_REF, '$ref: "/dev/null#/A"'))
+    assert code == 1, output
+    assert (
+        REF_AT + "$ref '/dev/null#/A': the file it refers to cannot be used: "
+        "/dev/null: not a regular file, so it cannot be read as a spec; give the "
+        "path of a YAML or JSON file"
+    ) in output, output
+
+
+# Spec values pydantic or ruff cannot take (items checked on one generated script) ---
+
+HOSTILE_PROPERTIES = """\
+        Field:
+          type: string
+          pattern: "([a-"
+        Annotated:
+          type: integer
+          maximum: .inf
+          minimum: -1.0e+400
+        été:
+          type: string
+          maxLength: 99999999999999999999999999
+        färg:
+          type: string
+          enum: [名前, "é", plain]
+        tier:
+"""
+
+
+def test_hostile_spec_values_give_a_working_script(
+    project: Path, tmp_path: Path
+) -> None:
+    mapping = write_mapping(project, GOOD)
+    _edit("        tier:\n", HOSTILE_PROPERTIES)(project / "specs")
+    out = project / "out"
+    outcome = run(["generate", str(mapping), "--out", str(out)])
+    assert outcome.code == 0, outcome
+    for needle in (
+        '/properties/Field/pattern: warning: pattern "([a-" is not a valid '
+        "regular expression",
+        "/properties/Annotated/maximum: warning: maximum .inf is not a finite number",
+        "/properties/Annotated/minimum: warning: minimum -.inf is not a finite number",
+        "maxLength 99999999999999999999999999 is not between 0 and 2**63-1; "
+        "pydantic cannot build it, so p2pgen ignores it",
+    ):
+        assert needle in outcome.output, (needle, outcome)
+    folder = out / "contacts_out"
+    script = (folder / "contacts_out.py").read_text(encoding="utf-8")
+    assert "_aliased" not in script
+    assert 'Field(alias="Field")' in script
+    assert 'Field(alias="été")' in script
+    assert '"名前"' in script  # the value is kept, its member name is ASCII
+    files = ["contacts_out.py", "test_contacts_out.py"]
+    _ruff(folder, files)
+    _mypy(folder, files, tmp_path / "mypy_cache")
+    _pytest(folder)
