@@ -29,7 +29,7 @@ from generator.mapping import (
     Mapping,
     Pagination,
 )
-from generator.specs import read_text
+from generator.spec_files import read_text
 from generator.yaml_limits import unsafe_nodes
 
 
