@@ -1,7 +1,7 @@
 """Compile mapping expressions to Python source for the generated transform.
 
 Every literal that comes from a mapping or a spec reaches the code through
-`repr()`, so no text in those files can change the code's meaning.
+`py_literal()` (an ASCII `repr()`), so no text in those files can change the code's meaning.
 """
 
 from __future__ import annotations
@@ -13,6 +13,15 @@ from typing import Any
 from generator.mapping import Expr, FieldMap
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+def py_literal(value: Any) -> str:
+    """A Python literal for a value from a spec or mapping, in ASCII.
+
+    repr() escapes quotes and control characters; non-ASCII characters become
+    escapes too, so a lookalike letter (Cyrillic es for Latin c) cannot pass for another.
+    """
+    return repr(value).encode("ascii", "backslashreplace").decode("ascii")
 
 
 @dataclass
@@ -39,36 +48,38 @@ def unbalanced_braces(text: str) -> bool:
 def compile_expr(expr: Expr, data: str, depth: int, uses: Uses) -> str:
     """Python source for one expression; `data` is the variable holding the record."""
     if expr.kind == "const":
-        code = repr(json_safe(expr.value))
+        code = py_literal(json_safe(expr.value))
     elif expr.kind == "path":
         uses.helpers.add("get")
-        code = f"_get({data}, {expr.path!r})"
+        code = f"_get({data}, {py_literal(expr.path)})"
         if expr.table is not None:
             uses.helpers.add("lookup")
             table = {json_safe(k): json_safe(v) for k, v in expr.table}
-            default = repr(json_safe(expr.default)) if expr.has_default else "_MISSING"
+            default = (
+                py_literal(json_safe(expr.default)) if expr.has_default else "_MISSING"
+            )
             if not expr.has_default:
                 uses.helpers.add("missing")
-            code = f"_lookup({code}, {table!r}, {default}, {expr.path!r})"
+            code = f"_lookup({code}, {py_literal(table)}, {default}, {py_literal(expr.path)})"
         elif expr.has_default:
-            code = f"_get({data}, {expr.path!r}, default={json_safe(expr.default)!r})"
+            code = f"_get({data}, {py_literal(expr.path)}, default={py_literal(json_safe(expr.default))})"
     elif expr.kind == "template":
         uses.helpers.add("render")
-        code = f"_render({expr.text!r}, {data})"
+        code = f"_render({py_literal(expr.text)}, {data})"
     elif expr.kind == "env":
         if not expr.has_default:
             uses.env_vars.add(expr.text)  # required at start-up
         if expr.has_default:
-            code = f"os.environ.get({expr.text!r}, {json_safe(expr.default)!r})"
+            code = f"os.environ.get({py_literal(expr.text)}, {py_literal(json_safe(expr.default))})"
         else:
-            code = f"os.environ[{expr.text!r}]"
+            code = f"os.environ[{py_literal(expr.text)}]"
     elif expr.kind == "stub":
         code = f"{expr.text}(record)" if depth == 0 else f"{expr.text}(record, {data})"
     else:  # each
         uses.helpers.add("items")
         item = "item" if depth == 0 else f"item{depth + 1}"
         inner = compile_fields(expr.fields, item, depth + 1, uses)
-        return f"[{inner} for {item} in _items({data}, {expr.path!r})]"
+        return f"[{inner} for {item} in _items({data}, {py_literal(expr.path)})]"
     if expr.convert:
         uses.helpers.add(f"as_{expr.convert}")
         code = f"_as_{expr.convert}({code})"
@@ -97,7 +108,7 @@ def _dict_source(tree: dict[str, Any]) -> str:
     entries = []
     for key, value in tree.items():
         code = _dict_source(value) if isinstance(value, dict) else value
-        entries.append(f"{key!r}: {code}")
+        entries.append(f"{py_literal(key)}: {code}")
     return "{" + ", ".join(entries) + ",}" if entries else "{}"
 
 

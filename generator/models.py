@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import io
 import keyword
 import re
+import tokenize
 import unicodedata
 import warnings
 from collections.abc import Mapping
@@ -17,6 +19,7 @@ from datamodel_code_generator.enums import DataModelType, InputFileType
 from datamodel_code_generator.format import DatetimeClassType, PythonVersion
 
 from generator.errors import P2pgenError
+from generator.expressions import py_literal
 from generator.schemas import CONSTRAINT_KEYS, Walker, unusable_constraint
 from generator.specs import Schema, schema_name
 
@@ -270,6 +273,7 @@ def build_models(
         )
     imports, code = _split_imports(output)
     imports, code = _plain_names(imports, code)
+    code = _ascii_string_literals(code)
     for name in {source_record, target_body}:
         if not re.search(rf"^class {re.escape(name)}\b", code, re.MULTILINE):
             raise P2pgenError.single(
@@ -342,39 +346,35 @@ def _plain_names(imports: list[str], code: str) -> tuple[list[str], str]:
         return imports, code
     if "field" in renamed:  # _set_alias may have written Annotated[..., Field(...)]
         plain += ["from typing import Annotated", "from pydantic import Field"]
-    written: set[str] = set()
     for name_node in ast.walk(tree):
         if isinstance(name_node, ast.Name) and name_node.id in aliases:
             name_node.id = aliases[name_node.id]
-        if isinstance(name_node, ast.keyword) and name_node.arg == "alias":
-            if isinstance(name_node.value, ast.Constant):
-                written.add(str(name_node.value.value))
-    code = ast.unparse(tree)
-    for text in sorted(written):
-        code = code.replace(repr(text), _escaped(text))
-    return plain, code
+    return plain, ast.unparse(tree)
 
 
-def _escaped(text: str) -> str:
-    """A string literal with lookalike or unreadable characters as escapes.
+def _ascii_string_literals(code: str) -> str:
+    """Every string literal in ASCII, as py_literal writes it.
 
-    Accented Latin letters stay; a Cyrillic es becomes an escape (ruff RUF001).
+    DCG copies spec text (descriptions, aliases, enum values) into literals; a
+    lookalike letter there (a Cyrillic es for a Latin c) would fail ruff RUF001.
     """
-    parts = []
-    for char in repr(text)[1:-1]:
-        plain = "".join(
-            c
-            for c in unicodedata.normalize("NFKD", char)
-            if not unicodedata.combining(c)
-        )
-        if char.isascii() or plain.isascii():
-            parts.append(char)
-        elif ord(char) > 0xFFFF:
-            parts.append(f"\\U{ord(char):08x}")
-        else:
-            parts.append(f"\\u{ord(char):04x}")
-    quote = repr(text)[0]
-    return quote + "".join(parts) + quote
+    starts = [0]
+    for line in code.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    changes = []
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        if token.type == tokenize.STRING and not token.string.isascii():
+            (start_row, start_col), (end_row, end_col) = token.start, token.end
+            changes.append(
+                (
+                    starts[start_row - 1] + start_col,
+                    starts[end_row - 1] + end_col,
+                    py_literal(ast.literal_eval(token.string)),
+                )
+            )
+    for begin, end, literal in reversed(changes):
+        code = code[:begin] + literal + code[end:]
+    return code
 
 
 def _rename_members(cls: ast.ClassDef, shadowing: set[str]) -> set[str]:

@@ -15,6 +15,7 @@ import jinja2
 from black.mode import Mode, TargetVersion
 
 from generator.errors import Problem
+from generator.expressions import py_literal
 from generator.link import Link
 
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -56,9 +57,14 @@ def templates_dir() -> Path:
 
 
 def comment(value: Any) -> str:
-    """Text safe inside a `#` comment: one line, no control characters."""
+    """Text safe inside a `#` comment: one line, no control characters, ASCII.
+
+    Non-ASCII characters are shown as escapes (\\u0441), so no lookalike
+    letter can make a comment read as something it is not.
+    """
     text = " ".join(str(value).split())
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
+    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return printable.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def docstring(value: Any) -> str:
@@ -75,7 +81,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["py"] = repr
+    env.filters["py"] = py_literal
     env.filters["comment"] = comment
     env.filters["docstring"] = docstring
     return env

@@ -266,6 +266,10 @@ HOSTILE_PROPERTIES = """\
         färg:
           type: string
           enum: [名前, "é", plain]
+        slug:
+          type: string
+          description: "\u0441lient slug (a Cyrillic es for the c)"
+          example: "\u0441lient"
         tier:
 """
 
@@ -291,8 +295,10 @@ def test_hostile_spec_values_give_a_working_script(
     script = (folder / "contacts_out.py").read_text(encoding="utf-8")
     assert "_aliased" not in script
     assert 'Field(alias="Field")' in script
-    assert 'Field(alias="été")' in script
-    assert '"名前"' in script  # the value is kept, its member name is ASCII
+    # names are ASCII; JSON names and values are kept, written as escapes
+    assert 'Field(alias="\\xe9t\\xe9")' in script
+    assert '"\\u540d\\u524d"' in script
+    assert script.isascii()
     files = ["contacts_out.py", "test_contacts_out.py"]
     _ruff(folder, files)
     _mypy(folder, files, tmp_path / "mypy_cache")
