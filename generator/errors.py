@@ -6,6 +6,8 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+MAX_MESSAGE = 2000  # characters of one message; longer ones quote a hostile value
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -25,7 +27,10 @@ class Problem:
         if self.pointer:
             where += f": at {self.pointer}"
         prefix = "warning: " if self.severity == "warning" else ""
-        return f"{where}: {prefix}{self.message.translate(_VISIBLE_CONTROLS)}"
+        message = self.message.translate(_VISIBLE_CONTROLS)
+        if len(message) > MAX_MESSAGE:  # a value quoted from a hostile file
+            message = message[:MAX_MESSAGE] + f"... ({len(message):,} characters)"
+        return f"{where}: {prefix}{message}"
 
 
 # A newline or other control character from an input file must not break a

@@ -137,12 +137,20 @@ def render_link(link: Link) -> dict[str, str]:
 def stub_name_clashes(link: Link) -> list[Problem]:
     """Stubs named like something the script already defines or imports, or a builtin."""
     script = environment().get_template("script.py.jinja").render(_context(link))
+    tree = ast.parse(script)
     bound: Counter[str] = Counter()
-    for statement in ast.parse(script).body:
+    for statement in tree.body:
         bound.update(_top_level_names(statement))
+    # parameters and variables inside functions: a stub called `src` would be
+    # shadowed by transform()'s own `src`
+    local = {node.arg for node in ast.walk(tree) if isinstance(node, ast.arg)} | {
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
+    }
     problems = []
     for stub in link.stubs:
-        if bound[stub.name] > 1 or stub.name in BUILTIN_NAMES:
+        if bound[stub.name] > 1 or stub.name in local or stub.name in BUILTIN_NAMES:
             what = (
                 "a Python builtin"
                 if stub.name in BUILTIN_NAMES

@@ -19,6 +19,8 @@ from generator.mapping import Loc
 # Values (scalars, lists, mappings) the document may hold once every alias is
 # expanded. Stripe's spec, the largest real one we know, expands to ~1.5 million.
 MAX_EXPANDED_VALUES = 20_000_000
+# A mapping file is a few dozen lines; nothing in one needs more than this.
+MAX_MAPPING_VALUES = 100_000
 
 
 def unsafe_nodes(root: yaml.Node, loader: yaml.SafeLoader, file: str) -> list[Problem]:
@@ -28,7 +30,7 @@ def unsafe_nodes(root: yaml.Node, loader: yaml.SafeLoader, file: str) -> list[Pr
     )
 
 
-def expansion_problem(document: Any) -> str | None:
+def expansion_problem(document: Any, limit: int = MAX_EXPANDED_VALUES) -> str | None:
     """Why the document cannot be walked as a tree, or None when it can."""
     sizes: dict[int, int] = {}
     on_path: set[int] = set()
@@ -45,9 +47,9 @@ def expansion_problem(document: Any) -> str | None:
             size = 1
             for child in children:
                 size += sizes.get(id(child), 1) if isinstance(child, dict | list) else 1
-            if size > MAX_EXPANDED_VALUES:
+            if size > limit:
                 return (
-                    f"anchors and aliases expand it to more than {MAX_EXPANDED_VALUES:,}"
+                    f"anchors and aliases expand it to more than {limit:,}"
                     " values; write the repeated parts out"
                 )
             sizes[key] = size
@@ -102,7 +104,9 @@ def _alias_problems(
     root: yaml.Node, loader: yaml.SafeLoader, file: str
 ) -> list[Problem]:
     try:
-        problem = expansion_problem(loader.construct_object(root, deep=True))
+        problem = expansion_problem(
+            loader.construct_object(root, deep=True), MAX_MAPPING_VALUES
+        )
     except yaml.constructor.ConstructorError:  # a mapping that contains itself
         problem = "an alias refers to a value that contains it (a recursive alias); remove the loop"
     return (

@@ -222,3 +222,34 @@ def test_init_refuses_a_target_without_a_request_body(project: Path) -> None:
     assert outcome.code == 1, outcome
     assert "target operation listListMembers has no JSON request body" in outcome.output
     assert not draft.exists()
+
+
+@pytest.mark.parametrize("name", ["src", "record", "body"])
+def test_a_stub_cannot_take_a_name_of_the_transform(project: Path, name: str) -> None:
+    mapping = write_mapping(project, GOOD + f"  tags: {{stub: {name}}}\n")
+    assert_rejected(
+        project, mapping, f"tags: stub '{name}' is a name the script already uses"
+    )
+
+
+def test_a_mapping_of_a_few_million_values_is_refused(project: Path) -> None:
+    levels = [
+        "x-levels:",
+        "  l0: &l0 [a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a]",
+    ]
+    levels += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 20)}]" for i in range(1, 5)]
+    mapping = write_mapping(project, GOOD)
+    mapping.write_text(
+        "\n".join(levels)
+        + "\n"
+        + GOOD.replace("fields:", "fields:\n  tags: {const: *l4}")
+    )
+    outcome = assert_rejected(
+        project, mapping, "anchors and aliases expand it to more than 100,000 values"
+    )
+    assert len(outcome.output) < 5000, "no huge value quoted back"
+
+
+def test_a_message_quoting_a_huge_value_is_cut() -> None:
+    problem = Problem("m.yaml", 1, 1, "constant " + "x" * 10_000 + " is wrong")
+    assert len(str(problem)) < 2100 and str(problem).endswith("(10,018 characters)")

@@ -533,6 +533,16 @@ def _safe_url(url: httpx.URL) -> str:
     return redact(str(url.copy_with(query=None)))
 
 
+def _url(base: httpx.URL, link: Any) -> httpx.URL:
+    """A next-page link joined to the URL it came from; a link that is no URL stops the run."""
+    try:
+        return base.join(str(link))
+    except httpx.InvalidURL:
+        raise FatalError(
+            f"the next page link {redact(str(link))[:200]!r} is not a valid URL"
+        ) from None
+
+
 # --- reading the source ---------------------------------------------------
 
 
@@ -541,7 +551,7 @@ def source_request(
 ) -> httpx.Request:
     """The request for the page at `position` (empty: the first page)."""
     if "url" in position:
-        url = client.base_url.join(str(position["url"]))
+        url = _url(client.base_url, position["url"])
         if (url.scheme, url.host, url.port) != (
             client.base_url.scheme,
             client.base_url.host,
@@ -582,8 +592,9 @@ def next_position(
     if cursor in (None, "") or cursor == position.get("cursor"):
         if _get(body, "has_more") is True:
             raise FatalError(
-                "the source says it has more records (has_more: true) but gives no new"
-                " cursor; stopping here, the checkpoint keeps the place"
+                "the source says it has more records ("
+                + "has_more"
+                + ": true) but gives no new cursor; stopping here, the checkpoint keeps the place"
             )
         return None
     return {"cursor": cursor}
@@ -665,13 +676,15 @@ def read_replay(path: Path) -> Iterator[tuple[dict[str, Any], int, Any]]:
 
 
 def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as lines:
+    with path.open(
+        "rb"
+    ) as lines:  # bytes: a line that is not UTF-8 is one damaged line
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 entry = json.loads(line)
-            except (ValueError, RecursionError):
+            except (ValueError, RecursionError):  # UnicodeDecodeError included
                 entry = None
             if not isinstance(entry, dict) or "record" not in entry:
                 raise FatalError(
@@ -696,7 +709,7 @@ class DeadLetter:
         self.lock = threading.Lock()
         self.seen: set[str] = set()
         if path is not None and path.exists():
-            with path.open(encoding="utf-8") as lines:
+            with path.open("rb") as lines:
                 for line in lines:
                     try:
                         entry = json.loads(line)
@@ -736,7 +749,7 @@ class DeadLetter:
             "attempts": attempts,
             "record": record,
         }
-        line = redact(json.dumps(entry, default=str, ensure_ascii=False))
+        line = redact(_json_line(entry))
         try:
             with self.lock, self.path.open("a", encoding="utf-8") as out:
                 out.write(line + "\n")
@@ -748,6 +761,18 @@ class DeadLetter:
             raise FatalError(
                 f"cannot write the dead-letter file {self.path}: {exc.strerror}"
             ) from None
+
+
+def _json_line(value: Any) -> str:
+    """One line of JSON, readable where it can be; escaped where text is not valid Unicode."""
+    line = json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except (
+        UnicodeEncodeError
+    ):  # a lone surrogate from the source: escape it, keep the record
+        line = json.dumps(value, default=str)
+    return line
 
 
 def load_state(path: Path | None) -> dict[str, Any]:
@@ -1029,8 +1054,11 @@ def run(
                     payload = body.model_dump(
                         mode="json", by_alias=True, exclude_unset=True
                     )
-                    print(json.dumps({"would_send": payload}, ensure_ascii=False))
+                    print(_json_line({"would_send": payload}))
                     summary.skipped += 1
+                    checkpoint.finish(
+                        seq
+                    )  # saves nothing in a dry run; keeps memory flat
                     continue
                 if len(pending) >= config.concurrency * 2:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -1211,4 +1239,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:947926807e3f8cfc4c52b45d7f8e2be0175f90c911fb0ce3e054b6ae15788b70
+# p2pgen checksum sha256:a9997d34f4c3c796a2f7f75b72eba9f3caaae2162208da2203e235f373f41fad

@@ -440,6 +440,16 @@ def _safe_url(url: httpx.URL) -> str:
     return redact(str(url.copy_with(query=None)))
 
 
+def _url(base: httpx.URL, link: Any) -> httpx.URL:
+    """A next-page link joined to the URL it came from; a link that is no URL stops the run."""
+    try:
+        return base.join(str(link))
+    except httpx.InvalidURL:
+        raise FatalError(
+            f"the next page link {redact(str(link))[:200]!r} is not a valid URL"
+        ) from None
+
+
 # --- reading the source ---------------------------------------------------
 
 
@@ -448,7 +458,7 @@ def source_request(
 ) -> httpx.Request:
     """The request for the page at `position` (empty: the first page)."""
     if "url" in position:
-        url = client.base_url.join(str(position["url"]))
+        url = _url(client.base_url, position["url"])
         if (url.scheme, url.host, url.port) != (
             client.base_url.scheme,
             client.base_url.host,
@@ -567,13 +577,15 @@ def read_replay(path: Path) -> Iterator[tuple[dict[str, Any], int, Any]]:
 
 
 def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as lines:
+    with path.open(
+        "rb"
+    ) as lines:  # bytes: a line that is not UTF-8 is one damaged line
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 entry = json.loads(line)
-            except (ValueError, RecursionError):
+            except (ValueError, RecursionError):  # UnicodeDecodeError included
                 entry = None
             if not isinstance(entry, dict) or "record" not in entry:
                 raise FatalError(
@@ -598,7 +610,7 @@ class DeadLetter:
         self.lock = threading.Lock()
         self.seen: set[str] = set()
         if path is not None and path.exists():
-            with path.open(encoding="utf-8") as lines:
+            with path.open("rb") as lines:
                 for line in lines:
                     try:
                         entry = json.loads(line)
@@ -638,7 +650,7 @@ class DeadLetter:
             "attempts": attempts,
             "record": record,
         }
-        line = redact(json.dumps(entry, default=str, ensure_ascii=False))
+        line = redact(_json_line(entry))
         try:
             with self.lock, self.path.open("a", encoding="utf-8") as out:
                 out.write(line + "\n")
@@ -650,6 +662,18 @@ class DeadLetter:
             raise FatalError(
                 f"cannot write the dead-letter file {self.path}: {exc.strerror}"
             ) from None
+
+
+def _json_line(value: Any) -> str:
+    """One line of JSON, readable where it can be; escaped where text is not valid Unicode."""
+    line = json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except (
+        UnicodeEncodeError
+    ):  # a lone surrogate from the source: escape it, keep the record
+        line = json.dumps(value, default=str)
+    return line
 
 
 def load_state(path: Path | None) -> dict[str, Any]:
@@ -923,8 +947,11 @@ def run(
                     payload = body.model_dump(
                         mode="json", by_alias=True, exclude_unset=True
                     )
-                    print(json.dumps({"would_send": payload}, ensure_ascii=False))
+                    print(_json_line({"would_send": payload}))
                     summary.skipped += 1
+                    checkpoint.finish(
+                        seq
+                    )  # saves nothing in a dry run; keeps memory flat
                     continue
                 if len(pending) >= config.concurrency * 2:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -1105,4 +1132,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:6b87add80b90b2529046da0f91e99573a47c017b132472e9ff11b64c9a3eb39d
+# p2pgen checksum sha256:42105d17ffef74ba281a45b1c9ad902eb0081e9b1c71ebf5e7dcfe8d4d015096

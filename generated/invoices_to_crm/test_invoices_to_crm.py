@@ -146,7 +146,9 @@ class FakeSource:
         body: Any = {}
         _put(body, "invoices", page)
         headers: dict[str, str] = {}
-        return httpx.Response(200, json=body, headers=headers)
+        # json.dumps escapes what UTF-8 cannot carry (a lone surrogate), as APIs do
+        headers["Content-Type"] = "application/json"
+        return httpx.Response(200, content=json.dumps(body), headers=headers)
 
 
 class FakeTarget:
@@ -280,10 +282,14 @@ def test_a_refused_read_is_fatal(tmp_path: Path) -> None:
 
 
 def test_invalid_source_record_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
-    records = ["not an object", *make_records(1)]
+    # JSON can carry a lone surrogate, which UTF-8 cannot: the entry escapes it
+    # (each followed by a valid one: a cursor may be taken from a page's last record)
+    valid = make_records(2)
+    records = ["not an object", valid[0], "lone \ud800 surrogate", valid[1]]
     summary = run_link(tmp_path, FakeSource(records), FakeTarget())
-    assert summary.read == 2 and summary.failed >= 1
-    assert dead_letters(tmp_path)[0]["stage"] == "read"
+    assert summary.read == 4 and summary.failed >= 2
+    read_stage = [e["record"] for e in dead_letters(tmp_path) if e["stage"] == "read"]
+    assert read_stage == [records[0], records[2]]
 
 
 @pytest.mark.usefixtures("stubs_filled")
@@ -421,6 +427,13 @@ def test_replay_sends_dead_letters_again_and_stops_on_a_damaged_line(
     ):
         run_link(tmp_path, FakeSource([]), target, replay_path=dead)
     assert target.requests == [], "a damaged file is refused before anything is sent"
+    dead.write_bytes(
+        b'{"record": "caf\\u00e9"}\n{"record": "caf\xe9"}\n'
+    )  # line 2 is not UTF-8
+    with pytest.raises(
+        link.FatalError, match=r"failed.jsonl:2: not a dead-letter entry"
+    ):
+        run_link(tmp_path, FakeSource([]), target, replay_path=dead)
 
 
 def test_a_state_file_of_another_link_is_refused(tmp_path: Path) -> None:
@@ -438,4 +451,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:195b80bdf2d698d70bb1776bf5bf1bbcedc1e1320ab9a7b93bd23fca0997d3a0
+# p2pgen checksum sha256:8b5ef73853f918231accbf01e3702a8e5e026254dc95984f90f2983e55b434cb

@@ -589,6 +589,16 @@ def _safe_url(url: httpx.URL) -> str:
     return redact(str(url.copy_with(query=None)))
 
 
+def _url(base: httpx.URL, link: Any) -> httpx.URL:
+    """A next-page link joined to the URL it came from; a link that is no URL stops the run."""
+    try:
+        return base.join(str(link))
+    except httpx.InvalidURL:
+        raise FatalError(
+            f"the next page link {redact(str(link))[:200]!r} is not a valid URL"
+        ) from None
+
+
 # --- reading the source ---------------------------------------------------
 
 
@@ -597,7 +607,7 @@ def source_request(
 ) -> httpx.Request:
     """The request for the page at `position` (empty: the first page)."""
     if "url" in position:
-        url = client.base_url.join(str(position["url"]))
+        url = _url(client.base_url, position["url"])
         if (url.scheme, url.host, url.port) != (
             client.base_url.scheme,
             client.base_url.host,
@@ -716,13 +726,15 @@ def read_replay(path: Path) -> Iterator[tuple[dict[str, Any], int, Any]]:
 
 
 def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as lines:
+    with path.open(
+        "rb"
+    ) as lines:  # bytes: a line that is not UTF-8 is one damaged line
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 entry = json.loads(line)
-            except (ValueError, RecursionError):
+            except (ValueError, RecursionError):  # UnicodeDecodeError included
                 entry = None
             if not isinstance(entry, dict) or "record" not in entry:
                 raise FatalError(
@@ -747,7 +759,7 @@ class DeadLetter:
         self.lock = threading.Lock()
         self.seen: set[str] = set()
         if path is not None and path.exists():
-            with path.open(encoding="utf-8") as lines:
+            with path.open("rb") as lines:
                 for line in lines:
                     try:
                         entry = json.loads(line)
@@ -787,7 +799,7 @@ class DeadLetter:
             "attempts": attempts,
             "record": record,
         }
-        line = redact(json.dumps(entry, default=str, ensure_ascii=False))
+        line = redact(_json_line(entry))
         try:
             with self.lock, self.path.open("a", encoding="utf-8") as out:
                 out.write(line + "\n")
@@ -799,6 +811,18 @@ class DeadLetter:
             raise FatalError(
                 f"cannot write the dead-letter file {self.path}: {exc.strerror}"
             ) from None
+
+
+def _json_line(value: Any) -> str:
+    """One line of JSON, readable where it can be; escaped where text is not valid Unicode."""
+    line = json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except (
+        UnicodeEncodeError
+    ):  # a lone surrogate from the source: escape it, keep the record
+        line = json.dumps(value, default=str)
+    return line
 
 
 def load_state(path: Path | None) -> dict[str, Any]:
@@ -1080,8 +1104,11 @@ def run(
                     payload = body.model_dump(
                         mode="json", by_alias=True, exclude_unset=True
                     )
-                    print(json.dumps({"would_send": payload}, ensure_ascii=False))
+                    print(_json_line({"would_send": payload}))
                     summary.skipped += 1
+                    checkpoint.finish(
+                        seq
+                    )  # saves nothing in a dry run; keeps memory flat
                     continue
                 if len(pending) >= config.concurrency * 2:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -1262,4 +1289,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:46fac4d75347507fe4ab2132d64996d622b1f8f44d2f7bc9e17eaa1f92ce6526
+# p2pgen checksum sha256:1f0b541b1fe9c06760d58ea86572a1c97f2925c21a226832f78a50dc449bdee8
