@@ -152,43 +152,127 @@ class SpecSet:
 
     def deref(self, schema: Schema) -> Schema:
         """Follow `$ref` chains until a schema without `$ref`."""
-        seen: set[tuple[Path, str]] = set()
-        while isinstance(schema.node, Mapping) and "$ref" in schema.node:
-            ref = schema.node["$ref"]
-            target = self.follow(schema.doc, ref, schema.pointer)
-            key = (target.doc.path, target.pointer)
-            if key in seen:
-                raise P2pgenError([schema.problem(f"circular $ref {ref!r}")])
-            seen.add(key)
-            schema = target
-        return schema
+        if not (isinstance(schema.node, Mapping) and "$ref" in schema.node):
+            return schema
+        return self.chase(schema.doc, schema.node["$ref"], f"{schema.pointer}/$ref")
 
-    def follow(self, doc: Document, ref: Any, at: str) -> Schema:
+    def chase(self, doc: Document, ref: Any, at: str) -> Schema:
+        """Follow a `$ref` and the `$ref`s it lands on, to an object without one.
+
+        Every problem, a cycle included, is reported at `at` in `doc`, where the
+        first `$ref` is written.
+        """
+        chain: list[str] = []
+        seen: set[tuple[Path, str]] = set()
+        here = doc
+        while True:
+            target = self.follow(doc, ref, at, base=here)
+            key = (target.doc.path, target.pointer)
+            chain.append(
+                f"{'' if target.doc is doc else target.doc.path.name}#{target.pointer}"
+            )
+            if key in seen or (target.doc is doc and f"{target.pointer}/$ref" == at):
+                raise P2pgenError(
+                    [
+                        doc.problem(
+                            f"$ref {ref!r}: $ref cycle ({' -> '.join(chain)}): the $refs "
+                            "lead back to themselves and never reach a definition; point "
+                            "one of them at a real schema",
+                            at,
+                        )
+                    ]
+                )
+            seen.add(key)
+            if "$ref" not in target.node:
+                return target
+            ref, here = target.node["$ref"], target.doc
+
+    def follow(
+        self, doc: Document, ref: Any, at: str, base: Document | None = None
+    ) -> Schema:
+        """The object one `$ref` points to; problems are reported at `at` in `doc`.
+
+        `base` is the document the `$ref` is written in (default `doc`): its file
+        part is relative to that document's folder.
+        """
         if not isinstance(ref, str):
             raise P2pgenError([doc.problem("$ref must be a string", at)])
+        shown = f"$ref {ref!r}"
         file_part, _, pointer = ref.partition("#")
-        if file_part.startswith(("http://", "https://")):
+        if "://" in file_part:
             raise P2pgenError(
                 [
                     doc.problem(
-                        f"remote $ref {ref!r} is not supported; download the file and refer "
+                        f"remote {shown} is not supported; download the file and refer "
                         "to it by a relative path",
                         at,
                     )
                 ]
             )
-        target_doc = self.load(doc.path.parent / file_part) if file_part else doc
-        node: Any = target_doc.data
+        here = base or doc
+        target = (
+            self._ref_file(doc, at, shown, here.path.parent / unquote(file_part))
+            if file_part
+            else here
+        )
+        node: Any = target.data
+        walked = ""
         for part in split_pointer(pointer):
             if isinstance(node, Mapping) and part in node:
                 node = node[part]
             elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
                 node = node[int(part)]
             else:
-                raise P2pgenError([doc.problem(f"$ref {ref!r} points to nothing", at)])
+                options = node.keys() if isinstance(node, Mapping) else ()
+                hint = did_you_mean(part, [str(o) for o in options])
+                where = f" in {target.path.name}" if target is not doc else ""
+                raise P2pgenError(
+                    [
+                        doc.problem(
+                            f"{shown}: pointer not found{where}: nothing named {part!r} "
+                            f"under {walked or '/'}; fix the $ref{hint}",
+                            at,
+                        )
+                    ]
+                )
+            walked += "/" + escape_pointer_part(part)
         if not isinstance(node, Mapping):
-            raise P2pgenError([doc.problem(f"$ref {ref!r} is not an object", at)])
-        return Schema(target_doc, node, "/" + pointer.lstrip("/") if pointer else "")
+            kind = "a list" if isinstance(node, list) else "a single value"
+            if node is None:
+                kind = "an empty value"
+            raise P2pgenError(
+                [
+                    doc.problem(
+                        f"{shown}: it points to {kind}, not an object; refer to a schema, "
+                        "parameter or response object",
+                        at,
+                    )
+                ]
+            )
+        return Schema(target, node, "/" + pointer.lstrip("/") if pointer else "")
+
+    def _ref_file(self, doc: Document, at: str, shown: str, path: Path) -> Document:
+        """The document a `$ref`'s file part names; problems reported at `at` in `doc`."""
+        path = path.resolve()
+        if not path.exists():
+            problem = (
+                f"{shown}: file {str(path)!r} not found; fix the path (relative to the "
+                "file holding the $ref) or add the file"
+            )
+            raise P2pgenError([doc.problem(problem, at)])
+        try:
+            target = self.load(path)
+        except P2pgenError as exc:
+            inner = "; ".join(str(p) for p in exc.problems[:3])
+            problem = f"{shown}: the file it refers to cannot be used: {inner}"
+            raise P2pgenError([doc.problem(problem, at)]) from None
+        if target.data is None:
+            problem = (
+                f"{shown}: the file it refers to, {target.path.name}, is empty; "
+                "fill it or fix the $ref"
+            )
+            raise P2pgenError([doc.problem(problem, at)])
+        return target
 
 
 def schema_name(pointer: str) -> str | None:

@@ -10,7 +10,6 @@ from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from openapi_spec_validator import (
     OpenAPIV2SpecValidator,
@@ -18,14 +17,13 @@ from openapi_spec_validator import (
     OpenAPIV31SpecValidator,
 )
 
-from generator.errors import P2pgenError, Problem, did_you_mean
+from generator.errors import P2pgenError, Problem
 from generator.schemas import CONSTRAINT_KEYS, unusable_constraint
 from generator.specs import (
     Document,
     SpecSet,
     escape_pointer_part,
     join_pointer,
-    split_pointer,
 )
 
 _VALIDATOR_VERSION = version("openapi-spec-validator")
@@ -147,123 +145,20 @@ def ref_problems(specs: SpecSet, doc: Document) -> list[Problem]:
     """
     problems: list[Problem] = []
     queue = [doc]
-    seen_docs = {doc.path}
+    checked = set(specs.documents)  # documents read before were checked with their spec
+    checked.add(doc.path)
     while queue and len(problems) < MAX_REF_PROBLEMS:
         current = queue.pop(0)
         for at, ref in _refs(current.data):
-            problem, chain_docs = _check_ref(specs, current, at, ref)
-            if problem is not None:
-                problems.append(problem)
-            for reached in chain_docs:
-                if reached.path not in seen_docs:
-                    seen_docs.add(reached.path)
-                    queue.append(reached)
-    return problems[:MAX_REF_PROBLEMS]
-
-
-def _check_ref(
-    specs: SpecSet, doc: Document, at: str, ref: Any
-) -> tuple[Problem | None, list[Document]]:
-    """The problem with one `$ref` (following chains of `$ref`s), and docs reached."""
-    reached: list[Document] = []
-    chain: list[str] = []
-    visited: set[tuple[Path, str]] = set()
-    here = doc
-    while True:
-        if not isinstance(ref, str):
-            return doc.problem("$ref must be a string", at), reached
-        shown = f"$ref {ref!r}"
-        file_part, _, pointer = ref.partition("#")
-        if "://" in file_part:
-            return (
-                doc.problem(
-                    f"remote {shown} is not supported; download the file and refer "
-                    "to it by a relative path",
-                    at,
-                ),
-                reached,
-            )
-        if file_part:
-            target_path = (here.path.parent / unquote(file_part)).resolve()
-            if not target_path.exists():
-                return (
-                    doc.problem(
-                        f"{shown}: file {str(target_path)!r} not found; fix the path "
-                        "(relative to the file holding the $ref) or add the file",
-                        at,
-                    ),
-                    reached,
-                )
             try:
-                target = specs.load(target_path)
+                specs.chase(current, ref, at)
             except P2pgenError as exc:
-                inner = "; ".join(str(p) for p in exc.problems[:3])
-                return (
-                    doc.problem(
-                        f"{shown}: the file it refers to cannot be used: {inner}", at
-                    ),
-                    reached,
-                )
-            reached.append(target)
-            if target.data is None:
-                return (
-                    doc.problem(
-                        f"{shown}: the file it refers to, {target.path.name}, is empty; "
-                        "fill it or fix the $ref",
-                        at,
-                    ),
-                    reached,
-                )
-        else:
-            target = here
-        node: Any = target.data
-        walked = ""
-        for part in split_pointer(pointer):
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                options = node.keys() if isinstance(node, dict) else ()
-                hint = did_you_mean(part, [str(o) for o in options])
-                where = f" in {target.path.name}" if target is not doc else ""
-                return (
-                    doc.problem(
-                        f"{shown}: pointer not found{where}: nothing named {part!r} "
-                        f"under {walked or '/'}; fix the $ref{hint}",
-                        at,
-                    ),
-                    reached,
-                )
-            walked += "/" + escape_pointer_part(part)
-        if not isinstance(node, dict):
-            kind = "a list" if isinstance(node, list) else "a single value"
-            if node is None:
-                kind = "an empty value"
-            return (
-                doc.problem(
-                    f"{shown}: it points to {kind}, not an object; refer to a schema, "
-                    "parameter or response object",
-                    at,
-                ),
-                reached,
-            )
-        key = (target.path, walked)
-        chain.append(f"{'' if target is doc else target.path.name}#{walked}")
-        if key in visited or (target is doc and f"{walked}/$ref" == at):
-            return (
-                doc.problem(
-                    f"{shown}: $ref cycle ({' -> '.join(chain)}): the $refs lead back "
-                    "to themselves and never reach a definition; point one of them at "
-                    "a real schema",
-                    at,
-                ),
-                reached,
-            )
-        visited.add(key)
-        if "$ref" not in node:
-            return None, reached
-        ref, here = node["$ref"], target
+                problems += exc.problems
+        for path, reached in specs.documents.items():  # files the $refs led to
+            if path not in checked:
+                checked.add(path)
+                queue.append(reached)
+    return problems[:MAX_REF_PROBLEMS]
 
 
 def _too_deep(doc: Document) -> Problem:

@@ -446,8 +446,9 @@ class ApiKeyAuth(httpx.Auth):
 class ClientCredentialsAuth(httpx.Auth):
     """OAuth2 client credentials: fetch a token, reuse it, refresh it when it expires.
 
-    The token request is retried like any other on 429 and 5xx; a refusal
-    (400, 401: wrong client id or secret) stops the run.
+    The token request is retried on 429 and on any 5xx (send() retries only
+    429/502/503/504, but a token endpoint's 500 is as passing as a 503); a
+    refusal (400, 401: wrong client id or secret) stops the run.
     """
 
     requires_response_body = True
@@ -1289,4 +1290,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:1f0b541b1fe9c06760d58ea86572a1c97f2925c21a226832f78a50dc449bdee8
+# p2pgen checksum sha256:e3893accc7327dbb395e3db3c9b16c92b7775e45de93cd7c1b0b9d91c4cda267
