@@ -17,32 +17,32 @@ from black.mode import Mode, TargetVersion
 from generator.errors import Problem
 from generator.expressions import py_literal
 from generator.link import Link
+from generator.runtime_copy import MARKER, copy_for
 
 BUILTIN_NAMES = frozenset(dir(builtins))
 THIRD_PARTY = {"httpx", "pydantic", "pytest"}
-SCRIPT_IMPORTS = (
-    "import argparse",
-    "import base64",
-    "import json",
-    "import logging",
-    "import os",
-    "import random",
-    "import re",
-    "import signal",
-    "import sys",
-    "import threading",
-    "import time",
-    "from collections.abc import Iterator",
-    "from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait",
-    "from dataclasses import dataclass, field",
-    "from datetime import UTC, datetime",
-    "from email.utils import parsedate_to_datetime",
-    "from pathlib import Path",
-    "from typing import Any",
-    "from urllib.parse import quote, quote_plus",
-    "import httpx",
-    "from pydantic import ValidationError",
-)
+# Imports the link's own part may need; each is kept only where its name is used.
+LINK_IMPORTS = ("import sys", "import httpx", "from typing import Any")
+# auth kind -> (runtime class, {mapping role: constructor keyword})
+AUTH_CLASSES: dict[str, tuple[str, dict[str, str]]] = {
+    "bearer": ("BearerAuth", {"token": "token_env"}),
+    "basic": ("BasicAuth", {"username": "username_env", "password": "password_env"}),
+    "api_key": ("ApiKeyAuth", {"api_key": "key_env"}),
+    "oauth2": (
+        "ClientCredentialsAuth",
+        {"client_id": "client_id_env", "client_secret": "client_secret_env"},
+    ),
+}
+# pagination style -> (runtime class, the keywords it takes, their defaults)
+PAGINATORS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
+    "cursor": ("CursorPaginator", ("param", "next", "next_from_last"), {}),
+    "offset": ("OffsetPaginator", ("param", "start"), {"start": 0}),
+    "page": ("PagePaginator", ("param", "start"), {"start": 1}),
+    "next_url": ("NextUrlPaginator", ("next",), {}),
+    "link_header": ("LinkHeaderPaginator", (), {}),
+}
+PAGINATOR_COMMON = ("has_more", "limit_param", "limit", "max_pages")
+PAGINATOR_DEFAULTS = {"max_pages": 10000}
 
 
 def templates_dir() -> Path:
@@ -126,18 +126,134 @@ def render_link(link: Link) -> dict[str, str]:
     """Render the script and its tests; return {file name: black-formatted source}."""
     env = environment()
     context = _context(link)
-    script = env.get_template("script.py.jinja").render(context)
     tests = env.get_template("test_script.py.jinja").render(context)
     return {
-        f"{link.name}.py": format_source(script),
+        f"{link.name}.py": format_source(script_source(link)),
         f"test_{link.name}.py": format_source(tests),
     }
 
 
+def script_source(link: Link) -> str:
+    """The script before formatting: the link's own part, then the runtime it uses."""
+    template = environment().get_template("script.py.jinja")
+    context = {**_context(link), "marker": MARKER}
+    own_part = template.render({**context, "imports": "", "runtime": ""})
+    runtime = copy_for(own_part)
+    used = _names_used(own_part) | _names_used(runtime.code)
+    candidates = [*LINK_IMPORTS, *runtime.imports]
+    imports = [line for line in candidates if _bound_name(line) in used]
+    return template.render(
+        {**context, "imports": merge_imports([*imports, *link.imports]), "runtime": runtime.code}
+    )
+
+
+def _names_used(code: str) -> set[str]:
+    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)} | {
+        n.value.id
+        for n in ast.walk(ast.parse(code))
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+    }
+
+
+def _bound_name(import_line: str) -> str:
+    node = ast.parse(import_line).body[0]
+    assert isinstance(node, ast.Import | ast.ImportFrom)
+    alias = node.names[0]
+    return (alias.asname or alias.name).split(".")[0]
+
+
+def declaration(link: Link, required_env: tuple[str, ...]) -> str:
+    """The `Link(...)` expression that declares this link to the runtime."""
+    source, target = link.source, link.target
+    source_args = _side_args(source)
+    if link.records_path:
+        source_args.append(f"records={py_literal(link.records_path)}")
+    if source.params:
+        source_args.append("params=source_params")
+        source_args.append(f"locations={_locations(source.params)}")
+    paginator = _paginator(link)
+    if paginator:
+        source_args.append(f"paginator={paginator}")
+    if link.incremental_param:
+        source_args.append(
+            f"incremental=Incremental({py_literal(link.incremental_param)},"
+            f" {py_literal(link.incremental_field)})"
+        )
+    source_args += _auth_args(source)
+    target_args = _side_args(target)
+    if link.target_params:
+        target_args.append("params=target_params")
+        target_args.append(f"locations={_locations(link.target_params)}")
+    if link.idempotency_header:
+        target_args.append(
+            f"idempotency=IdempotencyKey({py_literal(link.idempotency_header)},"
+            f" {py_literal(link.idempotency_from)})"
+        )
+    target_args += _auth_args(target)
+    parts = [
+        f"name={py_literal(link.name)}",
+        f"source=Source({', '.join(source_args)},)",
+        f"target=Target({', '.join(target_args)},)",
+        "record_model=SourceRecord",
+        "transform=transform",
+        "before_send=before_send",
+        "after_run=after_run",
+        f"required_env={py_literal(required_env)}",
+    ]
+    return f"Link({', '.join(parts)},)"
+
+
+def _side_args(side: Any) -> list[str]:
+    return [
+        f"method={py_literal(side.method)}",
+        f"path={py_literal(side.path)}",
+        f"default_url={py_literal(side.default_base_url)}",
+    ]
+
+
+def _locations(params: Any) -> str:
+    return "{" + ", ".join(f"{py_literal(p.name)}: {py_literal(p.location)}" for p in params) + "}"
+
+
+def _paginator(link: Link) -> str:
+    p = link.pagination
+    if p.style not in PAGINATORS:
+        return ""
+    name, keys, defaults = PAGINATORS[p.style]
+    defaults = {**PAGINATOR_DEFAULTS, **defaults}
+    args = []
+    for key in (*keys, *PAGINATOR_COMMON):
+        value = getattr(p, key)
+        if value in ("", None) or defaults.get(key, ...) == value:
+            continue
+        args.append(f"{key}={py_literal(value)}")
+    return f"{name}({', '.join(args)})"
+
+
+def _auth_args(side: Any) -> list[str]:
+    auth = side.auth
+    if auth.kind not in AUTH_CLASSES:
+        return []
+    name, roles = AUTH_CLASSES[auth.kind]
+    args = [f"{roles[role]}={py_literal(var)}" for role, var in auth.env if role in roles]
+    if auth.kind == "api_key":
+        args = [
+            f"location={py_literal(auth.location)}",
+            f"name={py_literal(auth.param_name)}",
+            *args,
+        ]
+    elif auth.kind == "oauth2":
+        args.insert(0, f"token_url={py_literal(auth.token_url)}")
+        if auth.scopes:
+            args.append(f"scope={py_literal(' '.join(auth.scopes))}")
+        if auth.client_auth == "body":
+            args.append("credentials_in_body=True")
+    return [f"auth={name}({', '.join(args)})"]
+
+
 def stub_name_clashes(link: Link) -> list[Problem]:
     """Stubs named like something the script already defines or imports, or a builtin."""
-    script = environment().get_template("script.py.jinja").render(_context(link))
-    tree = ast.parse(script)
+    tree = ast.parse(script_source(link))
     bound: Counter[str] = Counter()
     for statement in tree.body:
         bound.update(_top_level_names(statement))
@@ -187,13 +303,6 @@ def _context(link: Link) -> dict[str, Any]:
     secret_vars = tuple(
         sorted({var for side in (link.source, link.target) for _, var in side.auth.env})
     )
-    imports = [
-        line
-        for line in SCRIPT_IMPORTS
-        if (line != "import re" or link.helpers & {"render", "as_date", "as_datetime"})
-    ]
-    if auth_kinds - {"none", "basic"}:
-        imports.append("from collections.abc import Generator")
     # Pairs sent as HTTP Basic credentials, whose base64 form redact() must know.
     credential_pairs = tuple(
         (side.auth.var(user), side.auth.var(password))
@@ -212,16 +321,17 @@ def _context(link: Link) -> dict[str, Any]:
         test_secrets[var] = (
             f"secret-{name}/+x" if var in secret_vars else f"test-{name}"
         )
+    required_env = tuple(sorted(set(secret_vars) | set(link.env_vars)))
     return {
         "link": link,
-        "imports": merge_imports([*imports, *link.imports]),
+        "declaration": declaration(link, required_env),
         "expected": dict(link.expected),
         "distinct_fields": list(link.distinct_fields),
         "test_secrets": test_secrets,
         "credential_pairs": credential_pairs,
         "auth_kinds": auth_kinds,
         "secret_vars": secret_vars,
-        "required_env": tuple(sorted(set(secret_vars) | set(link.env_vars))),
+        "required_env": required_env,
     }
 
 

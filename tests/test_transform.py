@@ -303,4 +303,4 @@ def test_non_identifier_field_names_and_swagger2(weird: ModuleType) -> None:
         "braces": "{literal} 8",
     }
     # Swagger 2.0: the base URL comes from host + basePath.
-    assert weird.SOURCE_DEFAULT_URL == "http://127.0.0.1:9/api"
+    assert weird.declaration().source.default_url == "http://127.0.0.1:9/api"

@@ -222,7 +222,7 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     assert (summary.read, summary.written, summary.failed) == (len(records),) * 2 + (0,)
     assert len(target.bodies) == len(records)
     for request in target.requests:
-        assert request.method == link.TARGET_METHOD
+        assert request.method == "POST"
     assert len(source.requests) >= 2, "expected more than one page"
     assert len({str(r.url) for r in source.requests}) == len(source.requests)
     assert dead_letters(tmp_path) == []
@@ -458,4 +458,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:f4f80c2b0c6b3804d3f81e83e3c43605d39fe019fdd7d53481e483f66d6416e1
+# p2pgen checksum sha256:94e450245084b7e6cbd50d98274a7119e5689e858938851addea9bff39fe8380

@@ -1,0 +1,136 @@
+"""Mapping helpers: small, pure functions that transform() calls."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+_MISSING: Any = object()
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+def _get(data: Any, path: str, default: Any = None) -> Any:
+    """Follow a dotted path through nested objects; `default` if missing or null."""
+    for key in path.split("."):
+        if not isinstance(data, dict) or data.get(key) is None:
+            return default
+        data = data[key]
+    return data
+
+
+def _compact(value: Any) -> Any:
+    """Drop null values, so optional target fields are left out, not sent as null."""
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    return value
+
+
+def _items(data: Any, path: str) -> list[dict[str, Any]]:
+    """The objects of a source list; a missing list is empty."""
+    value = _get(data, path)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"{path} is not a list")
+    return [item if isinstance(item, dict) else {"value": item} for item in value]
+
+
+def _render(template: str, data: Any) -> str:
+    """Fill `{dotted.path}` placeholders; a missing value renders as empty."""
+
+    def fill(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return match.group(0)[0]
+        value = _get(data, match.group(1).strip())
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+def _lookup(value: Any, table: dict[Any, Any], default: Any, path: str) -> Any:
+    """Translate a value through a `map:` table; booleans match only booleans."""
+    for key, result in table.items():
+        if key == value and isinstance(key, bool) == isinstance(value, bool):
+            return result
+    if default is _MISSING:
+        raise ValueError(f"{path}: value {value!r} is not in the map")
+    return default
+
+
+def _as_string(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _as_integer(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return None if value is None else int(value)
+    if isinstance(value, int):
+        return value
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(number)
+
+
+def _as_number(value: Any) -> Any:
+    if value is None or (
+        isinstance(value, int | float) and not isinstance(value, bool)
+    ):
+        return value
+    return float(value)
+
+
+def _as_boolean(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "y", "on"):
+        return True
+    if text in ("false", "0", "no", "n", "off", ""):
+        return False
+    raise ValueError(f"{value!r} is not a boolean")
+
+
+def _parse_instant(value: Any) -> datetime:
+    """Epoch seconds (number or numeric text) or ISO 8601 text, as an aware datetime."""
+    if isinstance(value, bool):
+        raise TypeError(f"{value!r} is not a date or time")
+    if isinstance(value, int | float) or re.fullmatch(r"-?\d+(\.\d+)?", str(value)):
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError):
+            raise ValueError(f"{value!r} is out of the range of dates") from None
+    parsed = datetime.fromisoformat(str(value).strip())
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _as_date(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        return value.strip()
+    return _parse_instant(value).astimezone(UTC).date().isoformat()
+
+
+def _as_datetime(value: Any) -> Any:
+    """RFC 3339 in UTC, e.g. 2024-03-01T12:30:00Z."""
+    if value is None:
+        return None
+    instant = _parse_instant(value).astimezone(UTC)
+    return instant.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,714 @@
+"""The link declaration, the run loop and the script's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from generator.runtime.auth import EnvAuth, NoAuth
+from generator.runtime.core import (
+    MAX_BODY,
+    PROGRESS_EVERY,
+    SECRETS,
+    Config,
+    FatalError,
+    Summary,
+    WriteFailed,
+    _brief,
+    _json_line,
+    _now,
+    log,
+    redact,
+)
+from generator.runtime.files import (
+    DeadLetter,
+    LockHeld,
+    RunLock,
+    load_state,
+    read_replay,
+    save_state,
+    write_atomically,
+)
+from generator.runtime.http import _safe_url, _same_origin, _url, send
+from generator.runtime.mapping import _as_string, _get
+from generator.runtime.pagination import NoPagination, Paginator
+
+MAX_EMPTY_PAGES = 100
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """Only records changed since the last complete run: `param` gets the high-water mark."""
+
+    param: str
+    field: str
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A per-record key sent in `header` on every try of a write, from record field `source`."""
+
+    header: str
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    method: str
+    path: str
+    default_url: str
+    records: str = (
+        ""  # dotted path of the list of records in the answer ("": the answer)
+    )
+    params: Callable[[], dict[str, Any]] | None = None  # sent with every request
+    locations: dict[str, str] = field(
+        default_factory=dict
+    )  # parameter -> path|query|header
+    paginator: Paginator = field(default_factory=NoPagination)
+    incremental: Incremental | None = None
+    auth: EnvAuth = field(default_factory=NoAuth)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    method: str
+    path: str
+    default_url: str
+    params: Callable[[Any], dict[str, Any]] | None = None  # from each record
+    locations: dict[str, str] = field(default_factory=dict)
+    idempotency: IdempotencyKey | None = None
+    auth: EnvAuth = field(default_factory=NoAuth)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Link:
+    name: str
+    source: Source
+    target: Target
+    record_model: type[BaseModel]
+    transform: Callable[[Any], BaseModel]
+    before_send: Callable[[Any, Any], BaseModel] | None = None
+    after_run: Callable[[Summary], None] | None = None
+    required_env: tuple[str, ...] = ()
+
+
+def path_segment(name: str, value: Any) -> str:
+    """A path parameter's value as one URL segment; one that would leave it is refused."""
+    text = _as_string(value)
+    if text is None:
+        raise ValueError(f"the path parameter {name!r} has no value")
+    if text in ("", ".", ".."):
+        raise ValueError(
+            f"the path parameter {name!r} is {text!r}, which would change the request's path;"
+            " not sent"
+        )
+    return quote(text, safe="")
+
+
+def place_params(
+    path: str, values: dict[str, Any], locations: dict[str, str]
+) -> tuple[str, dict[str, str], dict[str, str]]:
+    """Put each parameter where the operation wants it: (path, query, headers)."""
+    query: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    for name, value in values.items():
+        location = locations.get(name, "query")
+        if location == "path":
+            path = path.replace("{" + name + "}", path_segment(name, value))
+        elif value is None:
+            continue
+        elif location == "header":
+            headers[name] = _as_string(value)
+        else:
+            query[name] = _as_string(value)
+    return path, query, headers
+
+
+# --- reading the source ---------------------------------------------------
+
+
+def source_request(
+    client: httpx.Client, source: Source, position: dict[str, Any], high_water: Any
+) -> httpx.Request:
+    """The request for the page at `position` (empty: the first page)."""
+    if "url" in position:
+        url = _url(client.base_url, position["url"])
+        if not _same_origin(url, client.base_url):
+            raise FatalError(
+                f"the next page {_safe_url(url)} is not on the source API's origin"
+                f" {_safe_url(client.base_url)}; not following it (the credentials would go there)"
+            )
+        return client.build_request(source.method, url)
+    values = source.params() if source.params is not None else {}
+    try:
+        path, params, headers = place_params(source.path, values, source.locations)
+    except ValueError as exc:
+        raise FatalError(f"source request: {exc}") from None
+    if source.incremental is not None and high_water is not None:
+        params[source.incremental.param] = high_water
+    params.update(source.paginator.request_params(position))
+    return client.build_request(source.method, path, params=params, headers=headers)
+
+
+@dataclass
+class Reading:
+    """Whether the source was read to its end (not cut short by max_pages)."""
+
+    complete: bool = False
+
+
+def read_source(
+    client: httpx.Client,
+    source: Source,
+    config: Config,
+    start: dict[str, Any],
+    high_water: Any,
+    reading: Reading,
+) -> Iterator[tuple[dict[str, Any], int, Any]]:
+    """Yield (page position, index in page, raw record), one page in memory at a time."""
+    position = dict(start.get("position") or {})
+    skip = int(start.get("done", 0))
+    seen: set[str] = set()
+    empty = 0
+    for _ in range(source.paginator.max_pages):
+        request = source_request(client, source, position, high_water)
+        key = str(request.url)
+        if key in seen:
+            reading.complete = True
+            return
+        seen.add(key)
+        try:
+            response, _attempts = send(client, request, config)
+        except WriteFailed as exc:
+            raise FatalError(
+                f"reading {_safe_url(request.url)} failed: {exc}"
+            ) from None
+        if response.status_code >= 300:
+            what = (
+                " (a redirect, which is not followed)"
+                if response.status_code < 400
+                else ""
+            )
+            raise FatalError(
+                f"reading {_safe_url(request.url)} failed: HTTP {response.status_code}{what}"
+                f" {redact(response.text[:200])}"
+            )
+        try:
+            body = response.json()
+        except (ValueError, RecursionError):
+            raise FatalError(
+                f"{_safe_url(request.url)} did not return readable JSON"
+            ) from None
+        records = _get(body, source.records) if source.records else body
+        if not isinstance(records, list):
+            raise FatalError(
+                f"{_safe_url(request.url)}: no list of records at {source.records!r}"
+            )
+        empty = 0 if records else empty + 1
+        if empty >= MAX_EMPTY_PAGES:
+            raise FatalError(
+                f"the source answered {empty} empty pages in a row and still points to a"
+                " next one; stopping (its pagination looks broken)"
+            )
+        for index, raw in enumerate(records):
+            if index >= skip:
+                yield position, index, raw
+        skip = 0
+        following = source.paginator.next_position(position, response, body, records)
+        if following is None:
+            reading.complete = True
+            return
+        position = following
+    log.warning(
+        "stopped after %d pages (max_pages); the checkpoint is kept, so the next run"
+        " goes on from here",
+        source.paginator.max_pages,
+    )
+
+
+# --- checkpoint -----------------------------------------------------------
+
+
+def _storable(position: dict[str, Any]) -> dict[str, Any]:
+    """A position without secrets: a URL loses its user info and secret query values."""
+    url = position.get("url")
+    if not isinstance(url, str):
+        return position
+    parsed = httpx.URL(url)
+    kept: list[tuple[str, str | int | float | bool | None]] = [
+        (k, v) for k, v in parsed.params.multi_items() if not SECRETS.is_secret(v)
+    ]
+    clean = parsed.copy_with(userinfo=b"", params=httpx.QueryParams(kept))
+    return {**position, "url": str(clean)}
+
+
+class Checkpoint:
+    """Advances only past records that, with every record before them, are done.
+
+    The state file is rewritten at most every SAVE_INTERVAL seconds, and by
+    flush() at the end: a killed run redoes at most that much work, which the
+    idempotency key makes safe to send again.
+    """
+
+    SAVE_INTERVAL = 0.1
+
+    def __init__(self, path: Path | None, state: dict[str, Any]) -> None:
+        self.path = path
+        self.state = state
+        self.lock = threading.Lock()
+        self.save_lock = threading.Lock()
+        self.next_seq = 0
+        self.done: set[int] = set()
+        self.places: dict[int, dict[str, Any]] = {}
+        self.saved_at = 0.0
+        self.unsaved = False
+
+    def track(self, seq: int, position: dict[str, Any], index: int) -> None:
+        with self.lock:
+            self.places[seq] = {"position": position, "done": index + 1}
+
+    def finish(self, seq: int) -> None:
+        with self.lock:
+            self.done.add(seq)
+            place = None
+            while self.next_seq in self.done:
+                self.done.discard(self.next_seq)
+                place = self.places.pop(self.next_seq, place)
+                self.next_seq += 1
+            if place is None or "replay" in place["position"]:
+                return
+            self.state["checkpoint"] = {
+                **place,
+                "position": _storable(place["position"]),
+            }
+            self.unsaved = True
+            if time.monotonic() - self.saved_at < self.SAVE_INTERVAL:
+                return
+        self.flush()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the latest checkpoint, if it moved since the last write."""
+        if self.path is None:
+            return
+        with self.save_lock:
+            with self.lock:
+                if not self.unsaved:
+                    return
+                text = redact(json.dumps(self.state, indent=2, sort_keys=True))
+                self.unsaved = False
+                self.saved_at = time.monotonic()
+            write_atomically(self.path, text)
+
+
+# --- writing the target ---------------------------------------------------
+
+
+def target_request(
+    client: httpx.Client, link: Link, record: Any, body: BaseModel, raw: Any
+) -> httpx.Request:
+    """The write of one record: its parameters, idempotency key and body."""
+    target = link.target
+    values = target.params(record) if target.params is not None else {}
+    path, params, headers = place_params(target.path, values, target.locations)
+    if target.idempotency is not None:
+        key = _get(raw, target.idempotency.source)
+        if key is None:
+            raise ValueError(
+                f"idempotency key field {target.idempotency.source!r} is missing"
+            )
+        value = f"{link.name}:{key}"
+        # HTTP headers are ASCII: percent-encode other characters, the same way on every try
+        headers[target.idempotency.header] = (
+            value if value.isascii() else quote(value, safe=":@")
+        )
+    payload = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return client.build_request(
+        target.method, path, params=params, headers=headers, json=payload
+    )
+
+
+def write(client: httpx.Client, request: httpx.Request, config: Config) -> None:
+    response, attempts = send(client, request, config)
+    if response.status_code >= 300:
+        raise WriteFailed(
+            f"HTTP {response.status_code}: {response.text[:500]}",
+            response.status_code,
+            attempts,
+        )
+
+
+class Progress:
+    """Progress on stderr: a live line on a terminal, a log line every few seconds otherwise."""
+
+    def __init__(self, summary: Summary) -> None:
+        self.summary = summary
+        self.started = time.monotonic()
+        self.last = self.started
+        self.live = sys.stderr.isatty()
+
+    def tick(self, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last < (0.2 if self.live else PROGRESS_EVERY):
+            return
+        self.last = now
+        s = self.summary
+        rate = s.read / max(now - self.started, 1e-9)
+        text = f"read {s.read}, written {s.written}, failed {s.failed} ({rate:.0f} records/s)"
+        if self.live:
+            sys.stderr.write("\r" + text + ("\n" if final else ""))
+            sys.stderr.flush()
+        else:
+            log.info(text)
+
+
+# --- the run --------------------------------------------------------------
+
+
+def _later(a: Any, b: Any) -> bool:
+    """Whether high-water value a is after b: as numbers, as instants, else as text."""
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a > b
+    when_a, when_b = _instant(a), _instant(b)
+    if when_a is not None and when_b is not None:
+        return when_a > when_b
+    return str(a) > str(b)
+
+
+def _instant(value: Any) -> datetime | None:
+    """An ISO 8601 date or date-time as an aware datetime (UTC when no offset), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def run_link(
+    link: Link,
+    config: Config,
+    source_transport: httpx.BaseTransport | None = None,
+    target_transport: httpx.BaseTransport | None = None,
+    summary: Summary | None = None,
+) -> Summary:
+    """Read, transform and write every record; return the counts.
+
+    Pass `summary` to keep the counts so far when a fatal error stops the run.
+    """
+    summary = summary if summary is not None else Summary()
+    summary.link = link.name
+    # httpx logs every URL at INFO, and a URL can carry an API key in its query.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    summary.started = _now()
+    for auth in (link.source.auth, link.target.auth):
+        auth.register_secrets()
+    with RunLock(None if config.dry_run else config.state_path):
+        _run_locked(link, config, source_transport, target_transport, summary)
+    if link.after_run is not None:
+        link.after_run(summary)
+    return summary
+
+
+def _run_locked(
+    link: Link,
+    config: Config,
+    source_transport: httpx.BaseTransport | None,
+    target_transport: httpx.BaseTransport | None,
+    summary: Summary,
+) -> None:
+    state = load_state(config.state_path, link.name)
+    state["link"] = link.name
+    resume = state.get("checkpoint") or {}
+    high_water = state.get("high_water")
+    incremental = link.source.incremental
+    signpost = _now()
+    newest: Any = None
+    # A dry run writes no file: failures are only logged, the checkpoint stays.
+    dead = DeadLetter(None if config.dry_run else config.dead_letter_path, link.name)
+    checkpoint = Checkpoint(None if config.dry_run else config.state_path, state)
+    progress = Progress(summary)
+    options: dict[str, Any] = {"timeout": config.timeout, "follow_redirects": False}
+    with (
+        checkpoint,  # leaves last: a fatal error still saves where the run got to
+        httpx.Client(
+            base_url=config.source_url,
+            auth=link.source.auth,
+            transport=source_transport,
+            **options,
+        ) as source,
+        httpx.Client(
+            base_url=config.target_url,
+            auth=link.target.auth,
+            transport=target_transport,
+            **options,
+        ) as target,
+        ThreadPoolExecutor(max_workers=max(config.concurrency, 1)) as pool,
+    ):
+        pending: set[Future[None]] = set()
+
+        def deliver(seq: int, record: BaseModel, body: BaseModel, raw: Any) -> None:
+            """Write one record, or dead-letter it; then let the checkpoint pass it.
+
+            A FatalError (refused credentials, an unwritable dead-letter file)
+            leaves the checkpoint before this record and stops the run.
+            """
+            try:
+                write(target, target_request(target, link, record, body, raw), config)
+            except FatalError:
+                raise
+            except WriteFailed as exc:
+                summary.count("failed")
+                dead.add("write", str(exc), raw, exc.status, exc.attempts)
+            except Exception as exc:  # any failure of one record dead-letters it
+                log.debug("record %d: write failed", seq, exc_info=True)
+                summary.count("failed")
+                dead.add("write", _brief(exc), raw)
+            else:
+                summary.count("written")
+            checkpoint.finish(seq)
+            progress.tick()
+
+        reading = Reading(complete=bool(config.replay_path))
+        records = (
+            read_replay(config.replay_path)
+            if config.replay_path
+            else read_source(source, link.source, config, resume, high_water, reading)
+        )
+        try:
+            for seq, (position, index, raw) in enumerate(records):
+                if config.limit is not None and seq >= config.limit:
+                    break
+                summary.read += 1
+                checkpoint.track(seq, position, index)
+                if incremental is not None:
+                    value = _get(raw, incremental.field)
+                    if value is not None and (newest is None or _later(value, newest)):
+                        newest = value
+                try:
+                    record = link.record_model.model_validate(raw)
+                except ValidationError as exc:
+                    summary.count("failed")
+                    dead.add("read", _brief(exc), raw)
+                    checkpoint.finish(seq)
+                    continue
+                try:
+                    body = link.transform(record)
+                    if link.before_send is not None:
+                        body = link.before_send(record, body)
+                except Exception as exc:  # any failure of one record dead-letters it
+                    log.debug("record %d: transform failed", seq, exc_info=True)
+                    summary.count("failed")
+                    dead.add("transform", _brief(exc), raw)
+                    checkpoint.finish(seq)
+                    continue
+                if config.dry_run:
+                    payload = body.model_dump(
+                        mode="json", by_alias=True, exclude_unset=True
+                    )
+                    print(_json_line({"would_send": payload}))
+                    summary.skipped += 1
+                    checkpoint.finish(
+                        seq
+                    )  # saves nothing in a dry run; keeps memory flat
+                    continue
+                if len(pending) >= config.concurrency * 2:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    _raise_first_error(finished)
+                pending.add(pool.submit(deliver, seq, record, body, raw))
+            _raise_first_error(wait(pending).done)
+        except BaseException:  # a fatal error, Ctrl-C or SIGTERM: start no more writes
+            for future in pending:
+                future.cancel()
+            raise
+    progress.tick(final=True)
+    summary.finished = _now()
+    summary.exit_code = 1 if summary.failed else 0
+    if reading.complete and not config.dry_run and not config.replay_path:
+        state.pop("checkpoint", None)
+        if incremental is not None and newest is not None:
+            cap = signpost if isinstance(newest, str) else time.time()
+            state["high_water"] = cap if _later(newest, cap) else newest
+    state["last_run"] = summary.as_dict()
+    if not config.dry_run:
+        save_state(config.state_path, state)
+
+
+def _raise_first_error(futures: set[Future[None]]) -> None:
+    """Re-raise, in the main thread, the first error that stopped a write."""
+    for future in futures:
+        future.result()
+
+
+def _save_last_run(path: Path | None, summary: Summary) -> None:
+    """Keep a fatal run's summary in the state file, beside its checkpoint."""
+    try:
+        state = load_state(path, summary.link)
+        state["last_run"] = summary.as_dict()
+        save_state(path, state)
+    except (FatalError, OSError):
+        log.warning("could not record the run in the state file %s", path)
+
+
+# --- command line ---------------------------------------------------------
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": _now(),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+        }
+        return redact(json.dumps(entry))
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add = parser.add_argument
+    add(
+        "--source-url",
+        help="source base URL (else SOURCE_BASE_URL, else the spec's server)",
+    )
+    add(
+        "--target-url",
+        help="target base URL (else TARGET_BASE_URL, else the spec's server)",
+    )
+    add("--state", type=Path, help="checkpoint and high-water mark file (JSON)")
+    add("--dead-letter", type=Path, help="JSON Lines file for records that failed")
+    add("--replay", type=Path, help="send the records of a dead-letter file again")
+    add(
+        "--dry-run",
+        action="store_true",
+        help="read and transform, print, write nothing",
+    )
+    add("--limit", type=int, help="stop after N records")
+    add("--concurrency", type=int, default=4, help="writes in flight (default 4)")
+    add(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds for each whole request (default 30)",
+    )
+    add("--max-retries", type=int, default=5, help="retries per request (default 5)")
+    add(
+        "--max-body",
+        type=int,
+        default=MAX_BODY,
+        help=f"largest answer accepted, in bytes, decoded (default {MAX_BODY})",
+    )
+    add("--log-format", choices=("text", "json"), default="text")
+    add("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    return parser.parse_args(argv)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM stops the run as Ctrl-C does; later signals do not break that clean stop."""
+
+    def stop(signum: int, frame: object) -> None:
+        for name in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(name, lambda *_: log.warning("already stopping; please wait"))
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+
+def main_link(
+    link: Link,
+    argv: list[str] | None,
+    description: str,
+    run: Callable[[Config, Summary], Summary] | None = None,
+) -> int:
+    """The script's command line: parse, check the environment, run, print the summary."""
+    args = parse_args(argv, description)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if args.log_format == "json"
+        else RedactingFormatter("%(levelname)s %(message)s")
+    )
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        handlers=[handler],
+        force=True,
+    )
+    summary = Summary(link=link.name, started=_now(), exit_code=2)
+    missing = [name for name in link.required_env if not os.environ.get(name)]
+    if missing:
+        problem = f"set the environment variable(s): {', '.join(missing)}"
+        log.error(problem)
+        print(json.dumps({**summary.as_dict(), "error": problem}))
+        return 2
+    config = Config(
+        source_url=args.source_url
+        or os.environ.get("SOURCE_BASE_URL")
+        or link.source.default_url,
+        target_url=args.target_url
+        or os.environ.get("TARGET_BASE_URL")
+        or link.target.default_url,
+        state_path=args.state,
+        dead_letter_path=args.dead_letter,
+        replay_path=args.replay,
+        dry_run=args.dry_run,
+        limit=args.limit,
+        concurrency=max(args.concurrency, 1),
+        timeout=args.timeout,
+        max_retries=max(args.max_retries, 0),
+        max_body=max(args.max_body, 1),
+    )
+    _stop_on_signals()
+    try:
+        if run is not None:
+            run(config, summary)
+        else:
+            run_link(link, config, summary=summary)
+    except (FatalError, httpx.HTTPError, OSError, KeyboardInterrupt) as exc:
+        if args.verbose:
+            log.exception("fatal error")
+        if isinstance(exc, KeyboardInterrupt):
+            problem = (
+                "interrupted; rerun with the same --state to go on from the checkpoint"
+            )
+        else:
+            problem = redact(str(exc))
+        log.error("fatal: %s", problem)
+        summary.finished = _now()
+        summary.exit_code = 2
+        if not isinstance(exc, LockHeld):
+            _save_last_run(None if config.dry_run else config.state_path, summary)
+        print(json.dumps({**summary.as_dict(), "error": problem}))
+        return 2
+    print(json.dumps(summary.as_dict()))
+    return summary.exit_code
