@@ -143,7 +143,11 @@ def script_source(link: Link) -> str:
     candidates = [*LINK_IMPORTS, *runtime.imports]
     imports = [line for line in candidates if _bound_name(line) in used]
     return template.render(
-        {**context, "imports": merge_imports([*imports, *link.imports]), "runtime": runtime.code}
+        {
+            **context,
+            "imports": merge_imports([*imports, *link.imports]),
+            "runtime": runtime.code,
+        }
     )
 
 
@@ -212,7 +216,11 @@ def _side_args(side: Any) -> list[str]:
 
 
 def _locations(params: Any) -> str:
-    return "{" + ", ".join(f"{py_literal(p.name)}: {py_literal(p.location)}" for p in params) + "}"
+    return (
+        "{"
+        + ", ".join(f"{py_literal(p.name)}: {py_literal(p.location)}" for p in params)
+        + "}"
+    )
 
 
 def _paginator(link: Link) -> str:
@@ -235,7 +243,9 @@ def _auth_args(side: Any) -> list[str]:
     if auth.kind not in AUTH_CLASSES:
         return []
     name, roles = AUTH_CLASSES[auth.kind]
-    args = [f"{roles[role]}={py_literal(var)}" for role, var in auth.env if role in roles]
+    args = [
+        f"{roles[role]}={py_literal(var)}" for role, var in auth.env if role in roles
+    ]
     if auth.kind == "api_key":
         args = [
             f"location={py_literal(auth.location)}",

@@ -72,7 +72,11 @@ def copy_for(link_code: str) -> RuntimeCopy:
     imports: set[str] = set()
     position = 0
     for module in runtime_modules():
-        mine = [pieces[i] for i in range(position, position + len(module.pieces)) if i in chosen]
+        mine = [
+            pieces[i]
+            for i in range(position, position + len(module.pieces))
+            if i in chosen
+        ]
         position += len(module.pieces)
         if not mine:
             continue
@@ -97,7 +101,8 @@ def _read_module(name: str) -> RuntimeModule:
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             if isinstance(node, ast.ImportFrom) and (
-                node.module == "__future__" or (node.module or "").startswith("generator")
+                node.module == "__future__"
+                or (node.module or "").startswith("generator")
             ):
                 continue
             for alias in node.names:
@@ -109,19 +114,26 @@ def _read_module(name: str) -> RuntimeModule:
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # the module docstring
-        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        first = min(
+            [node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]
+        )
         while first > 1 and lines[first - 2].lstrip().startswith("#"):
             first -= 1  # a comment that explains the definition goes with it
         source = "\n".join(lines[first - 1 : node.end_lineno])
         block = isinstance(node, ast.FunctionDef | ast.ClassDef)
-        pieces.append(Piece(name, block, _names_defined(node), _names_used(node), source))
+        uses = frozenset(_names_used(node))
+        pieces.append(Piece(name, block, _names_defined(node), uses, source))
     return RuntimeModule(name, title, imports, tuple(pieces))
 
 
 def _names_defined(node: ast.stmt) -> frozenset[str]:
     if isinstance(node, ast.FunctionDef | ast.ClassDef):
         return frozenset({node.name})
-    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    targets = (
+        node.targets
+        if isinstance(node, ast.Assign)
+        else [getattr(node, "target", None)]
+    )
     return frozenset(t.id for t in targets if isinstance(t, ast.Name))
 
 
