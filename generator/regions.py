@@ -42,10 +42,6 @@ class Orphan:
 class NoPlaceForOrphans(Exception):
     """The fresh source has no host region, so orphaned regions cannot be kept."""
 
-    def __init__(self, names: list[str]) -> None:
-        self.names = names
-        super().__init__(", ".join(names))
-
 
 def keep_regions(fresh: str, existing: str) -> tuple[str, list[Orphan]]:
     """The fresh source, with each region's body taken from the existing file.
@@ -57,7 +53,7 @@ def keep_regions(fresh: str, existing: str) -> tuple[str, list[Orphan]]:
     names = set(regions(fresh))
     orphaned = [n for n, body in kept.items() if n not in names and not _unfilled(body)]
     if orphaned and ORPHAN_HOST not in names:
-        raise NoPlaceForOrphans(orphaned)
+        raise NoPlaceForOrphans(", ".join(orphaned))
     pieces: list[str] = []
     orphans: list[Orphan] = []
     end = 0
