@@ -16,7 +16,7 @@ from generator.draft import draft_mapping, normalise_snake, repair
 from generator.errors import P2pgenError, Problem
 from generator.fleet import as_json, as_mermaid, as_table, survey
 from generator.output import PlannedFile, plan, write_all
-from generator.regions import diff
+from generator.regions import ORPHAN_HOST, diff
 from generator.render import render_link
 from generator.resolve import Resolution, resolve
 from generator.specs import SpecSet, iter_operations
@@ -120,6 +120,20 @@ def generate(mappings: tuple[Path, ...], out: Path, force: bool) -> None:
     write_all([f for f in planned if f.changed])
     for f in planned:
         click.echo(f"{'wrote' if f.changed else 'unchanged'} {f.path}")
+    _echo_problems(
+        [
+            Problem(
+                str(f.path),
+                orphan.line,
+                message=f"region '{orphan.region}' is no longer generated; its code "
+                f"is kept here, commented out, at the end of region '{ORPHAN_HOST}': "
+                "move what you still need, then delete the block",
+                severity="warning",
+            )
+            for f in planned
+            for orphan in f.orphans
+        ]
+    )
 
 
 @cli.command()

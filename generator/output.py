@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import P2pgenError
-from generator.regions import diff, edited_outside_regions, keep_regions, stamp
+from generator.regions import (
+    ORPHAN_HOST,
+    NoPlaceForOrphans,
+    Orphan,
+    diff,
+    edited_outside_regions,
+    keep_regions,
+    stamp,
+)
 
 
 @dataclass(frozen=True)
@@ -17,6 +25,7 @@ class PlannedFile:
     content: str
     existing: str | None
     conflict: str  # diff of edits made outside the regions ('' when none)
+    orphans: tuple[Orphan, ...] = ()  # regions kept, commented out, in the host
 
     @property
     def changed(self) -> bool:
@@ -29,13 +38,23 @@ def plan(files: dict[str, str], directory: Path) -> list[PlannedFile]:
     for name, fresh in sorted(files.items()):
         path = directory / name
         existing = _existing(path)
-        content = stamp(fresh if existing is None else keep_regions(fresh, existing))
+        merged, orphans = fresh, list[Orphan]()
+        if existing is not None:
+            try:
+                merged, orphans = keep_regions(fresh, existing)
+            except NoPlaceForOrphans as exc:
+                raise _refuse(
+                    path,
+                    f"has regions the regenerated file no longer has ({exc}) and no "
+                    f"'{ORPHAN_HOST}' region to keep them in; save their code elsewhere",
+                ) from None
+        content = stamp(merged)
         conflict = ""
         if existing is not None and edited_outside_regions(existing):
             conflict = diff(
                 content, existing, f"{path} (generated)", f"{path} (on disk)"
             )
-        planned.append(PlannedFile(path, content, existing, conflict))
+        planned.append(PlannedFile(path, content, existing, conflict, tuple(orphans)))
     return planned
 
 
