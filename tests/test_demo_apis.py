@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,10 +16,10 @@ import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 
-from generator.demo import DEFAULT_LINKS, fill_in_stub, run_demo
-from generator.demo_apis import DEMO_CREDENTIALS, DemoApis
-from generator.demo_http import FAULT_KINDS, Faults
-from generator.demo_store import load_spec
+from generator.demo.apis import DEMO_CREDENTIALS, DemoApis
+from generator.demo.command import DEFAULT_LINKS, fill_in_stub, run_demo
+from generator.demo.http import FAULT_KINDS, Faults
+from generator.demo.store import load_spec
 from generator.regions import edited_outside_regions, regions
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -497,3 +499,20 @@ def test_run_demo_fills_in_stubs_regenerates_and_replays():
     # Links without stubs get no loop.
     assert "fill in" not in sections["invoices_to_crm"]
     assert "fill in" not in sections["treatments_to_billing"]
+
+
+@pytest.mark.slow
+def test_generator_commands_do_not_load_the_demo():
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, generator.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith('generator.demo')))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=SPECS.parent,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -18,9 +17,9 @@ from typing import Any, TextIO
 
 import yaml
 
-from generator.demo_apis import DemoApis
-from generator.demo_examples import API_CLASSES
-from generator.demo_http import Faults
+from generator.demo.apis import DemoApis
+from generator.demo.examples import API_CLASSES
+from generator.demo.http import Faults
 from generator.regions import REGION, regions
 
 # Which store collection a target operation writes into, to show what arrived.
@@ -68,7 +67,7 @@ def link_apis(mapping_file: Path) -> LinkApis:
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
     # `-m generator` must find this very package, installed or not.
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     return {**os.environ, "PYTHONPATH": path, **extra}
 
@@ -501,20 +500,3 @@ def run_demo(
         stream.write("Every link ran.\n")
     stream.flush()
     return 0 if ok else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the example links (all four by default) against the demo APIs."""
-    parser = argparse.ArgumentParser(
-        prog="python -m generator.demo", description=main.__doc__
-    )
-    parser.add_argument("links", nargs="*", default=DEFAULT_LINKS)
-    parser.add_argument(
-        "--specs", type=Path, default=Path(__file__).resolve().parent.parent / "specs"
-    )
-    args = parser.parse_args(argv)
-    return run_demo(args.links, args.specs, sys.stdout)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
