@@ -544,7 +544,7 @@ def test_run_demo_fills_in_stubs_regenerates_and_replays():
     ]:
         section = sections[link]
         assert f"NotImplementedError: implement {stub}()" in section
-        assert f"1 fill in   {stub}()" in section
+        assert f"1 fill in   {stub}() from {link}.stubs.py" in section
         assert f"unchanged {link}/{link}.py" in section
         assert f"{stub}() kept: the region survives" in section
         assert f"--replay {link}.dead.jsonl" in section
