@@ -9,7 +9,7 @@
    CarePoint demo source page by page (20 records a page) and write to the
    Billable demo target.
    Every single measurement starts its own demo APIs in a separate process
-   (`python -m generator.demo_apis --free-ports --seed-count N`, free loopback
+   (`python -m generator.demo.apis --free-ports --seed-count N`, free loopback
    ports read from its start-up lines), waits until the billing API answers
    `GET /charges`, then times the client alone: from the call to
    `run(Config(...))` or to the hand loop until it returns. The demo servers
@@ -62,7 +62,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generator.demo_apis import DEMO_CREDENTIALS, DemoApis  # noqa: E402
+from generator.demo.apis import DEMO_CREDENTIALS, DemoApis  # noqa: E402
 
 SPECS = ROOT / "specs"
 LINK = "treatments_to_billing"
@@ -203,7 +203,7 @@ class DemoProcess:
             [
                 sys.executable,
                 "-m",
-                "generator.demo_apis",
+                "generator.demo.apis",
                 "--free-ports",
                 *("--seed-count", str(self.records)),
             ],

@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 
 from generator import __version__
-from generator.demo import run_demo
 from generator.draft import draft_mapping, normalise_snake, repair
 from generator.errors import P2pgenError, Problem
 from generator.fleet import as_json, as_mermaid, as_table, survey
@@ -325,6 +324,9 @@ def links(directory: Path, out: Path, style: str) -> None:
 @click.argument("links", nargs=-1)
 def demo(links: tuple[str, ...]) -> None:
     """Start the bundled demo APIs, generate example links, run them, show the result."""
+    # Imported here: the demo is a quarter of the code and no other command needs it.
+    from generator.demo.command import run_demo  # noqa: PLC0415
+
     names = list(links) or [p.stem for p in _default_mappings()]
     sys.exit(run_demo(names, Path("specs"), sys.stdout))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,10 +16,17 @@ import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 
-from generator.demo import DEFAULT_LINKS, fill_in_stub, run_demo
-from generator.demo_apis import DEMO_CREDENTIALS, DemoApis
-from generator.demo_http import FAULT_KINDS, Faults
-from generator.demo_store import load_spec
+from generator.demo.apis import DEMO_CREDENTIALS, DemoApis
+from generator.demo.command import (
+    DEFAULT_LINKS,
+    ExampleStub,
+    example_stubs,
+    fill_in_stub,
+    run_demo,
+    stubs_file,
+)
+from generator.demo.http import FAULT_KINDS, Faults
+from generator.demo.store import load_spec
 from generator.regions import edited_outside_regions, regions
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -427,37 +436,88 @@ def test_run_demo_generates_and_runs_a_link():
     assert "billing now holds" in report
 
 
-@pytest.mark.parametrize(
-    ("link", "stub", "code"),
-    [
-        ("crm_to_mailer", "tags_for", 'return [f"tier:{tier}"]'),
-        ("pos_to_inventory", "negative_quantity", 'return -int(item["quantity"])'),
-    ],
-)
-def test_fill_in_stub_edits_only_the_region_body(link: str, stub: str, code: str):
+EXAMPLE_STUBS = [
+    (path.name.removesuffix(".stubs.py"), stub)
+    for path in sorted((SPECS / "links").glob("*.stubs.py"))
+    for stub in example_stubs(path)
+]
+
+
+def test_every_example_stub_in_the_mappings_has_a_filled_in_body():
+    mapped = {
+        (path.stem, stub)
+        for path in (SPECS / "links").glob("*.yaml")
+        for stub in re.findall(r"\{stub: (\w+)\}", path.read_text("utf-8"))
+    }
+    assert (
+        set(EXAMPLE_STUBS)
+        == mapped
+        == {
+            ("crm_to_mailer", "tags_for"),
+            ("pos_to_inventory", "negative_quantity"),
+        }
+    )
+
+
+@pytest.mark.parametrize(("link", "stub"), EXAMPLE_STUBS)
+def test_fill_in_stub_writes_the_example_into_the_region_only(link: str, stub: str):
     script = (GENERATED / link / f"{link}.py").read_text(encoding="utf-8")
-    edit = fill_in_stub(script, stub)
-    assert edit is not None
-    edited, shown = edit
+    example = example_stubs(stubs_file(SPECS / "links" / f"{link}.yaml"))[stub]
+    edited, shown = fill_in_stub(script, stub, example)
     before, after = regions(script), regions(edited)
     def_line = before[f"stub {stub}"].splitlines()[0]
     assert after[f"stub {stub}"].splitlines()[0] == def_line
     assert "NotImplementedError" not in after[f"stub {stub}"]
-    assert code in after[f"stub {stub}"]
+    assert after[f"stub {stub}"].rstrip("\n") == "\n".join(example.lines)
     assert {k: v for k, v in after.items() if k != f"stub {stub}"} == {
         k: v for k, v in before.items() if k != f"stub {stub}"
     }
     # Still the checksum of a file edited only inside its regions, and valid Python.
     assert not edited_outside_regions(edited)
     compile(edited, f"{link}.py", "exec")
-    assert shown[0] == f"# p2pgen:begin stub {stub}"
-    assert shown[1] == def_line
-    assert shown[-1] == f"# p2pgen:end stub {stub}"
+    assert shown == [
+        f"# p2pgen:begin stub {stub}",
+        *example.lines,
+        f"# p2pgen:end stub {stub}",
+    ]
 
 
-def test_fill_in_stub_leaves_unknown_stubs_alone():
+def _stubs(tmp_path: Path, text: str) -> dict[str, ExampleStub]:
+    path = tmp_path / "crm_to_mailer.stubs.py"
+    path.write_text(text, encoding="utf-8")
+    return example_stubs(path)
+
+
+def test_fill_in_stub_refuses_a_def_line_that_is_not_the_generated_one(
+    tmp_path: Path,
+):
     script = (GENERATED / "crm_to_mailer" / "crm_to_mailer.py").read_text("utf-8")
-    assert fill_in_stub(script, "no_such_stub") is None
+    example = _stubs(
+        tmp_path, '"""Doc."""\n\n\ndef tags_for(contact):\n    return []\n'
+    )
+    with pytest.raises(ValueError) as caught:
+        fill_in_stub(script, "tags_for", example["tags_for"])
+    assert str(caught.value) == (
+        "crm_to_mailer.stubs.py:4: the def line of tags_for() is not the generated "
+        "one; make it 'def tags_for(record: SourceRecord) -> list[str]:'"
+    )
+
+
+def test_fill_in_stub_refuses_a_stub_the_script_does_not_have(tmp_path: Path):
+    script = (GENERATED / "crm_to_mailer" / "crm_to_mailer.py").read_text("utf-8")
+    example = _stubs(tmp_path, "def no_such_stub():\n    return 1\n")
+    with pytest.raises(ValueError, match="no region 'stub no_such_stub'"):
+        fill_in_stub(script, "no_such_stub", example["no_such_stub"])
+
+
+def test_example_stubs_names_the_line_of_a_syntax_error(tmp_path: Path):
+    with pytest.raises(ValueError) as caught:
+        _stubs(tmp_path, "def tags_for(record):\n    return [\n")
+    assert str(caught.value).startswith("crm_to_mailer.stubs.py:2: ")
+
+
+def test_a_link_without_a_stubs_file_has_no_example_stubs(tmp_path: Path):
+    assert example_stubs(tmp_path / "no_such.stubs.py") == {}
 
 
 def _sections(report: str) -> dict[str, str]:
@@ -484,7 +544,7 @@ def test_run_demo_fills_in_stubs_regenerates_and_replays():
     ]:
         section = sections[link]
         assert f"NotImplementedError: implement {stub}()" in section
-        assert f"1 fill in   {stub}()" in section
+        assert f"1 fill in   {stub}() from {link}.stubs.py" in section
         assert f"unchanged {link}/{link}.py" in section
         assert f"{stub}() kept: the region survives" in section
         assert f"--replay {link}.dead.jsonl" in section
@@ -497,3 +557,20 @@ def test_run_demo_fills_in_stubs_regenerates_and_replays():
     # Links without stubs get no loop.
     assert "fill in" not in sections["invoices_to_crm"]
     assert "fill in" not in sections["treatments_to_billing"]
+
+
+@pytest.mark.slow
+def test_generator_commands_do_not_load_the_demo():
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, generator.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith('generator.demo')))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=SPECS.parent,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"

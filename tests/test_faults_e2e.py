@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from generator.demo_apis import DemoApis
-from generator.demo_http import Faults
-from generator.demo_store import body_validator, load_spec
+from generator.demo.apis import DemoApis
+from generator.demo.http import Faults
+from generator.demo.store import body_validator, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

@@ -30,7 +30,7 @@ import httpx
 import pytest
 import yaml
 
-from generator.demo_apis import DemoApis
+from generator.demo.apis import DemoApis
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

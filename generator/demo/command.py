@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import ast
 import json
 import os
 import re
@@ -18,9 +18,9 @@ from typing import Any, TextIO
 
 import yaml
 
-from generator.demo_apis import DemoApis
-from generator.demo_examples import API_CLASSES
-from generator.demo_http import Faults
+from generator.demo.apis import DemoApis
+from generator.demo.examples import API_CLASSES
+from generator.demo.http import Faults
 from generator.regions import REGION, regions
 
 # Which store collection a target operation writes into, to show what arrived.
@@ -68,7 +68,7 @@ def link_apis(mapping_file: Path) -> LinkApis:
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
     # `-m generator` must find this very package, installed or not.
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     return {**os.environ, "PYTHONPATH": path, **extra}
 
@@ -217,73 +217,79 @@ STUB_FAILURE = re.compile(r"NotImplementedError: implement (?P<stub>\w+)\(\)")
 OUTSIDE_EDIT = "# quick fix, made outside any region"
 
 
-def _stub_body(stub: str, source_fields: set[str]) -> list[str] | None:
-    """What a developer might write in a demo link's stub (its indented body)."""
-    if stub == "tags_for" and "tier" in source_fields:
-        return [
-            '    """Tag each member with the contact\'s tier, for targeted mailings."""',
-            '    tier = record.tier or "bronze"  # the CRM counts no tier as bronze',
-            '    return [f"tier:{tier}"]',
-        ]
-    if stub == "tags_for":
-        return [
-            '    """Tag each member with where it came from."""',
-            '    return ["source:crm"]',
-        ]
-    if stub == "negative_quantity":
-        return [
-            '    """Units sold leave the warehouse: a negative change in stock."""',
-            '    return -int(item["quantity"])',
-        ]
-    return None
+@dataclass(frozen=True)
+class ExampleStub:
+    """A stub function as an example link's stubs file fills it in."""
+
+    where: str  # FILE:LINE of its def line
+    lines: list[str]  # its def line(s) and body
 
 
-def _source_fields(script_text: str) -> set[str]:
-    """The field names of the script's SourceRecord model."""
-    alias = re.search(r"^SourceRecord = (\w+)$", script_text, re.MULTILINE)
-    model = alias.group(1) if alias else "SourceRecord"
-    found = re.search(
-        rf"^class {re.escape(model)}\(.*?\):\n(?P<body>(?:[ \t]+.*\n|\n)+)",
-        script_text,
-        re.MULTILINE,
-    )
-    if not found:
-        return set()
-    return set(re.findall(r"^    (\w+):", found.group("body"), re.MULTILINE))
+def stubs_file(mapping_file: Path) -> Path:
+    """Where an example link's filled-in stub functions live: beside its mapping."""
+    return mapping_file.with_name(f"{mapping_file.stem}.stubs.py")
 
 
-def fill_in_stub(script_text: str, stub: str) -> tuple[str, list[str]] | None:
-    """Replace the body of a stub's region, keeping its def line.
+def example_stubs(path: Path) -> dict[str, ExampleStub]:
+    """The functions of a stubs file by name; none when there is no such file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        tree = ast.parse(text, path.name)
+    except SyntaxError as exc:
+        raise ValueError(
+            f"{path.name}:{exc.lineno}: {exc.msg}; a stubs file is Python code"
+        ) from exc
+    lines = text.splitlines()
+    return {
+        node.name: ExampleStub(
+            f"{path.name}:{node.lineno}", lines[node.lineno - 1 : node.end_lineno]
+        )
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+    }
+
+
+def fill_in_stub(
+    script_text: str, stub: str, example: ExampleStub
+) -> tuple[str, list[str]]:
+    """Put a filled-in stub function into its region, in place of the generated one.
 
     Returns the edited script and the region as it now reads (blank lines left
-    out), or None when the script has no such region or the demo has no body.
+    out). Raises ValueError when the script has no such region or the example's
+    def line is not the generated one.
     """
     for match in REGION.finditer(script_text):
         if match.group("name") != f"stub {stub}":
             continue
+        indent = match.group("indent")
         lines = match.group("body").splitlines()
         header = next(
             (i + 1 for i, line in enumerate(lines) if line.rstrip().endswith(":")), 0
         )
-        body = _stub_body(stub, _source_fields(script_text))
-        if not header or body is None:
-            return None
+        written = [f"{indent}{line}" if line else line for line in example.lines]
+        if written[:header] != lines[:header]:
+            generated = " ".join(line.strip() for line in lines[:header])
+            raise ValueError(
+                f"{example.where}: the def line of {stub}() is not the generated "
+                f"one; make it {generated!r}"
+            )
         blank_after = len(lines) - len("\n".join(lines).rstrip("\n").splitlines())
-        new_body = "\n".join(lines[:header] + body + [""] * blank_after) + "\n"
+        new_body = "\n".join(written + [""] * blank_after) + "\n"
         edited = (
             script_text[: match.start("body")]
             + new_body
             + script_text[match.end("body") :]
         )
-        indent = match.group("indent")
         shown = [
             f"{indent}# p2pgen:begin stub {stub}",
-            *lines[:header],
-            *body,
+            *written,
             f"{indent}# p2pgen:end stub {stub}",
         ]
         return edited, shown
-    return None
+    raise ValueError(f"the generated script has no region 'stub {stub}'")
 
 
 def _relative(text: str, workdir: Path) -> str:
@@ -331,18 +337,26 @@ def main_loop(
     script = workdir / name / f"{name}.py"
     text = script.read_text(encoding="utf-8")
     filled: dict[str, str] = {}
-    for stub in stubs:
-        edit = fill_in_stub(text, stub)
-        if edit is None:
+    examples_file = stubs_file(mapping_file)
+    try:
+        examples = example_stubs(examples_file)
+        for stub in stubs:
+            if stub not in examples:
+                out.write(
+                    f"   fill in     {stub}() is for you to write: "
+                    f"{examples_file.name} has no def {stub}\n\n"
+                )
+                return True
+            text, shown = fill_in_stub(text, stub, examples[stub])
+            filled[stub] = regions(text)[f"stub {stub}"]
             out.write(
-                f"   fill in     {stub}() is for you to write: the demo has no body "
-                "for it\n\n"
+                f"   1 fill in   {stub}() from {examples_file.name} into its region "
+                f"in {name}/{name}.py:\n"
             )
-            return True
-        text, shown = edit
-        filled[stub] = regions(text)[f"stub {stub}"]
-        out.write(f"   1 fill in   {stub}() in {name}/{name}.py, inside its region:\n")
-        out.writelines(f"{pad}{line}\n" for line in shown)
+            out.writelines(f"{pad}{line}\n" for line in shown)
+    except ValueError as exc:
+        out.write(f"   fill in     {exc}\n\n")
+        return False
     script.write_text(text, encoding="utf-8")
 
     regenerated = _generate(mapping_file, workdir)
@@ -501,20 +515,3 @@ def run_demo(
         stream.write("Every link ran.\n")
     stream.flush()
     return 0 if ok else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the example links (all four by default) against the demo APIs."""
-    parser = argparse.ArgumentParser(
-        prog="python -m generator.demo", description=main.__doc__
-    )
-    parser.add_argument("links", nargs="*", default=DEFAULT_LINKS)
-    parser.add_argument(
-        "--specs", type=Path, default=Path(__file__).resolve().parent.parent / "specs"
-    )
-    args = parser.parse_args(argv)
-    return run_demo(args.links, args.specs, sys.stdout)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

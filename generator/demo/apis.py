@@ -1,8 +1,8 @@
 """The bundled demo APIs: the example specs served for real on loopback.
 
-`DemoApis` starts each of the seven example APIs (`demo_examples`) on its own
-`ThreadingHTTPServer` in a background thread (`demo_http`); each keeps its
-records in SQLite (`demo_store`), checks credentials and request bodies as its
+`DemoApis` starts each of the seven example APIs (`examples`) on its own
+`ThreadingHTTPServer` in a background thread (`http`); each keeps its
+records in SQLite (`store`), checks credentials and request bodies as its
 spec says, and can misbehave on purpose (`Faults`) so that the generated
 scripts' retry, dead-letter and resume paths meet a real network.
 """
@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from generator.demo_examples import API_CLASSES
-from generator.demo_http import Api, Faults, Handler, Server
-from generator.demo_store import (
+from generator.demo.examples import API_CLASSES
+from generator.demo.http import Api, Faults, Handler, Server
+from generator.demo.store import (
     Json,
 )
 
@@ -167,10 +167,10 @@ class DemoApis:
 def main(argv: list[str] | None = None) -> int:
     """Serve every demo API on its spec port until interrupted."""
     parser = argparse.ArgumentParser(
-        prog="python -m generator.demo_apis", description=main.__doc__
+        prog="python -m generator.demo.apis", description=main.__doc__
     )
     parser.add_argument(
-        "--specs", type=Path, default=Path(__file__).resolve().parent.parent / "specs"
+        "--specs", type=Path, default=Path(__file__).resolve().parents[2] / "specs"
     )
     parser.add_argument("--seed", type=int, default=0)
     for flag in ("error-503", "rate-limit-429", "drop-connection", "lost-response"):

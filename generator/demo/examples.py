@@ -1,8 +1,8 @@
-"""The seven example APIs of specs/, each a `demo_http.Api` with its own routes.
+"""The seven example APIs of specs/, each a `http.Api` with its own routes.
 
 Each class serves one example spec the way a real vendor would: its own auth
 scheme, pagination style, error format and validation of request bodies
-against the spec. `demo_apis.DemoApis` puts them all on loopback.
+against the spec. `apis.DemoApis` puts them all on loopback.
 """
 
 from __future__ import annotations
@@ -19,19 +19,24 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from urllib.parse import parse_qsl, urlencode
 
-from generator import demo_store
-from generator.demo_http import Api, error_code
-from generator.demo_store import (
+from generator.demo.http import Api, error_code
+from generator.demo.store import (
     BadParam,
     Json,
     Request,
     Response,
+    body_validator,
     decode_cursor,
     encode_cursor,
     enum_param,
     int_param,
     moment_param,
+    now_iso,
     same_secret,
+    seed_contacts,
+    seed_invoices,
+    seed_sales,
+    seed_treatments,
 )
 
 
@@ -41,8 +46,8 @@ class CrmApi(Api):
     name, spec_file, collections = "crm", "crm.yaml", ("contacts", "customers")
 
     def setup(self) -> None:
-        self.seed("contacts", demo_store.seed_contacts(random.Random(1), self.n(60)))
-        self.check = demo_store.body_validator(self.spec, "POST", "/customers")
+        self.seed("contacts", seed_contacts(random.Random(1), self.n(60)))
+        self.check = body_validator(self.spec, "POST", "/customers")
         self.route("GET", "/contacts", self.list_contacts)
         self.route("GET", "/customers", self.list_customers)
         self.route("POST", "/customers", self.create_customer)
@@ -83,7 +88,7 @@ class CrmApi(Api):
             customer = {
                 **body,
                 "id": f"cus_{number:06x}",
-                "created_at": demo_store.now_iso(),
+                "created_at": now_iso(),
             }
             self.store.add("customers", customer)
             return Response(201, customer)
@@ -97,9 +102,7 @@ class MailerApi(Api):
     name, spec_file, collections = "mailer", "mailer.yaml", ("members",)
 
     def setup(self) -> None:
-        self.check = demo_store.body_validator(
-            self.spec, "POST", "/lists/{list_id}/members"
-        )
+        self.check = body_validator(self.spec, "POST", "/lists/{list_id}/members")
         members = r"/lists/(?P<list_id>[^/]+)/members"
         self.route("GET", members, self.list_members)
         self.route("POST", members, self.add_member)
@@ -166,7 +169,7 @@ class MailerApi(Api):
                 **body,
                 "id": hashlib.md5(email.encode()).hexdigest(),
                 "list_id": match["list_id"],
-                "last_changed": demo_store.now_iso(),
+                "last_changed": now_iso(),
             }
             self.store.add("members", member)
             return Response(201, member)
@@ -180,7 +183,7 @@ class InvoicingApi(Api):
     name, spec_file, collections = "invoicing", "invoicing.json", ("invoices",)
 
     def setup(self) -> None:
-        self.seed("invoices", demo_store.seed_invoices(random.Random(2), self.n(45)))
+        self.seed("invoices", seed_invoices(random.Random(2), self.n(45)))
         self.route("GET", "/invoices", self.list_invoices)
 
     def authorised(self, req: Request) -> bool:
@@ -222,7 +225,7 @@ class PosApi(Api):
     name, spec_file, collections = "pos", "pos.yaml", ("sales",)
 
     def setup(self) -> None:
-        self.seed("sales", demo_store.seed_sales(random.Random(3), self.n(80)))
+        self.seed("sales", seed_sales(random.Random(3), self.n(80)))
         self.route("GET", "/sales", self.list_sales)
 
     def authorised(self, req: Request) -> bool:
@@ -252,7 +255,7 @@ class InventoryApi(Api):
 
     def setup(self) -> None:
         self.tokens: dict[str, float] = {}
-        self.check = demo_store.body_validator(
+        self.check = body_validator(
             self.spec, "POST", "/warehouses/{warehouse_id}/adjustments"
         )
         self.route("POST", "/oauth/token", self.token, public=True)
@@ -340,9 +343,7 @@ class PatientsApi(Api):
     name, spec_file, collections = "patients", "patients.yaml", ("treatments",)
 
     def setup(self) -> None:
-        self.seed(
-            "treatments", demo_store.seed_treatments(random.Random(4), self.n(55))
-        )
+        self.seed("treatments", seed_treatments(random.Random(4), self.n(55)))
         self.route("GET", "/treatments", self.list_treatments)
 
     def authorised(self, req: Request) -> bool:
@@ -385,7 +386,7 @@ class BillingApi(Api):
     name, spec_file, collections = "billing", "billing.yaml", ("charges",)
 
     def setup(self) -> None:
-        self.check = demo_store.body_validator(self.spec, "POST", "/charges")
+        self.check = body_validator(self.spec, "POST", "/charges")
         self.route("GET", "/charges", self.list_charges)
         self.route("POST", "/charges", self.create_charge)
 
@@ -409,7 +410,7 @@ class BillingApi(Api):
             charge = {
                 **body,
                 "id": f"ch_{number:06d}",
-                "created_at": demo_store.now_iso(),
+                "created_at": now_iso(),
             }
             self.store.add("charges", charge)
             return Response(201, charge)

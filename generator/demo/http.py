@@ -1,7 +1,7 @@
 """HTTP plumbing of the demo APIs: a base `Api`, injected faults, the handler.
 
-`demo_apis` builds the seven example APIs on this base. An `Api` owns a SQLite
-store (`demo_store`), its routes, its credential check and its error format;
+`apis` builds the seven example APIs on this base. An `Api` owns a SQLite
+store (`store`), its routes, its credential check and its error format;
 `Faults` makes requests fail on purpose; `Server` and `Handler` put an `Api` on
 a real loopback socket, keep-alive and all, so that a dropped connection is a
 real surprise to the client's pool.
@@ -22,8 +22,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
-from generator import demo_store
-from generator.demo_store import BadParam, Json, Request, Response, Store
+from generator.demo.store import (
+    BadParam,
+    Json,
+    Request,
+    Response,
+    Store,
+    Validate,
+    corrupt,
+    load_spec,
+)
 
 FAULT_KINDS = ("503", "429", "drop", "lost")
 
@@ -100,7 +108,7 @@ class Api:
         seed_count: int | None = None,
     ):
         self.seed_count = seed_count
-        self.spec = demo_store.load_spec(specs_dir / self.spec_file)
+        self.spec = load_spec(specs_dir / self.spec_file)
         self.creds = creds
         self.faults = faults
         self.token_ttl = token_ttl
@@ -123,7 +131,7 @@ class Api:
         """Store source records, breaking some when faults ask for it."""
         if self.faults and self.faults.invalid_records:
             rng = random.Random(f"{self.faults.seed}:{collection}")
-            self.invalid_ids = demo_store.corrupt(
+            self.invalid_ids = corrupt(
                 collection, records, self.faults.invalid_records, rng
             )
         for record in records:
@@ -150,7 +158,7 @@ class Api:
             },
         )
 
-    def parse(self, req: Request, validate: demo_store.Validate, status: int) -> Json:
+    def parse(self, req: Request, validate: Validate, status: int) -> Json:
         """Return the JSON body if it matches the spec, else answer with `status`."""
         try:
             body = req.json()
