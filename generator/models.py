@@ -51,16 +51,38 @@ RESERVED = {
     "UUID",
     "AnyUrl",
 }
-# Defaults are dropped: the script sends only what the mapping sets, and real
-# specs often give defaults of the wrong type.
-DROPPED_KEYS = {
-    "discriminator",
-    "xml",
-    "externalDocs",
-    "example",
-    "examples",
-    "default",
+# The only schema keywords handed to datamodel-code-generator. It honours keys of
+# its own (customBasePath, customTypePath, x-python-type, x-python-import,
+# x-enum-varnames, default_factory, ...) that put spec-chosen imports, base classes,
+# types and names into the script, so every other key is left out, at every level.
+# Left out on purpose too: default (the script sends only what the mapping sets,
+# and real specs often give defaults of the wrong type), example(s), discriminator,
+# deprecated (pydantic would warn on every read), xml, externalDocs.
+SUBSCHEMA_KEYS = {  # a schema, or a list of schemas
+    "items",
+    "prefixItems",
+    "additionalProperties",
+    "propertyNames",
+    "not",
+    "allOf",
+    "anyOf",
+    "oneOf",
 }
+SCHEMA_MAP_KEYS = {"properties", "patternProperties"}  # name -> schema
+VALUE_KEYS = CONSTRAINT_KEYS | {  # a value, copied as it is
+    "type",
+    "format",
+    "enum",
+    "const",
+    "nullable",
+    "required",
+    "title",
+    "description",
+    "readOnly",
+    "writeOnly",
+    "uniqueItems",
+}
+SCHEMA_KEYS = SUBSCHEMA_KEYS | SCHEMA_MAP_KEYS | VALUE_KEYS
 MAX_DEPTH = 64
 
 
@@ -145,43 +167,30 @@ class _Cutter:
                     }
                 return self._copy(target, prefix, depth + 1)
             result: dict[str, Any] = {}
-            for key, raw_value in node.items():
-                value = raw_value
-                if key in DROPPED_KEYS or not isinstance(key, str):
-                    continue
+            for raw_key, raw_value in node.items():
+                key, value = raw_key, raw_value
+                if key == "x-nullable":  # Swagger 2.0's spelling
+                    key, value = "nullable", bool(value)
                 if key in CONSTRAINT_KEYS and unusable_constraint(key, value):
                     continue  # validation warned about it
-                if key == "x-nullable":
-                    result["nullable"] = bool(value)
-                    continue
                 if key == "type" and value == "file":
                     value = "string"
-                child = (
-                    Schema(schema.doc, value, f"{schema.pointer}/{key}")
-                    if isinstance(value, Mapping | list)
-                    else None
-                )
-                if key in ("properties", "patternProperties", "definitions", "$defs"):
-                    result[key] = (
-                        {
-                            str(k): self._copy(
-                                Schema(schema.doc, v, f"{schema.pointer}/{key}/{k}"),
-                                prefix,
-                                depth + 1,
-                            )
-                            for k, v in value.items()
-                        }
-                        if isinstance(value, Mapping)
-                        else value
+                if key in SCHEMA_MAP_KEYS and isinstance(value, Mapping):
+                    result[key] = {
+                        str(k): self._copy(
+                            Schema(schema.doc, v, f"{schema.pointer}/{key}/{k}"),
+                            prefix,
+                            depth + 1,
+                        )
+                        for k, v in value.items()
+                    }
+                elif key in SUBSCHEMA_KEYS and isinstance(value, Mapping | list):
+                    result[key] = self._copy(
+                        Schema(schema.doc, value, f"{schema.pointer}/{key}"),
+                        prefix,
+                        depth + 1,
                     )
-                elif child is not None and key not in (
-                    "enum",
-                    "required",
-                    "const",
-                    "default",
-                ):
-                    result[key] = self._copy(child, prefix, depth + 1)
-                else:
+                elif key in SCHEMA_KEYS:
                     result[key] = value
             if isinstance(result.get("required"), list) and isinstance(
                 result.get("properties"), Mapping
