@@ -84,6 +84,7 @@ VALUE_KEYS = CONSTRAINT_KEYS | {  # a value, copied as it is
 }
 SCHEMA_KEYS = SUBSCHEMA_KEYS | SCHEMA_MAP_KEYS | VALUE_KEYS
 MAX_DEPTH = 64
+_PRINTABLE = re.compile(r"[\x20-\x7e\n]*")  # printable ASCII and newlines
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,8 @@ def _split_imports(source: str) -> tuple[list[str], str]:
     """Separate DCG's import statements from its class definitions."""
     tree = ast.parse(source)
     imports: list[str] = []
-    body_start = len(source.splitlines())
+    lines = source.split("\n")  # not splitlines(): a literal may hold U+2028
+    body_start = len(lines)
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             if isinstance(node, ast.ImportFrom) and node.module == "__future__":
@@ -308,8 +310,7 @@ def _split_imports(source: str) -> tuple[list[str], str]:
             if isinstance(node, ast.ClassDef | ast.FunctionDef) and node.decorator_list:
                 body_start = min(d.lineno for d in node.decorator_list) - 1
             break
-    lines = source.splitlines()[body_start:]
-    return imports, "\n".join(lines)
+    return imports, "\n".join(lines[body_start:])
 
 
 def _plain_names(imports: list[str], code: str) -> tuple[list[str], str]:
@@ -362,17 +363,19 @@ def _plain_names(imports: list[str], code: str) -> tuple[list[str], str]:
 
 
 def _ascii_string_literals(code: str) -> str:
-    """Every string literal in ASCII, as py_literal writes it.
+    """Every string literal in printable ASCII, as py_literal writes it.
 
-    DCG copies spec text (descriptions, aliases, enum values) into literals; a
-    lookalike letter there (a Cyrillic es for a Latin c) would fail ruff RUF001.
+    DCG copies spec text (descriptions, aliases, enum values) into literals as it
+    is: a lookalike letter there (a Cyrillic es for a Latin c) would fail ruff
+    RUF001, and a line or paragraph separator (U+2028, U+0085, \\x0b, \\x1c...)
+    would be a line break to every tool that splits lines like str.splitlines().
     """
     starts = [0]
-    for line in code.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
+    for line in code.split("\n"):
+        starts.append(starts[-1] + len(line) + 1)
     changes = []
     for token in tokenize.generate_tokens(io.StringIO(code).readline):
-        if token.type == tokenize.STRING and not token.string.isascii():
+        if token.type == tokenize.STRING and not _PRINTABLE.fullmatch(token.string):
             (start_row, start_col), (end_row, end_col) = token.start, token.end
             changes.append(
                 (

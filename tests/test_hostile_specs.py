@@ -17,6 +17,8 @@ import yaml
 from test_cli_errors import GOOD, project, run, write_mapping
 from test_golden import _mypy, _pytest, _ruff
 
+from generator.expressions import py_literal
+
 __all__ = ["project"]  # the fixture, shared with test_cli_errors
 
 BOMB = "\n".join(
@@ -273,8 +275,25 @@ HOSTILE_PROPERTIES = """\
           type: string
           description: "\u0441lient slug (a Cyrillic es for the c)"
           example: "\u0441lient"
+        breaks:
+          type: string
+          description: "one\\Ltwo\\Pthree\\Nfour\\vfive\\x1csix\\x1dseven\\x1eeight\\fnine"
+          enum: [plain, "a\\Lb", "a\\Pb", "a\\Nb", "a\\vb", "a\\x1cb", "a\\x1db", "a\\x1eb", "a\\fb", "a\\rb", "a\\tb"]
         tier:
 """
+# line breaks to str.splitlines() (U+2028, U+2029, U+0085, \v, \x1c-\x1e, \f), \r, \t
+BREAKS = (
+    "\u2028",
+    "\u2029",
+    "\x85",
+    "\x0b",
+    "\x1c",
+    "\x1d",
+    "\x1e",
+    "\x0c",
+    "\r",
+    "\t",
+)
 
 
 def test_hostile_spec_values_give_a_working_script(
@@ -301,7 +320,9 @@ def test_hostile_spec_values_give_a_working_script(
     # names are ASCII; JSON names and values are kept, written as escapes
     assert 'Field(alias="\\xe9t\\xe9")' in script
     assert '"\\u540d\\u524d"' in script
-    assert script.isascii()
+    for char in BREAKS:
+        assert py_literal(f"a{char}b").replace("'", '"') in script, char
+    assert re.fullmatch(r"[\x20-\x7e\n]*", script), "not printable ASCII"
     files = ["contacts_out.py", "test_contacts_out.py"]
     _ruff(folder, files)
     _mypy(folder, files, tmp_path / "mypy_cache")
