@@ -452,3 +452,42 @@ def test_extension_keys_of_datamodel_code_generator_are_inert(
         check=True,
     )
     assert not marker.exists()
+
+
+def _edit_file(name: str, old: str, new: str) -> Callable[[Path], None]:
+    def edit(specs: Path) -> None:
+        text = (specs / name).read_text(encoding="utf-8")
+        assert old in text, old
+        (specs / name).write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            _edit_file("crm.yaml", "  /contacts:\n", '  "/contacts\\n":\n'),
+            "crm.yaml:22:1: at /paths/~1contacts\\n: the path '/contacts\\n' holds the "
+            "control or invisible character U+000A, which no URL can hold; remove it "
+            "from the path in the spec",
+        ),
+        (
+            _edit_file(
+                "mailer.yaml",
+                "  /lists/{list_id}/members:\n",
+                '  "/lists/{list_id}\\L/members":\n',
+            ),
+            "mailer.yaml:16:1: at /paths/~1lists~1{list_id}\\u2028~1members: the path "
+            "'/lists/{list_id}\\u2028/members' holds the control or invisible "
+            "character U+2028",
+        ),
+    ],
+    ids=["newline_in_source_path", "line_separator_in_target_path"],
+)
+def test_a_path_no_url_can_hold_is_refused(
+    project: Path, change: Callable[[Path], None], message: str
+) -> None:
+    code, output = _validate(project, change)
+    assert code == 1, output
+    assert message in output, output
