@@ -267,7 +267,12 @@ def build_models(
                 strict_nullable=True,
                 capitalise_enum_members=True,
                 output_datetime_class=DatetimeClassType.Datetime,
-                type_mappings=["string+email=string", "string+idn-email=string"],
+                # SecretStr would send "**********"; ULID needs a package the
+                # script does not depend on; a plain str keeps both values
+                type_mappings=[
+                    f"string+{name}=string"
+                    for name in ("email", "idn-email", "password", "ulid")
+                ],
                 keep_model_order=False,
             )
     except Exception as exc:  # DCG raises many error types for odd schemas

@@ -275,6 +275,12 @@ HOSTILE_PROPERTIES = """\
           type: string
           description: "\u0441lient slug (a Cyrillic es for the c)"
           example: "\u0441lient"
+        secret:
+          type: string
+          format: password
+        ident:
+          type: string
+          format: ulid
         breaks:
           type: string
           description: "one\\Ltwo\\Pthree\\Nfour\\vfive\\x1csix\\x1dseven\\x1eeight\\fnine"
@@ -323,6 +329,8 @@ def test_hostile_spec_values_give_a_working_script(
     for char in BREAKS:
         assert py_literal(f"a{char}b").replace("'", '"') in script, char
     assert re.fullmatch(r"[\x20-\x7e\n]*", script), "not printable ASCII"
+    assert "    secret: str | None = None" in script  # not SecretStr, sent as ***
+    assert "    ident: str | None = None" in script  # not ULID, from another package
     files = ["contacts_out.py", "test_contacts_out.py"]
     _ruff(folder, files)
     _mypy(folder, files, tmp_path / "mypy_cache")
@@ -333,9 +341,10 @@ def test_hostile_spec_values_give_a_working_script(
 
 CANARY = "p2pgen_canary"
 # Every schema key datamodel-code-generator 0.89 reads beyond what p2pgen hands it
-# (its JsonSchemaObject aliases, the extras its parsers and models read, and the keys
-# it writes into Field()), each with a value that would show in the script if it were
-# honoured: spec-chosen imports, base classes, types, names, ClassVars, Field options.
+# (its JsonSchemaObject aliases, the extras its parsers and models read, the keys it
+# writes into Field(), the subschema keywords it walks), each with a value that would
+# show in the script if it were honoured: spec-chosen imports, base classes, types,
+# names, ClassVars, Field options, extra models.
 DCG_KEYS: dict[str, object] = {
     "customBasePath": f"{CANARY}.Base",
     "customTypePath": f"{CANARY}.Thing",
@@ -367,6 +376,19 @@ DCG_KEYS: dict[str, object] = {
     "$anchor": "canary",
     "$dynamicAnchor": "canary",
     "$recursiveAnchor": True,
+    "$dynamicRef": "#canary",
+    "$recursiveRef": "#",
+    "$defs": {"Canary": {"type": "integer"}},
+    "definitions": {"Canary": {"type": "integer"}},
+    "extends": {"type": "integer"},
+    "contains": {"type": "integer"},
+    "if": {"type": "integer"},
+    "then": {"type": "integer"},
+    "else": {"type": "integer"},
+    "dependentSchemas": {"name": {"type": "integer"}},
+    "dependentRequired": {"name": ["canary"]},
+    "unevaluatedProperties": False,
+    "additionalItems": False,
     "x-avro-logicalType": "decimal",
     "x-avro-precision": 5,
     "x-avro-scale": 2,
