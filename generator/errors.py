@@ -25,7 +25,7 @@ class Problem:
         if self.line:
             where += f":{self.line}:{self.column or 1}"
         if self.pointer:
-            where += f": at {self.pointer}"
+            where += f": at {self.pointer.translate(_VISIBLE_CONTROLS)}"
         prefix = "warning: " if self.severity == "warning" else ""
         message = self.message.translate(_VISIBLE_CONTROLS)
         if len(message) > MAX_MESSAGE:  # a value quoted from a hostile file
@@ -35,7 +35,9 @@ class Problem:
 
 # A newline or other control character from an input file must not break a
 # message into lines that look like other messages.
-_VISIBLE_CONTROLS = {code: f"\\x{code:02x}" for code in range(32)} | {
+_VISIBLE_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(32), 0x7F, 0x85)} | {
+    0x2028: "\\u2028",  # line and paragraph separators: line breaks to some tools
+    0x2029: "\\u2029",
     ord("\n"): "\\n",
     ord("\r"): "\\r",
     ord("\t"): "\\t",

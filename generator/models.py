@@ -51,17 +51,40 @@ RESERVED = {
     "UUID",
     "AnyUrl",
 }
-# Defaults are dropped: the script sends only what the mapping sets, and real
-# specs often give defaults of the wrong type.
-DROPPED_KEYS = {
-    "discriminator",
-    "xml",
-    "externalDocs",
-    "example",
-    "examples",
-    "default",
+# The only schema keywords handed to datamodel-code-generator. It honours keys of
+# its own (customBasePath, customTypePath, x-python-type, x-python-import,
+# x-enum-varnames, default_factory, ...) that put spec-chosen imports, base classes,
+# types and names into the script, so every other key is left out, at every level.
+# Left out on purpose too: default (the script sends only what the mapping sets,
+# and real specs often give defaults of the wrong type), example(s), discriminator,
+# deprecated (pydantic would warn on every read), xml, externalDocs.
+SUBSCHEMA_KEYS = {  # a schema, or a list of schemas
+    "items",
+    "prefixItems",
+    "additionalProperties",
+    "propertyNames",
+    "not",
+    "allOf",
+    "anyOf",
+    "oneOf",
 }
+SCHEMA_MAP_KEYS = {"properties", "patternProperties"}  # name -> schema
+VALUE_KEYS = CONSTRAINT_KEYS | {  # a value, copied as it is
+    "type",
+    "format",
+    "enum",
+    "const",
+    "nullable",
+    "required",
+    "title",
+    "description",
+    "readOnly",
+    "writeOnly",
+    "uniqueItems",
+}
+SCHEMA_KEYS = SUBSCHEMA_KEYS | SCHEMA_MAP_KEYS | VALUE_KEYS
 MAX_DEPTH = 64
+_PRINTABLE = re.compile(r"[\x20-\x7e\n]*")  # printable ASCII and newlines
 
 
 @dataclass(frozen=True)
@@ -145,43 +168,30 @@ class _Cutter:
                     }
                 return self._copy(target, prefix, depth + 1)
             result: dict[str, Any] = {}
-            for key, raw_value in node.items():
-                value = raw_value
-                if key in DROPPED_KEYS or not isinstance(key, str):
-                    continue
+            for raw_key, raw_value in node.items():
+                key, value = raw_key, raw_value
+                if key == "x-nullable":  # Swagger 2.0's spelling
+                    key, value = "nullable", bool(value)
                 if key in CONSTRAINT_KEYS and unusable_constraint(key, value):
                     continue  # validation warned about it
-                if key == "x-nullable":
-                    result["nullable"] = bool(value)
-                    continue
                 if key == "type" and value == "file":
                     value = "string"
-                child = (
-                    Schema(schema.doc, value, f"{schema.pointer}/{key}")
-                    if isinstance(value, Mapping | list)
-                    else None
-                )
-                if key in ("properties", "patternProperties", "definitions", "$defs"):
-                    result[key] = (
-                        {
-                            str(k): self._copy(
-                                Schema(schema.doc, v, f"{schema.pointer}/{key}/{k}"),
-                                prefix,
-                                depth + 1,
-                            )
-                            for k, v in value.items()
-                        }
-                        if isinstance(value, Mapping)
-                        else value
+                if key in SCHEMA_MAP_KEYS and isinstance(value, Mapping):
+                    result[key] = {
+                        str(k): self._copy(
+                            Schema(schema.doc, v, f"{schema.pointer}/{key}/{k}"),
+                            prefix,
+                            depth + 1,
+                        )
+                        for k, v in value.items()
+                    }
+                elif key in SUBSCHEMA_KEYS and isinstance(value, Mapping | list):
+                    result[key] = self._copy(
+                        Schema(schema.doc, value, f"{schema.pointer}/{key}"),
+                        prefix,
+                        depth + 1,
                     )
-                elif child is not None and key not in (
-                    "enum",
-                    "required",
-                    "const",
-                    "default",
-                ):
-                    result[key] = self._copy(child, prefix, depth + 1)
-                else:
+                elif key in SCHEMA_KEYS:
                     result[key] = value
             if isinstance(result.get("required"), list) and isinstance(
                 result.get("properties"), Mapping
@@ -257,7 +267,12 @@ def build_models(
                 strict_nullable=True,
                 capitalise_enum_members=True,
                 output_datetime_class=DatetimeClassType.Datetime,
-                type_mappings=["string+email=string", "string+idn-email=string"],
+                # SecretStr would send "**********"; ULID needs a package the
+                # script does not depend on; a plain str keeps both values
+                type_mappings=[
+                    f"string+{name}=string"
+                    for name in ("email", "idn-email", "password", "ulid")
+                ],
                 keep_model_order=False,
             )
     except Exception as exc:  # DCG raises many error types for odd schemas
@@ -288,7 +303,8 @@ def _split_imports(source: str) -> tuple[list[str], str]:
     """Separate DCG's import statements from its class definitions."""
     tree = ast.parse(source)
     imports: list[str] = []
-    body_start = len(source.splitlines())
+    lines = source.split("\n")  # not splitlines(): a literal may hold U+2028
+    body_start = len(lines)
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             if isinstance(node, ast.ImportFrom) and node.module == "__future__":
@@ -299,8 +315,7 @@ def _split_imports(source: str) -> tuple[list[str], str]:
             if isinstance(node, ast.ClassDef | ast.FunctionDef) and node.decorator_list:
                 body_start = min(d.lineno for d in node.decorator_list) - 1
             break
-    lines = source.splitlines()[body_start:]
-    return imports, "\n".join(lines)
+    return imports, "\n".join(lines[body_start:])
 
 
 def _plain_names(imports: list[str], code: str) -> tuple[list[str], str]:
@@ -353,17 +368,19 @@ def _plain_names(imports: list[str], code: str) -> tuple[list[str], str]:
 
 
 def _ascii_string_literals(code: str) -> str:
-    """Every string literal in ASCII, as py_literal writes it.
+    """Every string literal in printable ASCII, as py_literal writes it.
 
-    DCG copies spec text (descriptions, aliases, enum values) into literals; a
-    lookalike letter there (a Cyrillic es for a Latin c) would fail ruff RUF001.
+    DCG copies spec text (descriptions, aliases, enum values) into literals as it
+    is: a lookalike letter there (a Cyrillic es for a Latin c) would fail ruff
+    RUF001, and a line or paragraph separator (U+2028, U+0085, \\x0b, \\x1c...)
+    would be a line break to every tool that splits lines like str.splitlines().
     """
     starts = [0]
-    for line in code.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
+    for line in code.split("\n"):
+        starts.append(starts[-1] + len(line) + 1)
     changes = []
     for token in tokenize.generate_tokens(io.StringIO(code).readline):
-        if token.type == tokenize.STRING and not token.string.isascii():
+        if token.type == tokenize.STRING and not _PRINTABLE.fullmatch(token.string):
             (start_row, start_col), (end_row, end_col) = token.start, token.end
             changes.append(
                 (

@@ -113,6 +113,8 @@ def _find(specs: SpecSet, doc: Document, endpoint: Endpoint) -> Operation:
     try:
         return find_operation(specs, doc, endpoint.operation)
     except P2pgenError as exc:
+        if exc.problems[0].pointer:
+            raise  # located in the spec, not in the mapping
         message = exc.problems[0].message
         raise P2pgenError(
             [endpoint.at("operation").problem(f"{message} in {doc.path.name}")]

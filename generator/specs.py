@@ -13,6 +13,7 @@ from urllib.parse import unquote
 import yaml
 
 from generator.errors import P2pgenError, Problem, did_you_mean
+from generator.expressions import py_literal
 from generator.spec_files import YamlLoader, parse_text, read_text
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -321,6 +322,18 @@ def _build_operation(
     specs: SpecSet, doc: Document, method: str, path: str, op: Mapping[str, Any]
 ) -> Operation:
     pointer = join_pointer("paths", path, method)
+    unsendable = next((ch for ch in path if not ch.isprintable()), None)
+    if unsendable is not None:
+        raise P2pgenError(
+            [
+                doc.problem(
+                    f"the path {py_literal(path)} holds the control or invisible "
+                    f"character U+{ord(unsendable):04X}, which no URL can hold; "
+                    "remove it from the path in the spec",
+                    join_pointer("paths", path),
+                )
+            ]
+        )
     path_item = doc.data["paths"][path]
     params: dict[tuple[str, str], Parameter] = {}
     body: Schema | None = None

@@ -5,7 +5,10 @@ a traceback, an internal error (exit 3), a hang, or a script that does not impor
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +16,8 @@ import pytest
 import yaml
 from test_cli_errors import GOOD, project, run, write_mapping
 from test_golden import _mypy, _pytest, _ruff
+
+from generator.expressions import py_literal
 
 __all__ = ["project"]  # the fixture, shared with test_cli_errors
 
@@ -270,8 +275,31 @@ HOSTILE_PROPERTIES = """\
           type: string
           description: "\u0441lient slug (a Cyrillic es for the c)"
           example: "\u0441lient"
+        secret:
+          type: string
+          format: password
+        ident:
+          type: string
+          format: ulid
+        breaks:
+          type: string
+          description: "one\\Ltwo\\Pthree\\Nfour\\vfive\\x1csix\\x1dseven\\x1eeight\\fnine"
+          enum: [plain, "a\\Lb", "a\\Pb", "a\\Nb", "a\\vb", "a\\x1cb", "a\\x1db", "a\\x1eb", "a\\fb", "a\\rb", "a\\tb"]
         tier:
 """
+# line breaks to str.splitlines() (U+2028, U+2029, U+0085, \v, \x1c-\x1e, \f), \r, \t
+BREAKS = (
+    "\u2028",
+    "\u2029",
+    "\x85",
+    "\x0b",
+    "\x1c",
+    "\x1d",
+    "\x1e",
+    "\x0c",
+    "\r",
+    "\t",
+)
 
 
 def test_hostile_spec_values_give_a_working_script(
@@ -298,8 +326,190 @@ def test_hostile_spec_values_give_a_working_script(
     # names are ASCII; JSON names and values are kept, written as escapes
     assert 'Field(alias="\\xe9t\\xe9")' in script
     assert '"\\u540d\\u524d"' in script
-    assert script.isascii()
+    for char in BREAKS:
+        assert py_literal(f"a{char}b").replace("'", '"') in script, char
+    assert re.fullmatch(r"[\x20-\x7e\n]*", script), "not printable ASCII"
+    assert "    secret: str | None = None" in script  # not SecretStr, sent as ***
+    assert "    ident: str | None = None" in script  # not ULID, from another package
     files = ["contacts_out.py", "test_contacts_out.py"]
     _ruff(folder, files)
     _mypy(folder, files, tmp_path / "mypy_cache")
     _pytest(folder)
+
+
+# Extension keys of datamodel-code-generator -----------------------------------------
+
+CANARY = "p2pgen_canary"
+# Every schema key datamodel-code-generator 0.89 reads beyond what p2pgen hands it
+# (its JsonSchemaObject aliases, the extras its parsers and models read, the keys it
+# writes into Field(), the subschema keywords it walks), each with a value that would
+# show in the script if it were honoured: spec-chosen imports, base classes, types,
+# names, ClassVars, Field options, extra models.
+DCG_KEYS: dict[str, object] = {
+    "customBasePath": f"{CANARY}.Base",
+    "customTypePath": f"{CANARY}.Thing",
+    "x-python-type": f"{CANARY}.Thing",
+    "x-python-import": {"module": CANARY, "name": "Thing"},
+    "x-is-base-class": True,
+    "x-is-classvar": True,
+    "is_classvar": True,
+    "x-enum-varnames": ["CANARY_A", "CANARY_B", "CANARY_C"],
+    "x-enumNames": ["CANARY_A", "CANARY_B", "CANARY_C"],
+    "x-enum-descriptions": ["canary a", "canary b", "canary c"],
+    "x-enum-field-as-literal": True,
+    "x-propertyNames": {"pattern": "^canary"},
+    "x-datamodel-code-generator-read-as-const": True,
+    "x-datamodel-code-generator-field-name": "canary",
+    "x-python-unserializable": True,
+    "x-python-union-branch": "canary",
+    "default_factory": "list",
+    "deprecated": True,
+    "kw_only": True,
+    "init": False,
+    "validate_default": True,
+    "contentEncoding": "base64",
+    "contentMediaType": "application/canary",
+    "contentSchema": {"type": "integer"},
+    "externalDocs": {"url": "https://canary.example/"},
+    "xml": {"name": "canary"},
+    "$id": "https://canary.example/schema",
+    "$anchor": "canary",
+    "$dynamicAnchor": "canary",
+    "$recursiveAnchor": True,
+    "$dynamicRef": "#canary",
+    "$recursiveRef": "#",
+    "$defs": {"Canary": {"type": "integer"}},
+    "definitions": {"Canary": {"type": "integer"}},
+    "extends": {"type": "integer"},
+    "contains": {"type": "integer"},
+    "if": {"type": "integer"},
+    "then": {"type": "integer"},
+    "else": {"type": "integer"},
+    "dependentSchemas": {"name": {"type": "integer"}},
+    "dependentRequired": {"name": ["canary"]},
+    "unevaluatedProperties": False,
+    "additionalItems": False,
+    "x-avro-logicalType": "decimal",
+    "x-avro-precision": 5,
+    "x-avro-scale": 2,
+    "x-avro-name": "Canary",
+    "x-avro-namespace": CANARY,
+    "x-avro-fullname": f"{CANARY}.Canary",
+    "x-avro-aliases": ["Canary"],
+    "x-avro-order": "descending",
+    "x-xsd-totalDigits": 5,
+    "x-xsd-fractionDigits": 2,
+    "x-xsd-abstract": True,
+    "x-xsd-occurs-array": True,
+}
+
+
+def _openapi_31(specs: Path, extra: dict[str, object] | None) -> None:
+    """crm.yaml as OpenAPI 3.1 (which allows any key in a schema), `extra` in schemas.
+
+    The keys go on an object model, a string, an enum, array items, a schema reached
+    by $ref and one in another file, so every schema handed over is covered.
+    """
+    crm = yaml.safe_load((specs / "crm.yaml").read_text(encoding="utf-8"))
+    common = yaml.safe_load((specs / "common.yaml").read_text(encoding="utf-8"))
+    crm["openapi"] = "3.1.0"
+    if extra:
+        contact = crm["components"]["schemas"]["Contact"]
+        props = contact["properties"]
+        for schema in (
+            contact,
+            props["tier"],
+            props["company"],
+            props["tags"]["items"],
+            crm["components"]["schemas"]["PersonName"],
+            common["components"]["schemas"]["Address"],
+        ):
+            schema.update(extra)
+        # the type whose module record data would choose when the script runs
+        props["company"]["customTypePath"] = "pydantic.ImportString"
+    for name, data in (("crm.yaml", crm), ("common.yaml", common)):
+        (specs / name).write_text(yaml.safe_dump(data), encoding="utf-8")
+
+
+def _generated(project: Path, out: Path) -> str:
+    outcome = run(
+        ["generate", str(project / "specs/links/link.yaml"), "--out", str(out)]
+    )
+    assert outcome.code == 0, outcome
+    script = (out / "contacts_out" / "contacts_out.py").read_text(encoding="utf-8")
+    # the spec hashes in the header and the checksum differ; nothing else may
+    return "\n".join(
+        line
+        for line in script.split("\n")
+        if not line.startswith(("# sha256 ", "# p2pgen checksum "))
+    )
+
+
+def test_extension_keys_of_datamodel_code_generator_are_inert(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_mapping(project, GOOD)
+    _openapi_31(project / "specs", None)
+    plain = _generated(project, tmp_path / "plain")
+    canary_dir = tmp_path / "canary"
+    canary_dir.mkdir()
+    marker = tmp_path / "imported"
+    (canary_dir / f"{CANARY}.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).touch()\n"
+        "class Base: pass\nThing = str\nCanary = str\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(canary_dir))
+    _openapi_31(project / "specs", DCG_KEYS)
+    assert run(["validate", str(project / "specs/links/link.yaml")]).code == 0
+    hostile = _generated(project, tmp_path / "hostile")
+    assert CANARY not in sys.modules
+    assert CANARY not in hostile and "ImportString" not in hostile
+    assert hostile == plain
+    folder = tmp_path / "hostile" / "contacts_out"
+    subprocess.run(
+        [sys.executable, "-c", "import contacts_out, test_contacts_out"],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(canary_dir)},
+        check=True,
+    )
+    assert not marker.exists()
+
+
+def _edit_file(name: str, old: str, new: str) -> Callable[[Path], None]:
+    def edit(specs: Path) -> None:
+        text = (specs / name).read_text(encoding="utf-8")
+        assert old in text, old
+        (specs / name).write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            _edit_file("crm.yaml", "  /contacts:\n", '  "/contacts\\n":\n'),
+            "crm.yaml:22:1: at /paths/~1contacts\\n: the path '/contacts\\n' holds the "
+            "control or invisible character U+000A, which no URL can hold; remove it "
+            "from the path in the spec",
+        ),
+        (
+            _edit_file(
+                "mailer.yaml",
+                "  /lists/{list_id}/members:\n",
+                '  "/lists/{list_id}\\L/members":\n',
+            ),
+            "mailer.yaml:16:1: at /paths/~1lists~1{list_id}\\u2028~1members: the path "
+            "'/lists/{list_id}\\u2028/members' holds the control or invisible "
+            "character U+2028",
+        ),
+    ],
+    ids=["newline_in_source_path", "line_separator_in_target_path"],
+)
+def test_a_path_no_url_can_hold_is_refused(
+    project: Path, change: Callable[[Path], None], message: str
+) -> None:
+    code, output = _validate(project, change)
+    assert code == 1, output
+    assert message in output, output
