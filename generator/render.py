@@ -309,39 +309,27 @@ def _top_level_names(statement: ast.stmt) -> Iterator[str]:
 
 def _context(link: Link) -> dict[str, Any]:
     """What the script and test templates are rendered with."""
-    auth_kinds = {link.source.auth.kind, link.target.auth.kind}
     secret_vars = tuple(
         sorted({var for side in (link.source, link.target) for _, var in side.auth.env})
     )
-    # Pairs sent as HTTP Basic credentials, whose base64 form redact() must know.
-    credential_pairs = tuple(
-        (side.auth.var(user), side.auth.var(password))
-        for side in (link.source, link.target)
-        for kind, user, password in (
-            ("basic", "username", "password"),
-            ("oauth2", "client_id", "client_secret"),
-        )
-        if side.auth.kind == kind
-    )
-    # Test secrets carry '/' and '+', which URLs percent-encode, to prove that
-    # redaction also catches a secret echoed back inside a URL.
-    test_secrets = {}
-    for var in sorted(set(secret_vars) | set(link.env_vars)):
-        name = var.lower().replace("_", "-")
-        test_secrets[var] = (
-            f"secret-{name}/+x" if var in secret_vars else f"test-{name}"
-        )
     required_env = tuple(sorted(set(secret_vars) | set(link.env_vars)))
+    # Test secrets carry '/' and '+', which URLs percent-encode, so that an
+    # echoed secret would show up encoded as real ones do.
+    test_secrets = {
+        var: (
+            f"secret-{var.lower().replace('_', '-')}/+x"
+            if var in secret_vars
+            else f"test-{var.lower().replace('_', '-')}"
+        )
+        for var in required_env
+    }
     return {
         "link": link,
         "declaration": declaration(link, required_env),
         "expected": dict(link.expected),
         "distinct_fields": list(link.distinct_fields),
         "test_secrets": test_secrets,
-        "credential_pairs": credential_pairs,
-        "auth_kinds": auth_kinds,
         "secret_vars": secret_vars,
-        "required_env": required_env,
     }
 
 
