@@ -142,7 +142,6 @@ class SpecSet:
     """Every document read while handling one mapping, keyed by absolute path."""
 
     documents: dict[Path, Document] = field(default_factory=dict)
-    validated: dict[Path, list[Problem]] = field(default_factory=dict)  # warnings
 
     def load(self, path: Path) -> Document:
         path = path.resolve()
