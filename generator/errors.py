@@ -54,8 +54,6 @@ class Code(StrEnum):
     # stubs
     STUB_NAME_TAKEN = "stub-name-taken"
     STUB_SIGNATURE = "stub-signature"
-    # building the script
-    MODELS = "models"
 
 
 @dataclass(frozen=True, order=True)
