@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from generator.errors import P2pgenError, did_you_mean
+from generator.errors import Code, P2pgenError, did_you_mean
 from generator.link import AuthModel
 from generator.mapping import Endpoint
 from generator.specs import Operation, Schema, SpecSet, join_pointer, security_schemes
@@ -37,7 +37,8 @@ def resolve_auth(
                     [
                         loc.problem(
                             f"auth: {op.label} declares no security requirement; name the "
-                            f"scheme with `scheme:` (one of: {', '.join(schemes) or 'none'})"
+                            f"scheme with `scheme:` (one of: {', '.join(schemes) or 'none'})",
+                            code=Code.AUTH_SCHEME,
                         )
                     ]
                 )
@@ -48,7 +49,8 @@ def resolve_auth(
             [
                 loc.problem(
                     f"auth.scheme: {wanted!r} is not a security scheme of {op.doc.path.name}"
-                    f"{did_you_mean(wanted, schemes)}; known: {', '.join(schemes) or 'none'}"
+                    f"{did_you_mean(wanted, schemes)}; known: {', '.join(schemes) or 'none'}",
+                    code=Code.AUTH_SCHEME,
                 )
             ]
         )
@@ -61,7 +63,8 @@ def resolve_auth(
                 loc.problem(
                     f"auth: scheme {wanted!r} ({scheme.type} {data.get('scheme', '')}) is not "
                     "supported; p2pgen supports API key, HTTP bearer, HTTP basic and OAuth2 "
-                    "client credentials"
+                    "client credentials",
+                    code=Code.AUTH_UNSUPPORTED,
                 )
             ]
         )
@@ -73,7 +76,8 @@ def resolve_auth(
                 [
                     loc.problem(
                         f"auth.env: {role!r} does not apply to {kind} auth; it takes "
-                        f"{', '.join(ROLES[kind])}"
+                        f"{', '.join(ROLES[kind])}",
+                        code=Code.AUTH_ENV,
                     )
                 ]
             )
@@ -88,7 +92,8 @@ def resolve_auth(
                 [
                     loc.problem(
                         f"auth: OAuth2 scheme {wanted!r} has no client credentials flow "
-                        "(flows.clientCredentials.tokenUrl); p2pgen supports only that flow"
+                        "(flows.clientCredentials.tokenUrl); p2pgen supports only that flow",
+                        code=Code.AUTH_UNSUPPORTED,
                     )
                 ]
             )
@@ -97,7 +102,8 @@ def resolve_auth(
                 [
                     loc.problem(
                         f"auth: the tokenUrl of OAuth2 scheme {wanted!r} is not a URL (it"
-                        " holds spaces, quotes or control characters); fix the spec"
+                        " holds spaces, quotes or control characters); fix the spec",
+                        code=Code.AUTH_UNSUPPORTED,
                     )
                 ]
             )

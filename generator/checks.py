@@ -6,9 +6,15 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from generator.errors import Problem, did_you_mean
-from generator.expressions import json_safe, template_paths, unbalanced_braces
-from generator.mapping import Expr, FieldMap, Loc
+from generator.errors import Code, Problem, did_you_mean
+from generator.mapping import (
+    Expr,
+    FieldMap,
+    Loc,
+    json_safe,
+    template_paths,
+    unbalanced_braces,
+)
 from generator.schemas import Miss, Shape, Walker, value_type
 from generator.specs import Schema
 
@@ -20,13 +26,6 @@ CONVERSION_RESULT = {
     "date": ({"string"}, "date"),
     "datetime": ({"string"}, "date-time"),
 }
-PYTHON_TYPES = {
-    "string": "str",
-    "integer": "int",
-    "number": "float",
-    "boolean": "bool",
-    "object": "dict[str, Any]",
-}
 
 
 class TypeChecker:
@@ -36,11 +35,13 @@ class TypeChecker:
         self.walker = walker
         self.problems = problems
 
-    def error(self, loc: Loc, message: str) -> None:
-        self.problems.append(loc.problem(message))
+    def error(
+        self, loc: Loc, message: str, code: Code, targets: tuple[str, ...] = ()
+    ) -> None:
+        self.problems.append(loc.problem(message, code=code, targets=targets))
 
-    def warn(self, loc: Loc, message: str) -> None:
-        self.problems.append(loc.problem(message, severity="warning"))
+    def warn(self, loc: Loc, message: str, code: Code) -> None:
+        self.problems.append(loc.problem(message, severity="warning", code=code))
 
     def check_fields(
         self, fields: Iterable[FieldMap], source: Schema, target: Schema, what: str
@@ -55,12 +56,14 @@ class TypeChecker:
                         fm.loc,
                         f"{what}: {fm.target!r} sets a key inside "
                         f"{'.'.join(parts[:i])!r}, which is mapped as a whole",
+                        Code.FIELD_INSIDE_MAPPED_FIELD,
                     )
             found = self.walker.find(target, fm.target)
             if isinstance(found, Miss):
                 self.error(
                     fm.loc,
                     f"{what}: target field {found.describe(' in the request body')}",
+                    Code.TARGET_FIELD_NOT_FOUND,
                 )
                 continue
             shape = self.walker.shape(found)
@@ -69,6 +72,7 @@ class TypeChecker:
                     fm.loc,
                     f"{what}: target field {fm.target!r} is readOnly "
                     "(the target sets it); remove this line",
+                    Code.TARGET_READ_ONLY,
                 )
                 continue
             required = self._required(target, fm.target)
@@ -113,6 +117,8 @@ class TypeChecker:
             self.error(
                 Loc(loc.file, loc.line, loc.column) if not prefix else loc,
                 f"{what}: required target field(s) not mapped: {', '.join(hints)}",
+                Code.REQUIRED_FIELD_UNMAPPED,
+                tuple(prefix + name for name in missing),
             )
         for name in sorted(mapped):
             if name in shape.properties:
@@ -133,7 +139,7 @@ class TypeChecker:
             try:
                 value = json_safe(expr.value)
             except ValueError as exc:
-                self.error(loc, f"{what}: {exc}")
+                self.error(loc, f"{what}: {exc}", Code.INVALID_VALUE)
                 return
             self._check_value(value, tshape, loc, what, "constant")
             return
@@ -150,6 +156,7 @@ class TypeChecker:
                     loc,
                     f"{what}: unbalanced '{{' or '}}' in template; close the placeholder,"
                     " or write '{{' and '}}' for literal braces",
+                    Code.TEMPLATE_SYNTAX,
                 )
             for path in template_paths(expr.text):
                 if not path:
@@ -157,6 +164,7 @@ class TypeChecker:
                         loc,
                         f"{what}: empty placeholder '{{}}' in template; write "
                         "'{{' and '}}' for literal braces",
+                        Code.TEMPLATE_SYNTAX,
                     )
                 else:
                     self.source_field(source, path, loc, what)
@@ -169,11 +177,14 @@ class TypeChecker:
                     loc,
                     f"{what}: each: source field {expr.path!r} is "
                     f"{sshape.describe()}, not a list",
+                    Code.TYPE_MISMATCH,
                 )
                 return
             if tshape.types and "array" not in tshape.types:
                 self.error(
-                    loc, f"{what}: each: target is {tshape.describe()}, not a list"
+                    loc,
+                    f"{what}: each: target is {tshape.describe()}, not a list",
+                    Code.TYPE_MISMATCH,
                 )
                 return
             if sshape is None or sshape.items is None or tshape.items is None:
@@ -204,6 +215,7 @@ class TypeChecker:
                     f"{what}: source {expr.path!r} can be "
                     f"{', '.join(map(_show, lacking))}, which the target enum lacks; "
                     "add a `map:` (with `from:`) to translate them",
+                    Code.ENUM_NOT_COVERED,
                 )
         source_optional = sshape.nullable or not self._required(source, expr.path)
         if required and source_optional and not expr.has_default:
@@ -212,6 +224,7 @@ class TypeChecker:
                 f"{what}: source {expr.path!r} may be missing or null but the "
                 "target requires it; such records will be dead-lettered (add "
                 "`default:` to avoid that)",
+                Code.OPTIONAL_TO_REQUIRED,
             )
 
     def _required(self, schema: Schema, path: str) -> bool:
@@ -248,6 +261,7 @@ class TypeChecker:
                             if clash
                             else f"{what}: map key {_show(key)} is given twice"
                         ),
+                        Code.MAP_KEY,
                     )
         source_types = set(sshape.types) - {"null"}
         for key in keys:
@@ -262,6 +276,7 @@ class TypeChecker:
                     f"{what}: map key {_show(key)} is {key_type} but source "
                     f"{expr.path!r} is {sshape.describe()}; it can never match"
                     + ("; quote it" if "string" in source_types else ""),
+                    Code.MAP_KEY,
                 )
         if sshape.enum and not expr.has_default:
             lacking = [
@@ -275,6 +290,7 @@ class TypeChecker:
                     expr.loc,
                     f"{what}: map has no entry for source value(s) "
                     f"{', '.join(map(_show, lacking))}; add them or a `default:`",
+                    Code.ENUM_NOT_COVERED,
                 )
 
     def source_field(
@@ -283,7 +299,11 @@ class TypeChecker:
         """The shape of a source field, or None after reporting that it is missing."""
         found = self.walker.find(source, path)
         if isinstance(found, Miss):
-            self.error(loc, f"{what}: source field {found.describe()}")
+            self.error(
+                loc,
+                f"{what}: source field {found.describe()}",
+                Code.SOURCE_FIELD_NOT_FOUND,
+            )
             return None
         return self.walker.shape(found)
 
@@ -297,6 +317,7 @@ class TypeChecker:
                 loc,
                 f"{what}: {label} {_show(value)} is not one of the target's "
                 f"values: {', '.join(map(_show, tshape.enum))}",
+                Code.VALUE_NOT_IN_ENUM,
             )
             return
         self._check_types(
@@ -341,6 +362,7 @@ class TypeChecker:
                     loc,
                     f"{what}: {label} is a {source_format} but the target "
                     f"expects a {tshape.format}; add `as: {fix}`",
+                    Code.FORMAT_MISMATCH,
                 )
             return
         fix = _suggest(tshape) if suggest else ""
@@ -348,19 +370,8 @@ class TypeChecker:
             loc,
             f"{what}: {label} is {' or '.join(sorted(src))} but the target "
             f"expects {tshape.describe()}" + (f"; add `as: {fix}`" if fix else ""),
+            Code.TYPE_MISMATCH,
         )
-
-    def annotation(self, schema: Schema) -> str:
-        """The Python type a stub returns for a target field."""
-        shape = self.walker.shape(schema)
-        types = sorted(shape.types - {"null"})
-        if len(types) != 1:
-            return "Any"
-        if types[0] == "array":
-            inner = self.annotation(shape.items) if shape.items is not None else "Any"
-            return f"list[{inner}]"
-        base = PYTHON_TYPES.get(types[0], "Any")
-        return f"{base} | None" if shape.nullable and base != "Any" else base
 
 
 def _show(value: Any) -> str:

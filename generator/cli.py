@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from generator import __version__
-from generator.draft import draft_mapping, normalise_snake, repair
+from generator.draft import draft_mapping, normalise_snake
 from generator.errors import P2pgenError, Problem
 from generator.fleet import as_json, as_mermaid, as_table, survey
 from generator.output import PlannedFile, plan, write_all
@@ -263,31 +263,17 @@ def init(
             f"{path}: already exists; choose another -o FILE or remove it", err=True
         )
         sys.exit(1)
-    text = draft_mapping(
-        source_spec, source_op, target_spec, target_op, name, path.parent
+    text, errors = draft_mapping(
+        source_spec, source_op, target_spec, target_op, name, path
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    result = None
-    trial = path.parent / f".{name}.init.yaml"  # beside it, so relative paths hold
-    try:
-        for _ in range(5):
-            trial.write_text(text, encoding="utf-8")
-            result = resolve(trial, project_root(trial))
-            fixes = [(p.line, p.message) for p in result.errors]
-            repaired = repair(text, fixes) if fixes else None
-            if repaired is None:
-                break
-            text = repaired
-    finally:
-        trial.unlink(missing_ok=True)
     if to_stdout:
         click.echo(text, nl=False)
     else:
         write_all([PlannedFile(path, text, None, "")])
         click.echo(f"wrote {path}")
-    if result is not None and result.errors:
+    if errors:
         click.echo("the draft still has problems:", err=True)
-        _echo_problems([replace(p, file=str(path)) for p in result.errors])
+        _echo_problems([replace(p, file=str(path)) for p in errors])
         sys.exit(1)
     click.echo(f"next: review it, then `p2pgen generate {path}`", err=True)
 

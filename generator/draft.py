@@ -9,7 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.errors import P2pgenError
+from generator.errors import Code, P2pgenError, Problem
+from generator.kinds.pagination import KEY_KINDS, DraftFacts, draft_guess
+from generator.load import validate_once
+from generator.resolve import resolve
 from generator.schemas import Shape, Walker
 from generator.specs import (
     Operation,
@@ -17,7 +20,6 @@ from generator.specs import (
     SpecSet,
     find_operation,
 )
-from generator.validation import validate_document
 
 # Groups of field names that mean the same thing in different APIs.
 SYNONYMS = (
@@ -39,24 +41,7 @@ SYNONYMS = (
     {"description", "desc", "notes", "note", "summary"},
 )
 RECORD_LISTS = ("data", "items", "results", "records", "entries", "values", "list")
-CURSOR_PARAMS = (
-    "cursor",
-    "page_token",
-    "pagetoken",
-    "next_token",
-    "after",
-    "continuation",
-)
-NEXT_CURSOR = (
-    "next_cursor",
-    "nextcursor",
-    "next_page_token",
-    "nextpagetoken",
-    "cursor",
-    "next",
-    "after",
-    "continuation",
-)
+LIMIT_PARAMS = ("limit", "perpage", "pagesize", "count", "maxresults")
 INCREMENTAL_PARAMS = (
     "updated_since",
     "modified_since",
@@ -110,12 +95,35 @@ def _yaml(value: str) -> str:
 
 @dataclass
 class Draft:
-    """The lines of the mapping being drafted."""
+    """The mapping being drafted: its lines, and the target field each field line sets."""
 
     lines: list[str] = field(default_factory=list)
+    targets: dict[int, str] = field(default_factory=dict)  # line index -> target
 
-    def add(self, text: str = "") -> None:
+    def add(self, text: str = "", target: str = "") -> None:
+        if target:
+            self.targets[len(self.lines)] = target
         self.lines.append(text)
+
+    def add_stub(self, target: str, note: str) -> None:
+        stub = re.sub(r"\W+", "_", normalise_snake(target)).strip("_") + "_for"
+        while self.lines and not self.lines[-1].strip():
+            self.lines.pop()
+        self.add(f"  {_yaml(target)}: {{stub: {stub}}}  # {note}", target)
+
+    def disable(self, line: int, reason: str) -> bool:
+        """Comment out the drafted entry on `line` (1-based); False if there is none."""
+        index = line - 1
+        if not (0 <= index < len(self.lines)):
+            return False
+        text = self.lines[index]
+        if not text.startswith("  ") or text.lstrip().startswith("#"):
+            return False
+        self.lines[index] = (
+            f"  # {text.strip()}  # p2pgen init: {' '.join(reason.split())}"
+        )
+        self.targets.pop(index, None)
+        return True
 
     def text(self) -> str:
         return "\n".join(self.lines).rstrip() + "\n"
@@ -138,7 +146,7 @@ class Drafter:
         self.used: set[str] = set()
         self.stubs: set[str] = set()
 
-    def draft(self, name: str) -> str:
+    def draft(self, name: str) -> Draft:
         d = Draft()
         records_path, record = self._records()
         d.add("version: 1")
@@ -174,7 +182,7 @@ class Drafter:
                 + ", ".join(unused[:40])
                 + (" ..." if len(unused) > 40 else "")
             )
-        return d.text()
+        return d
 
     def _describe(self) -> str:
         def label(op: Operation) -> str:
@@ -211,84 +219,35 @@ class Drafter:
     def _source_params(self, d: Draft, record: Schema | None) -> None:
         params = {p.name: p for p in self.source.parameters}
         lowered = {normalise(n): n for n in params}
-        pagination: list[str] = []
-        handled: set[str] = set()
-        limit = next(
-            (
-                lowered[k]
-                for k in ("limit", "perpage", "pagesize", "count", "maxresults")
-                if k in lowered
-            ),
-            None,
-        )
         response_props = (
             self.walker.shape(self.source.response).properties
             if self.source.response is not None
             else {}
         )
-        cursor = next((n for n in params if n.lower() in CURSOR_PARAMS), None)
-        if cursor is None and "startingafter" in lowered:
-            cursor = lowered["startingafter"]
-        next_url = self._next_url()
-        if next_url:
-            pagination = ["    style: next_url", f"    next: {_yaml(next_url)}"]
-            basis = f"guessed from the {next_url!r} URL in the response"
-        elif cursor:
-            next_field = next(
-                (
+        guess = draft_guess(
+            DraftFacts(
+                params=lowered,
+                response_fields={normalise(n): n for n in response_props},
+                string_fields=frozenset(
                     n
-                    for n in response_props
-                    if normalise(n) in {normalise(x) for x in NEXT_CURSOR}
+                    for n, prop in response_props.items()
+                    if "string" in self.walker.shape(prop).types
                 ),
-                None,
-            )
-            has_more = next(
-                (n for n in response_props if normalise(n) in ("hasmore", "more")), None
-            )
-            pagination = ["    style: cursor", f"    param: {_yaml(cursor)}"]
-            if next_field:
-                pagination.append(f"    next: {_yaml(next_field)}")
-            elif record is not None and "id" in self.walker.shape(record).properties:
-                pagination.append("    next_from_last: id")
-            else:
-                pagination = []
-            if pagination and has_more:
-                pagination.append(f"    has_more: {_yaml(has_more)}")
-            basis = f"guessed from the {cursor!r} parameter"
-        elif "offset" in lowered and limit:
-            pagination = [
-                "    style: offset",
-                f"    param: {_yaml(lowered['offset'])}",
-                f"    limit_param: {_yaml(limit)}",
-                "    limit: 100",
-            ]
-            basis = "guessed from the 'offset' parameter"
-        elif "page" in lowered:
-            pagination = ["    style: page", f"    param: {_yaml(lowered['page'])}"]
-            if limit:
-                pagination += [f"    limit_param: {_yaml(limit)}", "    limit: 100"]
-            basis = "guessed from the 'page' parameter"
-        else:
-            next_url = next(
-                (
-                    n
-                    for n in response_props
-                    if normalise(n) in ("next", "nexturl", "nextpage", "nextlink")
+                record_fields=frozenset(
+                    self.walker.shape(record).properties if record is not None else ()
                 ),
-                None,
+                next_url=self._next_url(),
+                limit_param=next(
+                    (lowered[k] for k in LIMIT_PARAMS if k in lowered), None
+                ),
             )
-            if (
-                next_url
-                and "string" in self.walker.shape(response_props[next_url]).types
-            ):
-                pagination = ["    style: next_url", f"    next: {_yaml(next_url)}"]
-                basis = f"guessed from the {next_url!r} field of the response"
-        if pagination:
-            handled |= {
-                line.split(": ", 1)[1].strip('"')
-                for line in pagination
-                if line.strip().startswith(("param:", "limit_param:"))
-            }
+        )
+        keys = dict(guess.keys) if guess else {}
+        handled = {
+            str(value)
+            for key, value in keys.items()
+            if KEY_KINDS.get(key) == "parameter"
+        }
         required = [
             p for p in self.source.parameters if p.required and p.name not in handled
         ]
@@ -299,10 +258,10 @@ class Drafter:
                     f"    {_yaml(p.name)}: {{env: {_env_name(p.name)}}}  # required "
                     f"{p.location} parameter"
                 )
-        if pagination:
-            d.add(f"  pagination:  # {basis}; check it against the API's docs")
-            for line in pagination:
-                d.add(line)
+        if guess is not None:
+            d.add(f"  pagination:  # {guess.basis}; check it against the API's docs")
+            for key, value in guess.keys:
+                d.add(f"    {key}: {_yaml(value) if isinstance(value, str) else value}")
         incremental = next((n for n in params if n.lower() in INCREMENTAL_PARAMS), None)
         record_props = (
             self.walker.shape(record).properties if record is not None else {}
@@ -394,12 +353,13 @@ class Drafter:
                 value = _yaml(candidate.path)
                 if convert:
                     value = f"{{from: {value}, as: {convert}}}"
-                d.add(f"  {_yaml(target)}: {value}  # {basis}")
+                d.add(f"  {_yaml(target)}: {value}  # {basis}", target)
             elif required:
                 stub = self._stub_name(target)
                 d.add(
                     f"  {_yaml(target)}: {{stub: {stub}}}  # required, no source match: "
-                    f"write {stub}() ({tshape.describe()})"
+                    f"write {stub}() ({tshape.describe()})",
+                    target,
                 )
             else:
                 d.add(f"  # {target}: not mapped ({tshape.describe()})")
@@ -476,14 +436,17 @@ def draft_mapping(
     target_spec: Path,
     target_op: str,
     name: str,
-    out_dir: Path,
-) -> str:
-    """The text of a mapping file for the two operations; raises P2pgenError."""
+    path: Path,
+) -> tuple[str, list[Problem]]:
+    """The text of a mapping file at `path` for the two operations, checked and
+    repaired, and the problems it still has; raises P2pgenError for bad specs.
+    """
     specs = SpecSet()
+    validated: dict[Path, list[Problem]] = {}
     docs = []
-    for path in (source_spec, target_spec):
-        doc = specs.load(path)
-        validate_document(specs, doc)
+    for spec in (source_spec, target_spec):
+        doc = specs.load(spec)
+        validate_once(specs, doc, validated)
         docs.append(doc)
     source = find_operation(specs, docs[0], source_op)
     target = find_operation(specs, docs[1], target_op)
@@ -493,35 +456,40 @@ def draft_mapping(
             f"target operation {target_op} has no JSON request body; choose one that"
             f" accepts one (`p2pgen ops {target_spec}` lists them)",
         )
-    return Drafter(source, target, Walker(specs), out_dir).draft(name)
+    draft = Drafter(source, target, Walker(specs), path.parent).draft(name)
+    errors = _checked(draft, path)
+    return draft.text(), errors
 
 
-REQUIRED_MISSING = re.compile(r"required target field\(s\) not mapped: (.*)$")
+MAX_REPAIRS = 5
 
 
-def repair(text: str, problems: list[tuple[int, str]]) -> str | None:
-    """Comment out drafted lines the resolver rejects; stub required fields it misses.
+def _checked(draft: Draft, path: Path) -> list[Problem]:
+    """Resolve the draft; repair what it rejects, a few rounds; the errors left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    trial = path.parent / f".{path.stem}.init.yaml"  # beside it: relative paths hold
+    errors: list[Problem] = []
+    try:
+        for _ in range(MAX_REPAIRS):
+            trial.write_text(draft.text(), encoding="utf-8")
+            errors = resolve(trial, trial.parent).errors
+            if not errors or not repair(draft, errors):
+                break
+    finally:
+        trial.unlink(missing_ok=True)
+    return errors
 
-    Returns the new text, or None when there is nothing left to repair.
+
+def repair(draft: Draft, problems: list[Problem]) -> bool:
+    """Stub the required fields the check misses; comment out drafted lines it
+    rejects. Acts on each problem's code and fields; False when nothing changed.
     """
-    lines = text.splitlines()
     changed = False
-    for line_no, message in problems:
-        missing = REQUIRED_MISSING.search(message)
-        if missing:
-            for item in missing.group(1).split(", "):
-                target = item.split(" (")[0].strip()
-                stub = re.sub(r"\W+", "_", normalise_snake(target)).strip("_") + "_for"
-                lines.append(f"  {_yaml(target)}: {{stub: {stub}}}  # required")
+    for problem in problems:
+        if problem.code == Code.REQUIRED_FIELD_UNMAPPED:
+            for target in problem.targets:
+                draft.add_stub(target, "required")
                 changed = True
-            continue
-        index = line_no - 1
-        if (
-            0 <= index < len(lines)
-            and lines[index].startswith("  ")
-            and not lines[index].lstrip().startswith("#")
-        ):
-            reason = " ".join(message.split())
-            lines[index] = f"  # {lines[index].strip()}  # p2pgen init: {reason}"
-            changed = True
-    return "\n".join(lines) + "\n" if changed else None
+        elif problem.line:
+            changed = draft.disable(problem.line, problem.message) or changed
+    return changed

@@ -5,13 +5,64 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 MAX_MESSAGE = 2000  # characters of one message; longer ones quote a hostile value
 
 
+class Code(StrEnum):
+    """What kind of problem it is: stable names, catalogued in docs/mapping.md.
+
+    Tools (such as `p2pgen init`) act on these and on a problem's structured
+    fields, never on the wording of its message.
+    """
+
+    # the mapping file itself
+    MAPPING_SYNTAX = "mapping-syntax"
+    UNKNOWN_KEY = "unknown-key"
+    DUPLICATE_KEY = "duplicate-key"
+    MISSING_KEY = "missing-key"
+    INVALID_VALUE = "invalid-value"
+    CONFLICTING_KEYS = "conflicting-keys"
+    # the specs and operations it names
+    SPEC_NOT_FOUND = "spec-not-found"
+    OPERATION_NOT_FOUND = "operation-not-found"
+    NO_RECORDS = "no-records"
+    NO_REQUEST_BODY = "no-request-body"
+    # parameters
+    UNKNOWN_PARAMETER = "unknown-parameter"
+    PARAMETER_VALUE = "parameter-value"
+    REQUIRED_PARAMETER_UNMAPPED = "required-parameter-unmapped"
+    # fields and expressions
+    SOURCE_FIELD_NOT_FOUND = "source-field-not-found"
+    RESPONSE_FIELD_NOT_FOUND = "response-field-not-found"
+    TARGET_FIELD_NOT_FOUND = "target-field-not-found"
+    TARGET_READ_ONLY = "target-read-only"
+    FIELD_INSIDE_MAPPED_FIELD = "field-inside-mapped-field"
+    REQUIRED_FIELD_UNMAPPED = "required-field-unmapped"
+    TYPE_MISMATCH = "type-mismatch"
+    FORMAT_MISMATCH = "format-mismatch"
+    VALUE_NOT_IN_ENUM = "value-not-in-enum"
+    ENUM_NOT_COVERED = "enum-not-covered"
+    MAP_KEY = "map-key"
+    TEMPLATE_SYNTAX = "template-syntax"
+    OPTIONAL_TO_REQUIRED = "optional-to-required"
+    # auth
+    AUTH_SCHEME = "auth-scheme"
+    AUTH_UNSUPPORTED = "auth-unsupported"
+    AUTH_ENV = "auth-env"
+    # stubs
+    STUB_NAME_TAKEN = "stub-name-taken"
+    STUB_SIGNATURE = "stub-signature"
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One problem in an input file, located as precisely as we can."""
+    """One problem in an input file, located as precisely as we can.
+
+    `code` says what kind of problem it is; `targets` names the target fields
+    it is about where there are several (required-field-unmapped).
+    """
 
     file: str
     line: int = 0
@@ -19,6 +70,8 @@ class Problem:
     message: str = field(default="", compare=True)
     pointer: str = ""
     severity: str = "error"
+    code: str = field(default="", compare=False)
+    targets: tuple[str, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         where = self.file
@@ -60,8 +113,9 @@ class P2pgenError(Exception):
         line: int = 0,
         column: int = 0,
         pointer: str = "",
+        code: str = "",
     ) -> P2pgenError:
-        return cls([Problem(file, line, column, message, pointer)])
+        return cls([Problem(file, line, column, message, pointer, code=code)])
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

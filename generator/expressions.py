@@ -6,22 +6,11 @@ Every literal that comes from a mapping or a spec reaches the code through
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.mapping import Expr, FieldMap
-
-PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
-
-
-def py_literal(value: Any) -> str:
-    """A Python literal for a value from a spec or mapping, in ASCII.
-
-    repr() escapes quotes and control characters; non-ASCII characters become
-    escapes too, so a lookalike letter (Cyrillic es for Latin c) cannot pass for another.
-    """
-    return repr(value).encode("ascii", "backslashreplace").decode("ascii")
+from generator.literals import py_literal
+from generator.mapping import Expr, FieldMap, json_safe
 
 
 @dataclass
@@ -30,19 +19,6 @@ class Uses:
 
     helpers: set[str] = field(default_factory=set)
     env_vars: set[str] = field(default_factory=set)
-
-
-def template_paths(text: str) -> list[str]:
-    """The dotted source paths named by a `template`'s placeholders."""
-    return [
-        m.group(1).strip() for m in PLACEHOLDER.finditer(text) if m.group(1) is not None
-    ]
-
-
-def unbalanced_braces(text: str) -> bool:
-    """Whether a template has a '{' or '}' that is neither a placeholder nor doubled."""
-    rest = PLACEHOLDER.sub("", text)
-    return "{" in rest or "}" in rest
 
 
 def compile_expr(expr: Expr, data: str, depth: int, uses: Uses) -> str:
@@ -110,14 +86,3 @@ def _dict_source(tree: dict[str, Any]) -> str:
         code = _dict_source(value) if isinstance(value, dict) else value
         entries.append(f"{py_literal(key)}: {code}")
     return "{" + ", ".join(entries) + ",}" if entries else "{}"
-
-
-def json_safe(value: Any) -> Any:
-    """YAML may give dates and datetimes; the generated code deals in JSON values."""
-    if isinstance(value, dict):
-        return {json_safe(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from generator.kinds.pagination import MAX_PAGES, STYLES
 from generator.mapping import Loc
 
 
@@ -34,10 +36,7 @@ class Param:
     name: str
     location: str  # path | query | header
     code: str
-
-    @property
-    def uses_record(self) -> bool:
-        return "src" in self.code or "(record" in self.code
+    uses_record: bool = False  # whether the value comes from the source record
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,13 @@ class PaginationModel:
     limit_param: str = ""
     limit: int | None = None
     start: int = 0
-    max_pages: int = 10000
+    max_pages: int = MAX_PAGES
+
+    @property
+    def declaration(self) -> tuple[str, dict[str, object]]:
+        """The runtime class that pages through the source, and its keyword arguments."""
+        style = STYLES[self.style]
+        return style.runtime_class, style.declaration(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from typing import Any
 
 from generator.errors import Problem
 
-PAGINATION_STYLES = ("cursor", "offset", "page", "next_url", "link_header")
 CONVERSIONS = ("string", "integer", "number", "boolean", "date", "datetime")
 AUTH_ENV_KEYS = (
     "token",
@@ -22,6 +21,8 @@ AUTH_ENV_KEYS = (
 )
 ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# a template's `{dotted.path}` placeholders; `{{` and `}}` are literal braces
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,23 @@ class Loc:
     line: int
     column: int
 
-    def problem(self, message: str, severity: str = "error") -> Problem:
-        return Problem(self.file, self.line, self.column, message, severity=severity)
+    def problem(
+        self,
+        message: str,
+        severity: str = "error",
+        *,
+        code: str = "",
+        targets: tuple[str, ...] = (),
+    ) -> Problem:
+        return Problem(
+            self.file,
+            self.line,
+            self.column,
+            message,
+            severity=severity,
+            code=code,
+            targets=targets,
+        )
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,11 @@ class Expr:
     has_default: bool = False
     convert: str | None = None  # as
     fields: tuple[FieldMap, ...] = ()  # each
+
+    @property
+    def reads_record(self) -> bool:
+        """Whether the value comes from the source record (else a constant or env)."""
+        return self.kind in ("path", "template", "stub", "each")
 
 
 @dataclass(frozen=True)
@@ -124,3 +145,27 @@ class Mapping:
     source: Endpoint
     target: Endpoint
     fields: tuple[FieldMap, ...]
+
+
+def template_paths(text: str) -> list[str]:
+    """The dotted source paths named by a `template`'s placeholders."""
+    return [
+        m.group(1).strip() for m in PLACEHOLDER.finditer(text) if m.group(1) is not None
+    ]
+
+
+def unbalanced_braces(text: str) -> bool:
+    """Whether a template has a '{' or '}' that is neither a placeholder nor doubled."""
+    rest = PLACEHOLDER.sub("", text)
+    return "{" in rest or "}" in rest
+
+
+def json_safe(value: Any) -> Any:
+    """YAML may give dates and datetimes; the generated code deals in JSON values."""
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

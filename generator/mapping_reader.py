@@ -12,13 +12,19 @@ from typing import Any
 
 import yaml
 
-from generator.errors import P2pgenError, Problem, did_you_mean
+from generator.errors import Code, P2pgenError, Problem, did_you_mean
+from generator.kinds.pagination import (
+    ALL_KEYS,
+    KEY_KINDS,
+    MAPPING_STYLES,
+    MAX_PAGES,
+    STYLES,
+)
 from generator.mapping import (
     AUTH_ENV_KEYS,
     CONVERSIONS,
     ENV_VAR,
     IDENTIFIER,
-    PAGINATION_STYLES,
     Auth,
     Endpoint,
     Expr,
@@ -68,8 +74,8 @@ class _Parser:
         self.file = file
         self.problems: list[Problem] = []
 
-    def error(self, loc: Loc, message: str) -> None:
-        self.problems.append(loc.problem(message))
+    def error(self, loc: Loc, message: str, code: Code = Code.INVALID_VALUE) -> None:
+        self.problems.append(loc.problem(message, code=code))
 
     def keys(
         self,
@@ -85,18 +91,21 @@ class _Parser:
         for key, value, loc in node.items():
             key_text = str(key)
             if key_text in found:
-                self.error(loc, f"duplicate key {key_text!r} in {what}")
+                self.error(
+                    loc, f"duplicate key {key_text!r} in {what}", Code.DUPLICATE_KEY
+                )
             elif key_text not in allowed:
                 self.error(
                     loc,
                     f"unknown key {key_text!r} in {what}"
                     f"{did_you_mean(key_text, allowed)}; allowed: {', '.join(allowed)}",
+                    Code.UNKNOWN_KEY,
                 )
             else:
                 found[key_text] = (value, loc)
         for key in required:
             if key not in found:
-                self.error(node.loc, f"{what} needs the key {key!r}")
+                self.error(node.loc, f"{what} needs the key {key!r}", Code.MISSING_KEY)
         return found
 
     def string(self, entry: tuple[_Node, Loc] | None, what: str) -> str | None:
@@ -133,7 +142,9 @@ class _Parser:
         for key, value, loc in node.items():
             target = str(key)
             if target in seen:
-                self.error(loc, f"duplicate key {target!r} in {what}")
+                self.error(
+                    loc, f"duplicate key {target!r} in {what}", Code.DUPLICATE_KEY
+                )
                 continue
             seen.add(target)
             if scalars_are_constants and value.is_scalar:
@@ -184,6 +195,7 @@ class _Parser:
                 node.loc,
                 f"{what}: give exactly one of 'from', 'const', 'template', "
                 f"'env', 'stub', 'each' (found {listed})",
+                Code.CONFLICTING_KEYS,
             )
             return None
         kind = kinds[0]
@@ -195,7 +207,11 @@ class _Parser:
         }.get(kind, ())
         for key, (_, loc) in keys.items():
             if key != kind and key not in companions:
-                self.error(loc, f"{what}: {key!r} cannot be used with {kind!r}")
+                self.error(
+                    loc,
+                    f"{what}: {key!r} cannot be used with {kind!r}",
+                    Code.CONFLICTING_KEYS,
+                )
         convert = None
         if "as" in keys:
             convert = self.string(keys["as"], f"{what}.as")
@@ -247,7 +263,9 @@ class _Parser:
         source = self.string(keys["each"], f"{what}.each") or ""
         if "fields" not in keys:
             self.error(
-                node.loc, f"{what}: 'each' needs 'fields' (the target item's fields)"
+                node.loc,
+                f"{what}: 'each' needs 'fields' (the target item's fields)",
+                Code.MISSING_KEY,
             )
             return None
         fields = self.field_maps(keys["fields"][0], f"{what}.fields")
@@ -314,77 +332,40 @@ class _Parser:
         )
 
     def pagination(self, node: _Node) -> Pagination | None:
-        fields = (
-            "style",
-            "param",
-            "next",
-            "next_from_last",
-            "has_more",
-            "limit_param",
-            "limit",
-            "start",
-            "max_pages",
+        keys = self.keys(
+            node, "source.pagination", ("style", *ALL_KEYS), required=("style",)
         )
-        keys = self.keys(node, "source.pagination", fields, required=("style",))
         style = self.string(keys.get("style"), "source.pagination.style")
         if style is None:
             return None
-        if style not in PAGINATION_STYLES:
+        if style not in MAPPING_STYLES:
             self.error(
                 keys["style"][0].loc,
                 f"unknown pagination style {style!r}"
-                f"{did_you_mean(style, PAGINATION_STYLES)}; use one of "
-                f"{', '.join(PAGINATION_STYLES)}",
+                f"{did_you_mean(style, MAPPING_STYLES)}; use one of "
+                f"{', '.join(MAPPING_STYLES)}",
+                Code.INVALID_VALUE,
             )
             return None
-        needs = {
-            "cursor": ("param",),
-            "offset": ("param",),
-            "page": ("param",),
-            "next_url": ("next",),
-            "link_header": (),
-        }[style]
-        for key in needs:
-            if key not in keys:
-                self.error(node.loc, f"pagination style {style!r} needs {key!r}")
-        if style == "cursor" and ("next" in keys) == ("next_from_last" in keys):
-            self.error(
-                node.loc,
-                "cursor pagination needs exactly one of 'next' (path of "
-                "the next cursor in the body) or 'next_from_last' (a field of the "
-                "last record)",
-            )
-        if style == "offset" and "limit" not in keys:
-            self.error(
-                node.loc,
-                "offset pagination needs 'limit' (the page size, which "
-                "the offset advances by)",
-            )
-        if "limit" in keys and "limit_param" not in keys and style != "offset":
-            self.error(
-                keys["limit"][1],
-                "'limit' needs 'limit_param' (the request "
-                "parameter that carries the page size)",
-            )
+        for key, message, code in STYLES[style].shape_problems(frozenset(keys)):
+            self.error(keys[key][1] if key else node.loc, message, code)
+        counts = {
+            key: self.integer(keys.get(key), f"source.pagination.{key}", minimum)
+            for key, minimum in (("limit", 1), ("start", 0), ("max_pages", 1))
+        }
+        texts = {
+            key: self.string(keys.get(key), f"source.pagination.{key}")
+            for key in ALL_KEYS
+            if KEY_KINDS[key] != "count"
+        }
         return Pagination(
             style=style,
             loc=node.loc,
             locs=_locs(keys),
-            param=self.string(keys.get("param"), "source.pagination.param"),
-            next=self.string(keys.get("next"), "source.pagination.next"),
-            next_from_last=self.string(
-                keys.get("next_from_last"), "source.pagination.next_from_last"
-            ),
-            has_more=self.string(keys.get("has_more"), "source.pagination.has_more"),
-            limit_param=self.string(
-                keys.get("limit_param"), "source.pagination.limit_param"
-            ),
-            limit=self.integer(keys.get("limit"), "source.pagination.limit", 1),
-            start=self.integer(keys.get("start"), "source.pagination.start", 0),
-            max_pages=self.integer(
-                keys.get("max_pages"), "source.pagination.max_pages", 1
-            )
-            or 10000,
+            **texts,
+            limit=counts["limit"],
+            start=counts["start"],
+            max_pages=counts["max_pages"] or MAX_PAGES,
         )
 
     def incremental(self, node: _Node) -> Incremental | None:
@@ -470,6 +451,7 @@ def load_mapping(path: Path) -> Mapping:
             f"character #x{exc.character:04x} is not allowed in YAML; remove it",
             line=text[: exc.position].count("\n") + 1,
             column=exc.position - text.rfind("\n", 0, exc.position),
+            code=Code.MAPPING_SYNTAX,
         ) from None
     try:
         root = loader.get_single_node()
@@ -480,6 +462,7 @@ def load_mapping(path: Path) -> Mapping:
             f"invalid YAML: {exc.problem}; fix the syntax",
             line=mark.line + 1 if mark else 0,
             column=mark.column + 1 if mark else 0,
+            code=Code.MAPPING_SYNTAX,
         ) from None
     finally:
         loader.dispose()

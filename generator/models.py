@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import io
 import keyword
 import re
@@ -11,6 +12,7 @@ import unicodedata
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,38 +21,25 @@ from datamodel_code_generator.enums import DataModelType, InputFileType
 from datamodel_code_generator.format import DatetimeClassType, PythonVersion
 
 from generator.errors import P2pgenError
-from generator.expressions import py_literal
+from generator.literals import py_literal
+from generator.reserved import reserved_names
 from generator.schemas import CONSTRAINT_KEYS, Walker, unusable_constraint
 from generator.specs import Schema, schema_name
 
 SOURCE_RECORD = "SourceRecord"
 TARGET_BODY = "TargetBody"
-# Names the generated module imports or defines itself; a spec schema with one of
-# these names gets a "Model" suffix instead of shadowing it.
-RESERVED = {
-    "Any",
-    "Annotated",
-    "AwareDatetime",
-    "BaseModel",
-    "ConfigDict",
-    "Enum",
-    "Field",
-    "Literal",
-    "RootModel",
-    "StrEnum",
-    "SourceRecord",
-    "TargetBody",
-    "Config",
-    "Summary",
-    "State",
-    "DeadLetter",
-    "Auth",
-    "Optional",
-    "Union",
-    "Decimal",
-    "UUID",
-    "AnyUrl",
-}
+# Modules whose names datamodel-code-generator's pydantic v2 output imports; a spec
+# schema named like one of their names, or like a name of the script itself
+# (reserved_names), gets a "Source"/"Target" prefix instead of shadowing it.
+MODEL_IMPORT_MODULES = (
+    "datetime",
+    "decimal",
+    "enum",
+    "ipaddress",
+    "pydantic",
+    "typing",
+    "uuid",
+)
 # The only schema keywords handed to datamodel-code-generator. It honours keys of
 # its own (customBasePath, customTypePath, x-python-type, x-python-import,
 # x-enum-varnames, default_factory, ...) that put spec-chosen imports, base classes,
@@ -85,6 +74,16 @@ VALUE_KEYS = CONSTRAINT_KEYS | {  # a value, copied as it is
 SCHEMA_KEYS = SUBSCHEMA_KEYS | SCHEMA_MAP_KEYS | VALUE_KEYS
 MAX_DEPTH = 64
 _PRINTABLE = re.compile(r"[\x20-\x7e\n]*")  # printable ASCII and newlines
+
+
+@cache
+def taken_names() -> frozenset[str]:
+    """Names a model class must not take: the script's own and its imports'."""
+    names = set(reserved_names())
+    for module in MODEL_IMPORT_MODULES:
+        imported = importlib.import_module(module)
+        names |= {n for n in dir(imported) if not n.startswith("_")}
+    return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -131,10 +130,10 @@ class _Cutter:
         key = (schema.doc.path, schema.pointer)
         if key not in self.names:
             name = _class_name(schema_name(schema.pointer) or "Model")
-            if name in self.names.values() or name in RESERVED:
+            if name in self.names.values() or name in taken_names():
                 candidate = prefix + name
                 counter = 2
-                while candidate in self.names.values() or candidate in RESERVED:
+                while candidate in self.names.values() or candidate in taken_names():
                     candidate = f"{prefix}{name}{counter}"
                     counter += 1
                 name = candidate
@@ -341,7 +340,7 @@ def _plain_names(imports: list[str], code: str) -> tuple[list[str], str]:
     tree = ast.parse(code)
     renamed: set[str] = set()  # "enum" and/or "field" and/or "class"
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    taken = set(classes) | RESERVED
+    taken = set(classes) | taken_names()
     new_names = {
         old: _ascii_name(_class_name_hint(old), taken, "Model", upper=False)
         for old in classes
@@ -441,7 +440,7 @@ def _ascii_name(name: str, taken: set[str], fallback: str, *, upper: bool) -> st
         base = ""
     if base:
         base = base.upper() if upper else base
-        if base in taken or base in RESERVED:
+        if base in taken or base in taken_names():
             base += "_"
     if not base:
         base = f"{fallback}_1"

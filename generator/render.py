@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import ast
-import builtins
 import re
-from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import black
 import jinja2
 from black.mode import Mode, TargetVersion
 
-from generator.errors import Problem
-from generator.expressions import py_literal
 from generator.link import Link
+from generator.literals import comment, docstring, py_literal
+from generator.reserved import templates_dir
 from generator.runtime_copy import MARKER, copy_for
 
-BUILTIN_NAMES = frozenset(dir(builtins))
 THIRD_PARTY = {"httpx", "pydantic", "pytest"}
 # Imports the link's own part may need; each is kept only where its name is used.
 LINK_IMPORTS = ("import sys", "import httpx", "from typing import Any")
@@ -33,43 +28,6 @@ AUTH_CLASSES: dict[str, tuple[str, dict[str, str]]] = {
         {"client_id": "client_id_env", "client_secret": "client_secret_env"},
     ),
 }
-# pagination style -> (runtime class, the keywords it takes, their defaults)
-PAGINATORS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
-    "cursor": ("CursorPaginator", ("param", "next", "next_from_last"), {}),
-    "offset": ("OffsetPaginator", ("param", "start"), {"start": 0}),
-    "page": ("PagePaginator", ("param", "start"), {"start": 1}),
-    "next_url": ("NextUrlPaginator", ("next",), {}),
-    "link_header": ("LinkHeaderPaginator", (), {}),
-}
-PAGINATOR_COMMON = ("has_more", "limit_param", "limit", "max_pages")
-PAGINATOR_DEFAULTS = {"max_pages": 10000}
-
-
-def templates_dir() -> Path:
-    """The templates: inside the installed package, else the checkout's templates/."""
-    here = Path(__file__).resolve().parent
-    installed = here / "templates"
-    return (
-        installed
-        if (installed / "script.py.jinja").is_file()
-        else here.parent / "templates"
-    )
-
-
-def comment(value: Any) -> str:
-    """Text safe inside a `#` comment: one line, no control characters, ASCII.
-
-    Non-ASCII characters are shown as escapes (\\u0441), so no lookalike
-    letter can make a comment read as something it is not.
-    """
-    text = " ".join(str(value).split())
-    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return printable.encode("ascii", "backslashreplace").decode("ascii")
-
-
-def docstring(value: Any) -> str:
-    """Text safe inside a triple-quoted docstring: repr-escaped, quotes kept out."""
-    return repr(comment(value)).replace('"""', '\\"\\"\\"')
 
 
 def environment() -> jinja2.Environment:
@@ -224,18 +182,10 @@ def _locations(params: Any) -> str:
 
 
 def _paginator(link: Link) -> str:
-    p = link.pagination
-    if p.style not in PAGINATORS:
+    name, kwargs = link.pagination.declaration
+    if not kwargs and name == "NoPagination":
         return ""
-    name, keys, defaults = PAGINATORS[p.style]
-    defaults = {**PAGINATOR_DEFAULTS, **defaults}
-    args = []
-    for key in (*keys, *PAGINATOR_COMMON):
-        value = getattr(p, key)
-        if value in ("", None) or defaults.get(key, ...) == value:
-            continue
-        args.append(f"{key}={py_literal(value)}")
-    return f"{name}({', '.join(args)})"
+    return f"{name}({', '.join(f'{key}={py_literal(v)}' for key, v in kwargs.items())})"
 
 
 def _auth_args(side: Any) -> list[str]:
@@ -259,52 +209,6 @@ def _auth_args(side: Any) -> list[str]:
         if auth.client_auth == "body":
             args.append("credentials_in_body=True")
     return [f"auth={name}({', '.join(args)})"]
-
-
-def stub_name_clashes(link: Link) -> list[Problem]:
-    """Stubs named like something the script already defines or imports, or a builtin."""
-    tree = ast.parse(script_source(link))
-    bound: Counter[str] = Counter()
-    for statement in tree.body:
-        bound.update(_top_level_names(statement))
-    # parameters and variables inside functions: a stub called `src` would be
-    # shadowed by transform()'s own `src`
-    local = {node.arg for node in ast.walk(tree) if isinstance(node, ast.arg)} | {
-        node.id
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
-    }
-    problems = []
-    for stub in link.stubs:
-        if bound[stub.name] > 1 or stub.name in local or stub.name in BUILTIN_NAMES:
-            what = (
-                "a Python builtin"
-                if stub.name in BUILTIN_NAMES
-                else "a name the script already uses"
-            )
-            problems.append(
-                stub.loc.problem(
-                    f"{stub.target}: stub '{stub.name}' is {what}; give the stub another name"
-                )
-            )
-    return problems
-
-
-def _top_level_names(statement: ast.stmt) -> Iterator[str]:
-    if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        yield statement.name
-    elif isinstance(statement, ast.Import | ast.ImportFrom):
-        for alias in statement.names:
-            yield (alias.asname or alias.name).split(".")[0]
-    elif isinstance(statement, ast.Assign | ast.AnnAssign):
-        targets = (
-            statement.targets
-            if isinstance(statement, ast.Assign)
-            else [statement.target]
-        )
-        for target in targets:
-            if isinstance(target, ast.Name):
-                yield target.id
 
 
 def _context(link: Link) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import yaml
 
 from generator.errors import P2pgenError, Problem, did_you_mean
-from generator.expressions import py_literal
+from generator.literals import py_literal
 from generator.spec_files import YamlLoader, parse_text, read_text
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -143,7 +143,6 @@ class SpecSet:
     """Every document read while handling one mapping, keyed by absolute path."""
 
     documents: dict[Path, Document] = field(default_factory=dict)
-    validated: dict[Path, list[Problem]] = field(default_factory=dict)  # warnings
 
     def load(self, path: Path) -> Document:
         path = path.resolve()

@@ -36,8 +36,6 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
     A schema `default` that does not match the schema's own type is common in real
     specs (Mailchimp has dozens) and harmless to a client, so it is a warning.
     """
-    if doc.path in specs.validated:
-        return specs.validated[doc.path]
     if not isinstance(doc.data, dict) or not (
         "openapi" in doc.data or "swagger" in doc.data
     ):
@@ -117,7 +115,6 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
                 severity="warning",
             )
         )
-    specs.validated[doc.path] = warnings
     if cache is not None and not cache.is_file():
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import yaml
 from test_cli_errors import GOOD, project, run, write_mapping
 from test_golden import _mypy, _pytest, _ruff
 
-from generator.expressions import py_literal
+from generator.literals import py_literal
 
 __all__ = ["project"]  # the fixture, shared with test_cli_errors
 

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from conftest import real_spec
 
 from generator.cli import cli
-from generator.errors import P2pgenError
+from generator.draft import Draft, repair
+from generator.errors import Code, P2pgenError, Problem
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,3 +169,28 @@ def test_draft_between_real_specs_stripe_to_mailchimp(project: Path) -> None:
     assert "email_address: email" in text and "style: cursor" in text
     result = run_generated_tests(folder)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_repair_acts_on_problem_codes_not_on_their_wording() -> None:
+    draft = Draft()
+    for text, target in (("fields:", ""), ("  email: mail  # same name", "email")):
+        draft.add(text, target)
+    problems = [
+        Problem("m.yaml", 2, 3, "any wording at all", code=Code.TYPE_MISMATCH),
+        Problem(
+            "m.yaml",
+            1,
+            1,
+            "reworded: these are missing",
+            code=Code.REQUIRED_FIELD_UNMAPPED,
+            targets=("name.first", "status"),
+        ),
+    ]
+    assert repair(draft, problems)
+    assert draft.text() == (
+        "fields:\n"
+        "  # email: mail  # same name  # p2pgen init: any wording at all\n"
+        "  name.first: {stub: name_first_for}  # required\n"
+        "  status: {stub: status_for}  # required\n"
+    )
+    assert not repair(draft, [Problem("m.yaml", 2, 3, "again", code="type-mismatch")])

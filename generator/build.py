@@ -1,0 +1,260 @@
+"""The build stage: a checked mapping becomes a Link (compiled expressions, models,
+samples), the data the templates render. Problems found only here (models that
+cannot be built, stubs that clash) are raised as P2pgenError.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from generator import __version__
+from generator.check import Checked
+from generator.errors import Code, P2pgenError, Problem
+from generator.expressions import Uses, compile_expr, compile_fields
+from generator.kinds.pagination import STYLES
+from generator.link import AuthModel, Link, PaginationModel, Param, Side, StubModel
+from generator.load import Loaded
+from generator.mapping import Endpoint, FieldMap, json_safe
+from generator.models import build_models
+from generator.samples import sample
+from generator.schemas import Walker, value_type
+from generator.specs import Operation, Schema, api_title, first_server
+
+RUNTIME_DEPENDENCIES = ("httpx>=0.27", "pydantic>=2.7")
+PYTHON_TYPES = {
+    "string": "str",
+    "integer": "int",
+    "number": "float",
+    "boolean": "bool",
+    "object": "dict[str, Any]",
+}
+
+
+def build(loaded: Loaded, checked: Checked, root: Path) -> Link:
+    """The Link of a mapping that passed its checks."""
+    return _Builder(loaded, checked, root).build()
+
+
+def annotation(walker: Walker, schema: Schema) -> str:
+    """The Python type a stub returns for a target field."""
+    shape = walker.shape(schema)
+    types = sorted(shape.types - {"null"})
+    if len(types) != 1:
+        return "Any"
+    if types[0] == "array":
+        inner = annotation(walker, shape.items) if shape.items is not None else "Any"
+        return f"list[{inner}]"
+    base = PYTHON_TYPES.get(types[0], "Any")
+    return f"{base} | None" if shape.nullable and base != "Any" else base
+
+
+class _Builder:
+    def __init__(self, loaded: Loaded, checked: Checked, root: Path) -> None:
+        assert checked.ok and checked.record is not None and checked.body is not None
+        assert checked.source_auth is not None and checked.target_auth is not None
+        self.loaded = loaded
+        self.mapping = loaded.mapping
+        self.walker = Walker(loaded.specs)
+        self.record: Schema = checked.record
+        self.body: Schema = checked.body
+        self.source_auth: AuthModel = checked.source_auth
+        self.target_auth: AuthModel = checked.target_auth
+        self.root = root
+
+    def build(self) -> Link:
+        m = self.mapping
+        inc, key = m.source.incremental, m.target.idempotency_key
+        pagination = _pagination(m.source)
+        uses = Uses()
+        source_params = self._params(m.source, self.loaded.source, uses)
+        target_params = self._params(m.target, self.loaded.target, uses)
+        body_code = compile_fields(m.fields, "src", 0, uses)
+        models = build_models(self.walker, self.record, self.body, m.path)
+        stubs = self._one_signature_per_stub(self._stubs(m.fields, self.body, False))
+        self._stubs_apart_from_models(stubs, models.code, models.imports)
+        record_sample = sample(self.walker, self.record, "record")
+        idem_from = key.source if key else ""
+        incremental_field = inc.field if inc else ""
+        return Link(
+            name=m.name,
+            description=m.description,
+            generator_version=__version__,
+            mapping_file=self._display(m.path),
+            mapping_sha256=m.sha256,
+            source=self._side(self.loaded.source, self.source_auth, source_params),
+            target=self._side(self.loaded.target, self.target_auth, ()),
+            records_path=m.source.records or "",
+            pagination=pagination,
+            incremental_param=inc.param if inc else "",
+            incremental_field=incremental_field,
+            idempotency_header=key.header if key else "",
+            idempotency_from=idem_from,
+            models_code=models.code,
+            imports=models.imports,
+            source_record=models.source_record,
+            target_body=models.target_body,
+            body_code=body_code,
+            target_params=target_params,
+            stubs=stubs,
+            helpers=frozenset(uses.helpers),
+            env_vars=tuple(sorted(uses.env_vars)),
+            sample_records=(record_sample,),
+            expected=tuple(self._expected(m.fields, record_sample)),
+            distinct_fields=tuple(
+                dict.fromkeys(
+                    f
+                    for f in (
+                        idem_from,
+                        pagination.next_from_last,
+                        incremental_field,
+                        "id",
+                    )
+                    if f and self.walker.get(self.record, f) is not None
+                )
+            ),
+            dependencies=RUNTIME_DEPENDENCIES,
+        )
+
+    def _display(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return path.name
+
+    def _side(self, op: Operation, auth: AuthModel, params: tuple[Param, ...]) -> Side:
+        return Side(
+            title=api_title(op.doc),
+            spec_file=self._display(op.doc.path),
+            spec_sha256=op.doc.sha256,
+            method=op.method.upper(),
+            path=op.path,
+            operation_id=op.operation_id,
+            default_base_url=first_server(op.doc),
+            auth=auth,
+            params=params,
+        )
+
+    @staticmethod
+    def _params(endpoint: Endpoint, op: Operation, uses: Uses) -> tuple[Param, ...]:
+        locations = {p.name: p.location for p in op.parameters}
+        return tuple(
+            Param(
+                fm.target,
+                locations[fm.target],
+                compile_expr(fm.expr, "src", 0, uses),
+                uses_record=fm.expr.reads_record,
+            )
+            for fm in endpoint.params
+        )
+
+    def _expected(
+        self, fields: Iterable[FieldMap], raw: Any
+    ) -> Iterable[tuple[str, Any]]:
+        """Values a correct transform must give for the sample record (simple lines)."""
+        for fm in fields:
+            found = self.walker.get(self.body, fm.target)
+            if found is None:
+                continue
+            tshape = self.walker.shape(found)
+            if fm.expr.kind == "const" and fm.expr.value is not None:
+                yield fm.target, json_safe(fm.expr.value)
+            elif (
+                fm.expr.kind == "path"
+                and fm.expr.table is None
+                and not fm.expr.convert
+                and not tshape.format
+            ):
+                value = raw
+                for part in fm.expr.path.split("."):
+                    value = value.get(part) if isinstance(value, dict) else None
+                if (
+                    isinstance(value, str | int | bool)
+                    and value_type(value) in tshape.types
+                ):
+                    yield fm.target, value
+
+    @staticmethod
+    def _one_signature_per_stub(
+        uses: Iterable[StubModel],
+    ) -> tuple[StubModel, ...]:
+        """Each stub once; a name used for fields of different types is an error."""
+        stubs: dict[str, StubModel] = {}
+        problems: list[Problem] = []
+        for stub in uses:
+            first = stubs.setdefault(stub.name, stub)
+            if (first.returns, first.in_each) != (stub.returns, stub.in_each):
+                problems.append(
+                    stub.loc.problem(
+                        f"{stub.target}: stub '{stub.name}' already fills '{first.target}'"
+                        f" ({first.returns}{', per list item' if first.in_each else ''}),"
+                        f" but this one needs {stub.returns}"
+                        f"{', per list item' if stub.in_each else ''}; give it its own name",
+                        code=Code.STUB_SIGNATURE,
+                    )
+                )
+        if problems:
+            raise P2pgenError(problems)
+        return tuple(stubs.values())
+
+    @staticmethod
+    def _stubs_apart_from_models(
+        stubs: tuple[StubModel, ...], code: str, imports: tuple[str, ...]
+    ) -> None:
+        """Stubs named like a model class or a name the models import."""
+        names = set()
+        for node in ast.parse("\n".join([*imports, code])).body:
+            if isinstance(node, ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        problems = [
+            stub.loc.problem(
+                f"{stub.target}: stub '{stub.name}' is a name the script already uses;"
+                " give the stub another name",
+                code=Code.STUB_NAME_TAKEN,
+            )
+            for stub in stubs
+            if stub.name in names
+        ]
+        if problems:
+            raise P2pgenError(problems)
+
+    def _stubs(
+        self, fields: Iterable[FieldMap], body: Schema, in_each: bool
+    ) -> Iterable[StubModel]:
+        for fm in fields:
+            found = self.walker.get(body, fm.target)
+            if fm.expr.kind == "stub" and found is not None:
+                yield StubModel(
+                    name=fm.expr.text,
+                    target=fm.target,
+                    returns=annotation(self.walker, found),
+                    in_each=in_each,
+                    sample=sample(self.walker, found, fm.target.split(".")[-1], 1),
+                    loc=fm.expr.loc,
+                )
+            elif fm.expr.kind == "each" and found is not None:
+                items = self.walker.shape(found).items
+                if items is not None:
+                    yield from self._stubs(fm.expr.fields, items, in_each=True)
+
+
+def _pagination(source: Endpoint) -> PaginationModel:
+    p = source.pagination
+    if p is None:
+        return PaginationModel("none")
+    start = p.start if p.start is not None else STYLES[p.style].default_start
+    return PaginationModel(
+        style=p.style,
+        param=p.param or "",
+        next=p.next or "",
+        next_from_last=p.next_from_last or "",
+        has_more=p.has_more or "",
+        limit_param=p.limit_param or "",
+        limit=p.limit,
+        start=start,
+        max_pages=p.max_pages,
+    )

@@ -1,0 +1,270 @@
+"""The check stage: every problem of a loaded mapping against its specs, and no code.
+
+It finds the schemas and auth the mapping names (data the build stage needs) and
+reports problems; it never compiles an expression, builds a model or renders.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+
+from generator.auth import resolve_auth
+from generator.checks import TypeChecker
+from generator.errors import Code, P2pgenError, Problem, did_you_mean
+from generator.kinds.pagination import KEY_KINDS, STYLES
+from generator.link import AuthModel
+from generator.load import Loaded
+from generator.mapping import Endpoint, Expr, FieldMap, Loc
+from generator.reserved import reserved_names
+from generator.schemas import Miss, Walker
+from generator.specs import Operation, Schema
+
+BUILTINS = frozenset(dir(builtins))
+
+
+@dataclass
+class Checked:
+    """What the check found: problems, and the parts of the specs the link uses."""
+
+    problems: list[Problem] = field(default_factory=list)
+    record: Schema | None = None
+    body: Schema | None = None
+    source_auth: AuthModel | None = None
+    target_auth: AuthModel | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+
+def check(loaded: Loaded) -> Checked:
+    """Check the mapping against both operations; collect every problem."""
+    return _Checker(loaded).run()
+
+
+class _Checker:
+    def __init__(self, loaded: Loaded) -> None:
+        self.loaded = loaded
+        self.mapping = loaded.mapping
+        self.source = loaded.source
+        self.target = loaded.target
+        self.walker = Walker(loaded.specs)
+        self.result = Checked()
+        self.types = TypeChecker(self.walker, self.result.problems)
+
+    def error(self, loc: Loc, message: str, code: Code) -> None:
+        self.result.problems.append(loc.problem(message, code=code))
+
+    def run(self) -> Checked:
+        m = self.mapping
+        record = self.result.record = self._record_schema()
+        body = self.result.body = self._body_schema()
+        self._pagination(record)
+        if m.source.incremental is not None:
+            inc = m.source.incremental
+            self._param(self.source, inc.param, inc.at("param"), "incremental.param")
+            if record is not None:
+                self.types.source_field(
+                    record, inc.field, inc.at("field"), "incremental.field"
+                )
+        if m.target.idempotency_key is not None and record is not None:
+            key = m.target.idempotency_key
+            self.types.source_field(
+                record, key.source, key.at("from"), "idempotency_key.from"
+            )
+        self._params(m.source, self.source, None)
+        self._params(m.target, self.target, record)
+        if record is not None and body is not None:
+            self.types.check_fields(m.fields, record, body, "fields")
+        self.result.source_auth = self._auth(m.source, self.source, "source")
+        self.result.target_auth = self._auth(m.target, self.target, "target")
+        self._stub_names(m.fields)
+        return self.result
+
+    def _auth(self, endpoint: Endpoint, op: Operation, side: str) -> AuthModel | None:
+        try:
+            return resolve_auth(self.loaded.specs, endpoint, op, side)
+        except P2pgenError as exc:
+            self.result.problems.extend(exc.problems)
+            return None
+
+    def _record_schema(self) -> Schema | None:
+        m = self.mapping.source
+        if self.source.response is None:
+            self.error(
+                m.loc,
+                f"source operation {self.source.label} has no JSON response "
+                "schema for a 2xx status; choose an operation that returns records",
+                Code.NO_RECORDS,
+            )
+            return None
+        schema: Schema = self.source.response
+        if m.records:
+            found = self.walker.find(schema, m.records)
+            if isinstance(found, Miss):
+                self.error(
+                    m.at("records"),
+                    "source.records: "
+                    + found.describe(f" in the response of {self.source.label}"),
+                    Code.NO_RECORDS,
+                )
+                return None
+            schema = found
+        shape = self.walker.shape(schema)
+        if "array" not in shape.types or shape.items is None:
+            where = f"'{m.records}'" if m.records else "the response body"
+            arrays = [
+                n
+                for n, s in self.walker.shape(self.source.response).properties.items()
+                if "array" in self.walker.shape(s).types
+            ]
+            hint = f"; set `records:` to {arrays[0]!r}" if arrays else ""
+            self.error(
+                m.at("records"),
+                f"source.records: {where} is not a list of records{hint}",
+                Code.NO_RECORDS,
+            )
+            return None
+        return shape.items
+
+    def _body_schema(self) -> Schema | None:
+        if self.target.request_body is None:
+            self.error(
+                self.mapping.target.loc,
+                f"target operation {self.target.label} has "
+                "no JSON request body; choose an operation that accepts one",
+                Code.NO_REQUEST_BODY,
+            )
+            return None
+        shape = self.walker.shape(self.target.request_body)
+        if shape.types and "object" not in shape.types:
+            self.error(
+                self.mapping.target.loc,
+                f"target operation {self.target.label}: "
+                "the request body is not a JSON object; p2pgen maps fields into "
+                "objects",
+                Code.NO_REQUEST_BODY,
+            )
+            return None
+        return self.target.request_body
+
+    def _param(self, op: Operation, name: str, loc: Loc, what: str) -> None:
+        names = [p.name for p in op.parameters]
+        if name not in names:
+            self.error(
+                loc,
+                f"{what}: {op.label} has no parameter {name!r}"
+                f"{did_you_mean(name, names)}",
+                Code.UNKNOWN_PARAMETER,
+            )
+
+    def _pagination(self, record: Schema | None) -> None:
+        """Each key of the style, checked against the spec by what it names."""
+        p = self.mapping.source.pagination
+        if p is None:
+            return
+        response = self.source.response
+        for key in STYLES[p.style].keys:
+            value = getattr(p, key)
+            if not value or KEY_KINDS[key] == "count":
+                continue
+            what = f"pagination.{key}"
+            if KEY_KINDS[key] == "parameter":
+                self._param(self.source, value, p.at(key), what)
+            elif KEY_KINDS[key] == "response" and response is not None:
+                found = self.walker.find(response, value)
+                if isinstance(found, Miss):
+                    self.error(
+                        p.at(key),
+                        f"{what}: {found.describe(' in the response')}",
+                        Code.RESPONSE_FIELD_NOT_FOUND,
+                    )
+            elif KEY_KINDS[key] == "record" and record is not None:
+                self.types.source_field(record, value, p.at(key), what)
+
+    def _params(self, endpoint: Endpoint, op: Operation, record: Schema | None) -> None:
+        known = {p.name: p for p in op.parameters}
+        side = "source" if endpoint is self.mapping.source else "target"
+        for fm in endpoint.params:
+            if fm.target not in known:
+                self.error(
+                    fm.loc,
+                    f"{side}.params: {op.label} has no parameter "
+                    f"{fm.target!r}{did_you_mean(fm.target, known)}",
+                    Code.UNKNOWN_PARAMETER,
+                )
+            elif fm.expr.kind in ("each", "stub"):
+                self.error(
+                    fm.loc,
+                    f"{side}.params.{fm.target}: {fm.expr.kind!r} cannot "
+                    "produce a request parameter",
+                    Code.PARAMETER_VALUE,
+                )
+            elif fm.expr.reads_record and side == "source":
+                self.error(
+                    fm.loc,
+                    f"source.params.{fm.target}: a source request "
+                    "cannot use record fields; use {const: ...} or {env: ...}",
+                    Code.PARAMETER_VALUE,
+                )
+            elif record is not None and fm.expr.kind == "path":
+                self.types.source_field(
+                    record, fm.expr.path, fm.expr.loc, f"{side}.params"
+                )
+        handled = {fm.target for fm in endpoint.params} | handled_by_source(
+            self.mapping.source if side == "source" else None
+        )
+        for param in op.parameters:
+            if param.required and param.name not in handled:
+                self.error(
+                    endpoint.loc,
+                    f"{side}.params: {op.label} requires the "
+                    f"{param.location} parameter {param.name!r}; map it, e.g. "
+                    f"`{param.name}: {{env: {param.name.upper()}}}`",
+                    Code.REQUIRED_PARAMETER_UNMAPPED,
+                )
+
+    def _stub_names(self, fields: tuple[FieldMap, ...]) -> None:
+        """Stubs named like something the script binds or reads, or a builtin."""
+        for fm, expr in _stubs(fields):
+            if expr.text not in reserved_names():
+                continue
+            what = (
+                "a Python builtin"
+                if expr.text in BUILTINS
+                else "a name the script already uses"
+            )
+            self.error(
+                expr.loc,
+                f"{fm.target}: stub '{expr.text}' is {what}; give the stub another name",
+                Code.STUB_NAME_TAKEN,
+            )
+
+
+def handled_by_source(source: Endpoint | None) -> set[str]:
+    """Source parameters the script sets itself: pagination's and incremental's."""
+    if source is None:
+        return set()
+    handled: set[str] = set()
+    if source.pagination is not None:
+        p = source.pagination
+        handled |= {
+            getattr(p, key)
+            for key in STYLES[p.style].keys
+            if KEY_KINDS[key] == "parameter" and getattr(p, key)
+        }
+    if source.incremental is not None:
+        handled.add(source.incremental.param)
+    return handled
+
+
+def _stubs(fields: tuple[FieldMap, ...]) -> list[tuple[FieldMap, Expr]]:
+    """Every stub expression, nested `each` fields included."""
+    found: list[tuple[FieldMap, Expr]] = []
+    for fm in fields:
+        if fm.expr.kind == "stub":
+            found.append((fm, fm.expr))
+        elif fm.expr.kind == "each":
+            found += _stubs(fm.expr.fields)
+    return found
