@@ -16,6 +16,7 @@ from generator.reserved import templates_dir
 from generator.runtime_copy import MARKER, copy_for
 
 THIRD_PARTY = {"httpx", "pydantic", "pytest"}
+SCRIPT_END = '\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
 # Imports the link's own part may need; each is kept only where its name is used.
 LINK_IMPORTS = ("import sys", "import httpx", "from typing import Any")
 # auth kind -> (runtime class, {mapping role: constructor keyword})
@@ -82,31 +83,31 @@ def _name_order(name: str) -> tuple[int, str]:
 
 def render_link(link: Link) -> dict[str, str]:
     """Render the script and its tests; return {file name: black-formatted source}."""
-    env = environment()
-    context = _context(link)
-    tests = env.get_template("test_script.py.jinja").render(context)
+    tests = environment().get_template("test_script.py.jinja").render(_context(link))
     return {
-        f"{link.name}.py": format_source(script_source(link)),
+        f"{link.name}.py": render_script(link),
         f"test_{link.name}.py": format_source(tests),
     }
 
 
-def script_source(link: Link) -> str:
-    """The script before formatting: the link's own part, then the runtime it uses."""
+def render_script(link: Link) -> str:
+    """The link's own part, then the runtime it uses, then the entry point.
+
+    Only the own part goes through black: the runtime copy is black-formatted
+    where it is written (generator/runtime/, checked by our linters) and is
+    copied as it is.
+    """
     template = environment().get_template("script.py.jinja")
     context = {**_context(link), "marker": MARKER}
-    own_part = template.render({**context, "imports": "", "runtime": ""})
+    own_part = template.render({**context, "imports": ""})
     runtime = copy_for(own_part)
-    used = _names_used(own_part) | _names_used(runtime.code)
+    used = _names_used(own_part) | _names_used(runtime.code) | _names_used(SCRIPT_END)
     candidates = [*LINK_IMPORTS, *runtime.imports]
     imports = [line for line in candidates if _bound_name(line) in used]
-    return template.render(
-        {
-            **context,
-            "imports": merge_imports([*imports, *link.imports]),
-            "runtime": runtime.code,
-        }
+    own_part = template.render(
+        {**context, "imports": merge_imports([*imports, *link.imports])}
     )
+    return format_source(own_part) + "\n\n" + runtime.code + SCRIPT_END
 
 
 def _names_used(code: str) -> set[str]:
