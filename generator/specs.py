@@ -37,6 +37,10 @@ class Document:
 
     def line_of(self, pointer: str) -> int:
         """Return the 1-based line of a JSON pointer in a YAML/JSON file, or 0."""
+        if "\n" not in self.text.rstrip():
+            return (
+                1  # one line (minified JSON, as every APIs.guru spec): no parse needed
+            )
         if "tree" not in self.cache:
             try:
                 self.cache["tree"] = yaml.compose(self.text, Loader=YamlLoader)

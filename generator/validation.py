@@ -6,7 +6,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from openapi_spec_validator import (
     OpenAPIV31SpecValidator,
 )
 
+from generator import __version__
 from generator.errors import P2pgenError, Problem
 from generator.schemas import CONSTRAINT_KEYS, unusable_constraint
 from generator.specs import (
@@ -50,18 +51,15 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
     version = str(doc.data.get("openapi") or doc.data.get("swagger"))
     validator_class = _VALIDATORS.get(version[:3], OpenAPIV31SpecValidator)
     cache = _validation_cache(doc)
-    cached = cache is not None and cache.is_file()
-    if not cached:
-        problems = ref_problems(specs, doc)
-        if problems:
-            raise P2pgenError(problems)
+    remembered = _remembered_warnings(cache, doc)
+    if remembered is not None:
+        return remembered
+    problems = ref_problems(specs, doc)
+    if problems:
+        raise P2pgenError(problems)
     try:
-        found = (
-            []
-            if cached
-            else list(
-                validator_class(doc.data, base_uri=doc.path.as_uri()).iter_errors()
-            )
+        found = list(
+            validator_class(doc.data, base_uri=doc.path.as_uri()).iter_errors()
         )
     except RecursionError:
         raise P2pgenError([_too_deep(doc)]) from None
@@ -98,8 +96,6 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
         )
     if errors:
         raise P2pgenError(errors)
-    if cache is not None and cache.is_file():
-        value_errors = 0  # only a hint when no default is found; not kept
     warnings = _capped(list(doc.warnings), "duplicate keys; the last one wins", doc)
     mismatched: list[tuple[str, str]] = []
     constraints: list[tuple[str, str]] = []
@@ -115,13 +111,30 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
                 severity="warning",
             )
         )
-    if cache is not None and not cache.is_file():
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(doc.path.name, encoding="utf-8")
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+    _remember_warnings(cache, warnings)
     return warnings
+
+
+def _remembered_warnings(cache: Path | None, doc: Document) -> list[Problem] | None:
+    """The warnings of a text that passed validation before, located as they were."""
+    if cache is None:
+        return None
+    try:
+        entries = json.loads(cache.read_text(encoding="utf-8"))["warnings"]
+        return [replace(Problem(**entry), file=str(doc.path)) for entry in entries]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not there, or an older or damaged marker: validate again
+
+
+def _remember_warnings(cache: Path | None, warnings: list[Problem]) -> None:
+    if cache is None:
+        return
+    entries = [asdict(w) for w in warnings]
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"warnings": entries}), encoding="utf-8")
+    except OSError:
+        pass  # a cache that cannot be written only costs time
 
 
 MAX_REF_PROBLEMS = 20
@@ -236,16 +249,16 @@ _EXTERNAL_REF = re.compile(r"""\$ref['"]?\s*:\s*['"]?(?!#)[^\s'"]""")
 
 
 def _validation_cache(doc: Document) -> Path | None:
-    """Marker file that says this exact text passed validation before.
+    """Marker file that says this exact text passed validation before, with its warnings.
 
     Validating a large spec (Stripe: 20 s) dominates a run; the marker is keyed
-    by the text's sha256 and the validator's version. Specs with $refs into
+    by the text's sha256, the validator's version and p2pgen's. Specs with $refs into
     other files are not cached, since those files can change on their own.
     """
     if os.environ.get("P2PGEN_NO_CACHE") or _EXTERNAL_REF.search(doc.text):
         return None
     home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    key = f"{doc.sha256}-{_VALIDATOR_VERSION}"
+    key = f"{doc.sha256}-{_VALIDATOR_VERSION}-{__version__}"
     return Path(home) / "p2pgen" / "valid-specs" / key
 
 
