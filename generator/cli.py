@@ -16,7 +16,7 @@ from generator.errors import P2pgenError, Problem
 from generator.fleet import as_json, as_mermaid, as_table, survey
 from generator.output import PlannedFile, plan, write_all
 from generator.regions import ORPHAN_HOST, diff
-from generator.render import render_link
+from generator.render_cache import rendered
 from generator.resolve import Resolution, resolve
 from generator.specs import SpecSet, iter_operations
 from generator.validation import validate_document
@@ -31,8 +31,10 @@ def _echo_problems(problems: list[Problem]) -> None:
         click.echo(str(problem), err=True)
 
 
-def _resolve_all(mappings: tuple[Path, ...]) -> list[Resolution]:
-    results = [resolve(path, project_root(path)) for path in mappings]
+def _resolve_all(mappings: tuple[Path, ...], render: bool = False) -> list[Resolution]:
+    """Check (and with `render`, render: unchanged inputs come from the cache)."""
+    step = rendered if render else resolve
+    results = [step(path, project_root(path)) for path in mappings]
     _echo_problems([p for r in results for p in r.problems])
     return results
 
@@ -42,9 +44,9 @@ def _same_names(results: list[Resolution]) -> list[Problem]:
     first: dict[str, Path] = {}
     problems = []
     for result in results:
-        if result.link is None:
+        if result.files is None:
             continue
-        name = result.link.name
+        name = result.name
         if first.setdefault(name, result.mapping_path) != result.mapping_path:
             problems.append(
                 Problem(
@@ -71,8 +73,8 @@ def _default_mappings() -> tuple[Path, ...]:
 def _plan_all(results: list[Resolution], out: Path) -> list[PlannedFile]:
     planned: list[PlannedFile] = []
     for result in results:
-        assert result.link is not None
-        planned += plan(render_link(result.link), out / result.link.name)
+        assert result.files is not None
+        planned += plan(result.files, out / result.name)
     return planned
 
 
@@ -98,10 +100,10 @@ def generate(mappings: tuple[Path, ...], out: Path, force: bool) -> None:
         raise click.UsageError(
             "give at least one mapping file, e.g. specs/links/x.yaml"
         )
-    results = _resolve_all(mappings)
+    results = _resolve_all(mappings, render=True)
     clashes = _same_names(results)
     _echo_problems(clashes)
-    if clashes or any(r.errors or r.link is None for r in results):
+    if clashes or any(r.errors or r.files is None for r in results):
         click.echo("nothing written: fix the problems above", err=True)
         sys.exit(1)
     planned = _plan_all(results, out)
@@ -161,8 +163,8 @@ def check(mappings: tuple[Path, ...], out: Path) -> None:
     mappings = mappings or _default_mappings()
     if not mappings:
         raise click.UsageError("no mapping given and no specs/links/*.yaml here")
-    results = _resolve_all(mappings)
-    broken = [r for r in results if r.errors or r.link is None]
+    results = _resolve_all(mappings, render=True)
+    broken = [r for r in results if r.errors or r.files is None]
     for r in broken:
         click.echo(
             f"{r.mapping_path}: cannot regenerate; the problems above are what "

@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 MAX_MESSAGE = 2000  # characters of one message; longer ones quote a hostile value
 
@@ -72,6 +73,11 @@ class Problem:
     severity: str = "error"
     code: str = field(default="", compare=False)
     targets: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any]) -> Problem:
+        """A Problem as dataclasses.asdict() wrote it (its targets came back a list)."""
+        return cls(**{**entry, "targets": tuple(entry.get("targets") or ())})
 
     def __str__(self) -> str:
         where = self.file

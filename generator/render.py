@@ -6,9 +6,7 @@ import ast
 import re
 from typing import Any
 
-import black
 import jinja2
-from black.mode import Mode, TargetVersion
 
 from generator.link import Link
 from generator.literals import comment, docstring, py_literal
@@ -240,4 +238,8 @@ def _context(link: Link) -> dict[str, Any]:
 
 def format_source(source: str) -> str:
     source = re.sub(r"\n{4,}", "\n\n\n", source)
+    # imported here: half a second to import, and a cached link needs none
+    import black  # noqa: PLC0415
+    from black.mode import Mode, TargetVersion  # noqa: PLC0415
+
     return black.format_str(source, mode=Mode(target_versions={TargetVersion.PY311}))

@@ -23,6 +23,8 @@ class Resolution:
     mapping_path: Path
     link: Link | None = None
     problems: list[Problem] = field(default_factory=list)
+    name: str = ""  # the link's name, once rendered
+    files: dict[str, str] | None = None  # file name -> rendered source
 
     @property
     def errors(self) -> list[Problem]:

@@ -11,12 +11,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from openapi_spec_validator import (
-    OpenAPIV2SpecValidator,
-    OpenAPIV30SpecValidator,
-    OpenAPIV31SpecValidator,
-)
-
 from generator import __version__
 from generator.errors import P2pgenError, Problem
 from generator.schemas import CONSTRAINT_KEYS, unusable_constraint
@@ -49,7 +43,6 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
             ]
         )
     version = str(doc.data.get("openapi") or doc.data.get("swagger"))
-    validator_class = _VALIDATORS.get(version[:3], OpenAPIV31SpecValidator)
     cache = _validation_cache(doc)
     remembered = _remembered_warnings(cache, doc)
     if remembered is not None:
@@ -59,7 +52,7 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
         raise P2pgenError(problems)
     try:
         found = list(
-            validator_class(doc.data, base_uri=doc.path.as_uri()).iter_errors()
+            _validator(version[:3])(doc.data, base_uri=doc.path.as_uri()).iter_errors()
         )
     except RecursionError:
         raise P2pgenError([_too_deep(doc)]) from None
@@ -121,7 +114,7 @@ def _remembered_warnings(cache: Path | None, doc: Document) -> list[Problem] | N
         return None
     try:
         entries = json.loads(cache.read_text(encoding="utf-8"))["warnings"]
-        return [replace(Problem(**entry), file=str(doc.path)) for entry in entries]
+        return [replace(Problem.from_dict(e), file=str(doc.path)) for e in entries]
     except (OSError, ValueError, KeyError, TypeError):
         return None  # not there, or an older or damaged marker: validate again
 
@@ -210,7 +203,7 @@ def _external_schema_problems(specs: SpecSet, doc: Document) -> list[Problem]:
             "components": {"schemas": {"T": target.node}},
         }
         try:
-            found = list(OpenAPIV30SpecValidator(wrapper).iter_errors())
+            found = list(_validator("3.0")(wrapper).iter_errors())
         except Exception:  # then there is nothing better to say about it
             continue
         located: list[tuple[Any, ...]] = []
@@ -273,11 +266,18 @@ def _resolves(data: Any, path: tuple[Any, ...]) -> bool:
     return True
 
 
-_VALIDATORS: dict[str, type[Any]] = {
-    "2.0": OpenAPIV2SpecValidator,
-    "3.0": OpenAPIV30SpecValidator,
-    "3.1": OpenAPIV31SpecValidator,
-}
+def _validator(version: str) -> type[Any]:
+    """openapi-spec-validator's class for an OpenAPI version (3.1 if unknown).
+
+    Imported here, not at the top: it takes a second to import, and a spec
+    validated before (see _validation_cache) never needs it.
+    """
+    import openapi_spec_validator as osv  # noqa: PLC0415
+
+    known = {"2.0": osv.OpenAPIV2SpecValidator, "3.0": osv.OpenAPIV30SpecValidator}
+    return known.get(version, osv.OpenAPIV31SpecValidator)
+
+
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
