@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -109,23 +112,23 @@ def make_link(
     **fields: Any,
 ) -> Link:
     """The test link; `source`, `target` and `fields` replace the defaults."""
+    source_fields: dict[str, Any] = {
+        "method": "GET",
+        "path": "/items",
+        "default_url": SOURCE_URL,
+        "records": "data",
+        "paginator": paginator(style, page_size),
+    }
+    target_fields: dict[str, Any] = {
+        "method": "POST",
+        "path": "/items",
+        "default_url": TARGET_URL,
+        "idempotency": IdempotencyKey("Idempotency-Key", "id"),
+    }
     return Link(
         name="test_link",
-        source=Source(
-            method="GET",
-            path="/items",
-            default_url=SOURCE_URL,
-            records="data",
-            paginator=paginator(style, page_size),
-            **(source or {}),
-        ),
-        target=Target(
-            method="POST",
-            path="/items",
-            default_url=TARGET_URL,
-            idempotency=IdempotencyKey("Idempotency-Key", "id"),
-            **(target or {}),
-        ),
+        source=Source(**{**source_fields, **(source or {})}),
+        target=Target(**{**target_fields, **(target or {})}),
         record_model=Row,
         transform=transform,
         **fields,
@@ -310,7 +313,9 @@ class Loopback:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.01,), daemon=True
+        )
 
     def __enter__(self) -> Loopback:
         self.thread.start()
@@ -337,3 +342,17 @@ def answer(
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+@contextmanager
+def command_line() -> Iterator[None]:
+    """main_link sets up logging and signal handlers: put the test runner's back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    signals = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        root.handlers[:], root.level = handlers, level
+        for number, handler in signals.items():
+            signal.signal(number, handler)

@@ -11,7 +11,6 @@ import binascii
 import json
 import logging
 import re
-import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -32,6 +31,7 @@ from runtime_helpers import (
     FakeSource,
     FakeTarget,
     Row,
+    command_line,
     dead_letters,
     isolate,
     make_link,
@@ -600,14 +600,8 @@ def test_after_run_gets_the_counts_of_a_run_that_ends(tmp_path: Path) -> None:
 
 @pytest.fixture
 def cli() -> Iterator[None]:
-    """main_link sets up logging and signal handlers: put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    signals = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    yield
-    root.handlers[:], root.level = handlers, level
-    for number, handler in signals.items():
-        signal.signal(number, handler)
+    with command_line():
+        yield
 
 
 def main(
