@@ -36,8 +36,10 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -614,13 +616,14 @@ def fetch(
             WATCHDOG.attach(key, info.get("return_value"))
 
     request.extensions["trace"] = trace
+    request.headers["Accept-Encoding"] = "gzip, deflate"  # what _decoded() inflates
     try:
         response = client.send(request, stream=True)
         try:
             WATCHDOG.attach(key, response.extensions.get("network_stream"))
             chunks: list[bytes] = []
             size = 0
-            for chunk in response.iter_bytes():
+            for chunk in _decoded(response, config.max_body):
                 size += len(chunk)
                 if size > config.max_body:
                     raise WriteFailed(
@@ -653,6 +656,37 @@ def fetch(
     return httpx.Response(
         response.status_code, headers=headers, content=b"".join(chunks), request=request
     )
+
+
+def _decoded(response: httpx.Response, limit: int) -> Iterator[bytes]:
+    """The answer's body, decoded, in pieces of at most `limit` + 1 bytes.
+
+    httpx inflates each piece read from the network whole, so 64 KiB of gzip
+    can become 64 MiB at once; here a gzip bomb grows a bounded piece at a time.
+    """
+    if response.is_stream_consumed:  # in memory already (an in-process transport)
+        yield response.content
+        return
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding == "identity":
+        yield from response.iter_raw()
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise httpx.DecodingError(
+            f"the answer's Content-Encoding {encoding!r} is not supported"
+        )
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or a zlib header
+    try:
+        for raw in response.iter_raw():
+            rest = raw
+            while rest:
+                yield inflater.decompress(rest, limit + 1)
+                rest = inflater.unconsumed_tail
+        yield inflater.flush()
+    except zlib.error as exc:
+        raise httpx.DecodingError(
+            f"the answer's {encoding} body is damaged: {exc}"
+        ) from None
 
 
 def send(
@@ -1591,7 +1625,8 @@ def _run_locked(
                 if len(pending) >= config.concurrency * 2:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     _raise_first_error(finished)
-                pending.add(pool.submit(deliver, seq, record, body, raw))
+                with STOP_SIGNALS.held():  # a write thread the pool waits for
+                    pending.add(pool.submit(deliver, seq, record, body, raw))
             _raise_first_error(wait(pending).done)
         except BaseException:  # a fatal error, Ctrl-C or SIGTERM: start no more writes
             for future in pending:
@@ -1682,17 +1717,49 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _stop_on_signals() -> None:
-    """SIGTERM stops the run as Ctrl-C does; later signals do not break that clean stop."""
+class StopSignals:
+    """SIGTERM and SIGINT stop the run as Ctrl-C does, where it can stop cleanly.
 
-    def stop(signum: int, frame: object) -> None:
-        for name in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(name, lambda *_: log.warning("already stopping; please wait"))
+    A stop raised inside ThreadPoolExecutor.submit() can leave a started write
+    thread that the pool never waits for: it writes on after the clients are
+    closed and saves its checkpoint over the summary. Inside held() a stop
+    waits for the end of the block. Later signals do not break the clean stop.
+    """
+
+    def __init__(self) -> None:
+        self.holding = 0
+        self.pending = False
+        self.stopping = False
+
+    def install(self) -> None:
+        self.holding, self.pending, self.stopping = 0, False, False
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+
+    def stop(self, signum: int, frame: object) -> None:
+        if self.stopping:
+            log.warning("already stopping; please wait")
+            return
+        self.stopping = True
+        if self.holding:
+            self.pending = True
+            return
         raise KeyboardInterrupt
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding += 1
+        try:
+            yield
+        finally:
+            self.holding -= 1
+        if self.pending and not self.holding:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
+STOP_SIGNALS = StopSignals()
 
 
 def main_link(
@@ -1738,7 +1805,7 @@ def main_link(
         max_retries=max(args.max_retries, 0),
         max_body=max(args.max_body, 1),
     )
-    _stop_on_signals()
+    STOP_SIGNALS.install()
     try:
         if run is not None:
             run(config, summary)
@@ -1768,4 +1835,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:d3b2a9339ae0c67d414ac3152525d9adbeb4851dda27114d52763c86ae657cfa
+# p2pgen checksum sha256:012f4529107d650d359d37df244c33da67744044971d79ec35801ebcbe9265db

@@ -6,6 +6,8 @@ import random
 import socket
 import threading
 import time
+import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -110,13 +112,14 @@ def fetch(
             WATCHDOG.attach(key, info.get("return_value"))
 
     request.extensions["trace"] = trace
+    request.headers["Accept-Encoding"] = "gzip, deflate"  # what _decoded() inflates
     try:
         response = client.send(request, stream=True)
         try:
             WATCHDOG.attach(key, response.extensions.get("network_stream"))
             chunks: list[bytes] = []
             size = 0
-            for chunk in response.iter_bytes():
+            for chunk in _decoded(response, config.max_body):
                 size += len(chunk)
                 if size > config.max_body:
                     raise WriteFailed(
@@ -149,6 +152,37 @@ def fetch(
     return httpx.Response(
         response.status_code, headers=headers, content=b"".join(chunks), request=request
     )
+
+
+def _decoded(response: httpx.Response, limit: int) -> Iterator[bytes]:
+    """The answer's body, decoded, in pieces of at most `limit` + 1 bytes.
+
+    httpx inflates each piece read from the network whole, so 64 KiB of gzip
+    can become 64 MiB at once; here a gzip bomb grows a bounded piece at a time.
+    """
+    if response.is_stream_consumed:  # in memory already (an in-process transport)
+        yield response.content
+        return
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding == "identity":
+        yield from response.iter_raw()
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise httpx.DecodingError(
+            f"the answer's Content-Encoding {encoding!r} is not supported"
+        )
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or a zlib header
+    try:
+        for raw in response.iter_raw():
+            rest = raw
+            while rest:
+                yield inflater.decompress(rest, limit + 1)
+                rest = inflater.unconsumed_tail
+        yield inflater.flush()
+    except zlib.error as exc:
+        raise httpx.DecodingError(
+            f"the answer's {encoding} body is damaged: {exc}"
+        ) from None
 
 
 def send(

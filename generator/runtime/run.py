@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -538,7 +539,8 @@ def _run_locked(
                 if len(pending) >= config.concurrency * 2:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     _raise_first_error(finished)
-                pending.add(pool.submit(deliver, seq, record, body, raw))
+                with STOP_SIGNALS.held():  # a write thread the pool waits for
+                    pending.add(pool.submit(deliver, seq, record, body, raw))
             _raise_first_error(wait(pending).done)
         except BaseException:  # a fatal error, Ctrl-C or SIGTERM: start no more writes
             for future in pending:
@@ -632,17 +634,49 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _stop_on_signals() -> None:
-    """SIGTERM stops the run as Ctrl-C does; later signals do not break that clean stop."""
+class StopSignals:
+    """SIGTERM and SIGINT stop the run as Ctrl-C does, where it can stop cleanly.
 
-    def stop(signum: int, frame: object) -> None:
-        for name in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(name, lambda *_: log.warning("already stopping; please wait"))
+    A stop raised inside ThreadPoolExecutor.submit() can leave a started write
+    thread that the pool never waits for: it writes on after the clients are
+    closed and saves its checkpoint over the summary. Inside held() a stop
+    waits for the end of the block. Later signals do not break the clean stop.
+    """
+
+    def __init__(self) -> None:
+        self.holding = 0
+        self.pending = False
+        self.stopping = False
+
+    def install(self) -> None:
+        self.holding, self.pending, self.stopping = 0, False, False
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+
+    def stop(self, signum: int, frame: object) -> None:
+        if self.stopping:
+            log.warning("already stopping; please wait")
+            return
+        self.stopping = True
+        if self.holding:
+            self.pending = True
+            return
         raise KeyboardInterrupt
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding += 1
+        try:
+            yield
+        finally:
+            self.holding -= 1
+        if self.pending and not self.holding:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
+STOP_SIGNALS = StopSignals()
 
 
 def main_link(
@@ -688,7 +722,7 @@ def main_link(
         max_retries=max(args.max_retries, 0),
         max_body=max(args.max_body, 1),
     )
-    _stop_on_signals()
+    STOP_SIGNALS.install()
     try:
         if run is not None:
             run(config, summary)
