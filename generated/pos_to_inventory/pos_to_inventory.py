@@ -714,6 +714,22 @@ def _same_origin(url: httpx.URL, base: httpx.URL) -> bool:
 # --- Auth kinds: credentials from environment variables, added to each request ---
 
 
+MAX_TOKEN_ANSWER = 1024 * 1024  # a token answer is a few hundred bytes
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """Read an answer whole, refusing one larger than `limit` bytes before it is all in."""
+    size = 0
+    chunks = []
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            raise FatalError(f"the OAuth2 token answer is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class EnvAuth(httpx.Auth):
     """Credentials named by environment variables, read when the run starts."""
 
@@ -826,9 +842,11 @@ class ClientCredentialsAuth(EnvAuth):
         token_request = httpx.Request(
             "POST", request.url.join(self.token_url), data=data, headers=headers
         )
+        # the request's trace: the watchdog bounds the token fetch within its deadline
+        token_request.extensions = dict(request.extensions)
         for attempt in range(1, self.max_retries + 2):
             response = yield token_request
-            response.read()
+            answer = _read_capped(response, MAX_TOKEN_ANSWER)
             if response.status_code < 500 and response.status_code != 429:
                 break
             if attempt <= self.max_retries:
@@ -843,7 +861,7 @@ class ClientCredentialsAuth(EnvAuth):
                 f"OAuth2 token request failed: HTTP {response.status_code}{hint}"
             )
         try:
-            payload = response.json()
+            payload = json.loads(answer)
             self.token = str(payload["access_token"])
             lifetime = float(payload.get("expires_in") or 3600)
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -1867,4 +1885,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:3c08912ac7aad31a8de2797fb84ba2e871a5555bedf7086c63f51bec8ac2b7d8
+# p2pgen checksum sha256:9cafd77a13e9194a939360906e6ba65fe1abfc693ea3458ecd18d4f65d38d261

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import threading
 import time
@@ -13,6 +14,21 @@ import httpx
 
 from generator.runtime.core import SECRETS, FatalError
 from generator.runtime.http import retry_delay
+
+MAX_TOKEN_ANSWER = 1024 * 1024  # a token answer is a few hundred bytes
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """Read an answer whole, refusing one larger than `limit` bytes before it is all in."""
+    size = 0
+    chunks = []
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            raise FatalError(f"the OAuth2 token answer is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class EnvAuth(httpx.Auth):
@@ -163,9 +179,11 @@ class ClientCredentialsAuth(EnvAuth):
         token_request = httpx.Request(
             "POST", request.url.join(self.token_url), data=data, headers=headers
         )
+        # the request's trace: the watchdog bounds the token fetch within its deadline
+        token_request.extensions = dict(request.extensions)
         for attempt in range(1, self.max_retries + 2):
             response = yield token_request
-            response.read()
+            answer = _read_capped(response, MAX_TOKEN_ANSWER)
             if response.status_code < 500 and response.status_code != 429:
                 break
             if attempt <= self.max_retries:
@@ -180,7 +198,7 @@ class ClientCredentialsAuth(EnvAuth):
                 f"OAuth2 token request failed: HTTP {response.status_code}{hint}"
             )
         try:
-            payload = response.json()
+            payload = json.loads(answer)
             self.token = str(payload["access_token"])
             lifetime = float(payload.get("expires_in") or 3600)
         except (ValueError, KeyError, TypeError, AttributeError):
