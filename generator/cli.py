@@ -13,6 +13,7 @@ import click
 
 from generator import __version__
 from generator.deploy import Deployable, deployables
+from generator.deploy import dagster as deploy_dagster
 from generator.deploy import kubernetes as deploy_kubernetes
 from generator.draft import draft_mapping, normalise_snake
 from generator.errors import P2pgenError, Problem
@@ -370,6 +371,24 @@ def deploy_kubernetes_command(
     for link in links:
         click.echo(f"  {deploy_kubernetes.secret_command(link)}", err=True)
     click.echo(f"and apply: kubectl apply -f {output}", err=True)
+
+
+@deploy.command("dagster")
+@mapping_args
+@_deploy_output("deploy/dagster")
+@generated_option
+def deploy_dagster_command(
+    mappings: tuple[Path, ...], output: Path, generated: Path
+) -> None:
+    """A Dagster code location: an asset, a schedule and a check per link."""
+    links = _deployables(mappings, generated)
+    _write_deployment(deploy_dagster.code_location(links), output)
+    variables = sorted({var for link in links for var in link.required_env})
+    click.echo(
+        f"next: set {', '.join(variables)} in the code location's environment, then "
+        f"`dagster dev -f {output / 'definitions.py'}`",
+        err=True,
+    )
 
 
 def _deployables(mappings: tuple[Path, ...], generated: Path) -> list[Deployable]:
