@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from generator import __version__
+from generator.deploy import Deployable, deployables
+from generator.deploy import dagster as deploy_dagster
+from generator.deploy import kubernetes as deploy_kubernetes
 from generator.draft import draft_mapping, normalise_snake
 from generator.errors import P2pgenError, Problem
 from generator.fleet import as_json, as_mermaid, as_table, survey
@@ -21,6 +25,7 @@ from generator.resolve import Resolution, resolve
 from generator.specs import SpecSet, iter_operations
 from generator.validation import validate_document
 
+Command = Callable[..., None]
 mapping_args = click.argument(
     "mappings", nargs=-1, type=click.Path(path_type=Path, dir_okay=False)
 )
@@ -317,6 +322,105 @@ def demo(links: tuple[str, ...]) -> None:
 
     names = list(links) or [p.stem for p in _default_mappings()]
     sys.exit(run_demo(names, Path("specs"), sys.stdout))
+
+
+@cli.group()
+def deploy() -> None:
+    """Run the links on a schedule: Kubernetes CronJobs or a Dagster code location."""
+
+
+generated_option = click.option(
+    "--generated",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("generated"),
+    show_default=True,
+    help="where the links are generated (their scripts are deployed as they are there)",
+)
+
+
+def _deploy_output(default: str) -> Callable[[Command], Command]:
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=Path(default),
+        show_default=True,
+        help="folder to write",
+    )
+
+
+@deploy.command("kubernetes")
+@mapping_args
+@_deploy_output("deploy/kubernetes")
+@click.option(
+    "--image",
+    default=deploy_kubernetes.DEFAULT_IMAGE,
+    show_default=True,
+    help="the image the CronJobs run (built from the Dockerfile written beside them)",
+)
+@generated_option
+def deploy_kubernetes_command(
+    mappings: tuple[Path, ...], output: Path, image: str, generated: Path
+) -> None:
+    """Per link a CronJob, a ConfigMap with its script and a volume; a Dockerfile."""
+    links = _deployables(mappings, generated)
+    _write_deployment(deploy_kubernetes.manifests(links, image), output)
+    click.echo(
+        "next: build and push the image named by --image, from the Dockerfile;",
+        err=True,
+    )
+    click.echo("then create each link's Secret (one key per variable):", err=True)
+    for link in links:
+        click.echo(f"  {deploy_kubernetes.secret_command(link)}", err=True)
+    click.echo(f"and apply: kubectl apply -f {output}", err=True)
+
+
+@deploy.command("dagster")
+@mapping_args
+@_deploy_output("deploy/dagster")
+@generated_option
+def deploy_dagster_command(
+    mappings: tuple[Path, ...], output: Path, generated: Path
+) -> None:
+    """A Dagster code location: an asset, a schedule and a check per link."""
+    links = _deployables(mappings, generated)
+    _write_deployment(deploy_dagster.code_location(links), output)
+    variables = sorted({var for link in links for var in link.required_env})
+    click.echo(
+        f"next: set {', '.join(variables)} in the code location's environment, then "
+        f"`dagster dev -f {output / 'definitions.py'}`",
+        err=True,
+    )
+
+
+def _deployables(mappings: tuple[Path, ...], generated: Path) -> list[Deployable]:
+    """The links to deploy, each generated and current on disk; else exit 1."""
+    mappings = mappings or _default_mappings()
+    if not mappings:
+        raise click.UsageError("no mapping given and no specs/links/*.yaml here")
+    results = _resolve_all(mappings)
+    clashes = _same_names(results)
+    _echo_problems(clashes)
+    if clashes or any(r.errors or r.link is None for r in results):
+        click.echo("nothing written: fix the problems above", err=True)
+        sys.exit(1)
+    links, stale = deployables(results, _plan_all(results, generated))
+    if stale:
+        _echo_problems(stale)
+        click.echo("nothing written", err=True)
+        sys.exit(1)
+    return links
+
+
+def _write_deployment(files: dict[str, str], output: Path) -> None:
+    planned = []
+    for name, content in sorted(files.items()):
+        path = output / name
+        existing = path.read_text(encoding="utf-8") if path.is_file() else None
+        planned.append(PlannedFile(path, content, existing, ""))
+    write_all([f for f in planned if f.changed])
+    for f in planned:
+        click.echo(f"{'wrote' if f.changed else 'unchanged'} {f.path}")
 
 
 def main() -> int:

@@ -111,3 +111,11 @@ class Link:
     expected: tuple[tuple[str, Any], ...]  # target path -> value the sample must give
     distinct_fields: tuple[str, ...]  # source paths made unique per test record
     dependencies: tuple[str, ...]
+
+    @property
+    def required_env(self) -> tuple[str, ...]:
+        """Every variable the script needs: auth secrets and `{env: ...}` values."""
+        secrets = {
+            var for side in (self.source, self.target) for _, var in side.auth.env
+        }
+        return tuple(sorted(secrets | set(self.env_vars)))

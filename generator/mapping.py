@@ -23,6 +23,16 @@ ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # a template's `{dotted.path}` placeholders; `{{` and `}}` are literal braces
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+DEFAULT_SCHEDULE = "0 * * * *"  # hourly, UTC
+# The five cron fields both deploy targets read: (name, lowest, highest, names).
+# Day of week stops at 6: Kubernetes' cron parser refuses 7 for Sunday.
+CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, tuple("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())),
+    ("day of week", 0, 6, tuple("SUN MON TUE WED THU FRI SAT".split())),
+)
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,7 @@ class Mapping:
     source: Endpoint
     target: Endpoint
     fields: tuple[FieldMap, ...]
+    schedule: str = DEFAULT_SCHEDULE  # cron, UTC: when the deploy targets run the link
 
 
 def template_paths(text: str) -> list[str]:
@@ -169,3 +180,41 @@ def json_safe(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def cron_problem(text: str) -> str | None:
+    """What is wrong with a five-field cron expression, or None when it is valid."""
+    parts = text.split()
+    if len(parts) != len(CRON_FIELDS):
+        return f"has {len(parts)} field(s), not 5"
+    for part, (what, low, high, names) in zip(parts, CRON_FIELDS, strict=True):
+        for item in part.split(","):
+            problem = _cron_item(item, low, high, names)
+            if problem:
+                return f"{what} {part!r}: {problem}"
+    return None
+
+
+def _cron_item(item: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
+    """One entry of a cron field's list: *, N, N-M, each with an optional /STEP."""
+    span, slash, step = item.partition("/")
+    if slash and not (step.isdigit() and 1 <= int(step) <= high):
+        return f"step {step!r} must be a whole number from 1 to {high}"
+    if span == "*":
+        return None
+    if slash and "-" not in span:
+        return f"a step needs '*' or a range before it (e.g. '*/{step}')"
+    first, dash, last = span.partition("-")
+    values = []
+    for bound in (first, last) if dash else (first,):
+        upper = bound.upper()
+        value = names.index(upper) + low if upper in names else None
+        if value is None and bound.isdigit():
+            value = int(bound)
+        if value is None or not low <= value <= high:
+            spelled = f" or {names[0]}-{names[-1]}" if names else ""
+            return f"{bound or item!r} is not a value from {low} to {high}{spelled}"
+        values.append(value)
+    if values != sorted(values):
+        return f"range {span!r} runs backwards"
+    return None

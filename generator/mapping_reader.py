@@ -23,6 +23,7 @@ from generator.kinds.pagination import (
 from generator.mapping import (
     AUTH_ENV_KEYS,
     CONVERSIONS,
+    DEFAULT_SCHEDULE,
     ENV_VAR,
     IDENTIFIER,
     Auth,
@@ -34,6 +35,7 @@ from generator.mapping import (
     Loc,
     Mapping,
     Pagination,
+    cron_problem,
 )
 from generator.spec_files import read_text
 from generator.yaml_limits import unsafe_nodes
@@ -129,6 +131,20 @@ class _Parser:
             self.error(node.loc, f"{what} must be a whole number >= {minimum}")
             return None
         return value
+
+    def schedule(self, entry: tuple[_Node, Loc] | None) -> str:
+        text = self.string(entry, "schedule")
+        if entry is None or text is None:
+            return DEFAULT_SCHEDULE
+        problem = cron_problem(text)
+        if problem:
+            self.error(
+                entry[0].loc,
+                f"schedule {text!r} {problem}; write five cron fields in UTC, "
+                "'minute hour day-of-month month day-of-week', "
+                "e.g. '*/15 * * * *' (every 15 minutes) or '0 6 * * MON-FRI'",
+            )
+        return " ".join(text.split())
 
     def field_maps(
         self, node: _Node, what: str, scalars_are_constants: bool = False
@@ -479,7 +495,7 @@ def load_mapping(path: Path) -> Mapping:
     top = parser.keys(
         _Node(root, loader, file),
         "the mapping",
-        ("version", "name", "description", "source", "target", "fields"),
+        ("version", "name", "description", "schedule", "source", "target", "fields"),
         required=("version", "name", "source", "target", "fields"),
     )
     version = top["version"][0].value() if "version" in top else 1
@@ -510,6 +526,7 @@ def load_mapping(path: Path) -> Mapping:
         )
         name = None
     description = parser.string(top.get("description"), "description") or ""
+    schedule = parser.schedule(top.get("schedule"))
     base = path.parent
     source = (
         parser.endpoint(top["source"][0], "source", base) if "source" in top else None
@@ -532,4 +549,5 @@ def load_mapping(path: Path) -> Mapping:
         source=source,
         target=target,
         fields=fields,
+        schedule=schedule,
     )
