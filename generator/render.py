@@ -123,7 +123,7 @@ def _bound_name(import_line: str) -> str:
     return (alias.asname or alias.name).split(".")[0]
 
 
-def declaration(link: Link, required_env: tuple[str, ...]) -> str:
+def declaration(link: Link) -> str:
     """The `Link(...)` expression that declares this link to the runtime."""
     source, target = link.source, link.target
     source_args = _side_args(source)
@@ -159,7 +159,7 @@ def declaration(link: Link, required_env: tuple[str, ...]) -> str:
         "transform=transform",
         "before_send=before_send",
         "after_run=after_run",
-        f"required_env={py_literal(required_env)}",
+        f"required_env={py_literal(link.required_env)}",
     ]
     return f"Link({', '.join(parts)},)"
 
@@ -215,7 +215,6 @@ def _context(link: Link) -> dict[str, Any]:
     secret_vars = tuple(
         sorted({var for side in (link.source, link.target) for _, var in side.auth.env})
     )
-    required_env = tuple(sorted(set(secret_vars) | set(link.env_vars)))
     # Test secrets carry '/' and '+', which URLs percent-encode, so that an
     # echoed secret would show up encoded as real ones do.
     test_secrets = {
@@ -224,11 +223,11 @@ def _context(link: Link) -> dict[str, Any]:
             if var in secret_vars
             else f"test-{var.lower().replace('_', '-')}"
         )
-        for var in required_env
+        for var in link.required_env
     }
     return {
         "link": link,
-        "declaration": declaration(link, required_env),
+        "declaration": declaration(link),
         "expected": dict(link.expected),
         "distinct_fields": list(link.distinct_fields),
         "test_secrets": test_secrets,
