@@ -11,14 +11,6 @@ from typing import Any
 from generator.errors import Problem
 
 CONVERSIONS = ("string", "integer", "number", "boolean", "date", "datetime")
-AUTH_ENV_KEYS = (
-    "token",
-    "api_key",
-    "username",
-    "password",
-    "client_id",
-    "client_secret",
-)
 ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # a template's `{dotted.path}` placeholders; `{{` and `}}` are literal braces

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from generator.errors import Code, P2pgenError, Problem, did_you_mean
+from generator.kinds.auth import ENV_ROLES
 from generator.kinds.pagination import (
     ALL_KEYS,
     KEY_KINDS,
@@ -21,7 +22,6 @@ from generator.kinds.pagination import (
     STYLES,
 )
 from generator.mapping import (
-    AUTH_ENV_KEYS,
     CONVERSIONS,
     ENV_VAR,
     IDENTIFIER,
@@ -318,7 +318,7 @@ class _Parser:
         keys = self.keys(node, f"{side}.auth", ("scheme", "env"))
         env: dict[str, str] = {}
         if "env" in keys:
-            env_keys = self.keys(keys["env"][0], f"{side}.auth.env", AUTH_ENV_KEYS)
+            env_keys = self.keys(keys["env"][0], f"{side}.auth.env", ENV_ROLES)
             for key, entry in env_keys.items():
                 var = self.string(entry, f"{side}.auth.env.{key}")
                 if var is not None and not ENV_VAR.fullmatch(var):
