@@ -109,7 +109,6 @@ class Link:
     body_code: str  # the dict literal that transform() builds
     target_params: tuple[Param, ...]  # per-record target params (path/query/header)
     stubs: tuple[StubModel, ...]
-    helpers: frozenset[str]
     env_vars: tuple[str, ...]
     sample_records: tuple[Any, ...]
     expected: tuple[tuple[str, Any], ...]  # target path -> value the sample must give
