@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 
 from generator.errors import Code, P2pgenError, Problem, did_you_mean
-from generator.kinds.auth import ENV_ROLES
-from generator.kinds.expressions import EXPRESSION_KEYS, KIND_KEYS, MODIFIERS
+from generator.kinds.auth import env_roles
+from generator.kinds.expressions import EXPRESSIONS, MODIFIERS, expression_keys
 from generator.kinds.pagination import (
     ALL_KEYS,
     KEY_KINDS,
@@ -172,14 +172,14 @@ class Parser:
                 "{from: ...}, {const: ...}, {template: ...}",
             )
             return None
-        keys = self.keys(node, what, EXPRESSION_KEYS)
-        kinds = [KIND_KEYS[k] for k in KIND_KEYS if k in keys]
+        keys = self.keys(node, what, expression_keys())
+        kinds = [kind for kind in EXPRESSIONS.values() if kind.key in keys]
         if len(kinds) != 1:
             listed = " and ".join(repr(k.key) for k in kinds) if kinds else "none"
             self.error(
                 node.loc,
                 f"{what}: give exactly one of "
-                f"{', '.join(repr(k) for k in KIND_KEYS)} (found {listed})",
+                f"{', '.join(repr(k.key) for k in EXPRESSIONS.values())} (found {listed})",
                 Code.CONFLICTING_KEYS,
             )
             return None
@@ -244,7 +244,7 @@ class Parser:
         keys = self.keys(node, f"{side}.auth", ("scheme", "env"))
         env: dict[str, str] = {}
         if "env" in keys:
-            env_keys = self.keys(keys["env"][0], f"{side}.auth.env", ENV_ROLES)
+            env_keys = self.keys(keys["env"][0], f"{side}.auth.env", env_roles())
             for key, entry in env_keys.items():
                 var = self.string(entry, f"{side}.auth.env.{key}")
                 if var is not None and not ENV_VAR.fullmatch(var):

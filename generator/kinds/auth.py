@@ -193,8 +193,11 @@ KINDS: dict[str, AuthKind] = {
     kind.name: kind
     for kind in (ApiKey(), Bearer(), Basic(), ClientCredentials(), NoAuth())
 }
-# every auth.env role some kind takes, in registry order
-ENV_ROLES = tuple(dict.fromkeys(role for k in KINDS.values() for role in k.role_names))
+
+
+def env_roles() -> tuple[str, ...]:
+    """Every auth.env role some kind takes, in registry order."""
+    return tuple(dict.fromkeys(r for k in KINDS.values() for r in k.role_names))
 
 
 def kind_for(scheme_type: str, http_scheme: str) -> AuthKind | None:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from generator.errors import Code, did_you_mean
 from generator.literals import py_literal
 from generator.mapping import (
     ENV_VAR,
     Expr,
+    FieldMap,
     Loc,
     is_identifier,
     json_safe,
@@ -32,10 +33,17 @@ from generator.specs import Schema
 
 if TYPE_CHECKING:
     from generator.checks import TypeChecker
-    from generator.expressions import Compiler
     from generator.mapping_reader import Node, Parser
 
     Keys = Mapping[str, tuple[Node, Loc]]
+
+
+class Compiler(Protocol):
+    """What a compile rule may ask of the compiler (generator/expressions.py)."""
+
+    env_vars: set[str]  # the variables the script needs at start-up
+
+    def fields(self, fields: tuple[FieldMap, ...], data: str, depth: int) -> str: ...
 
 
 class Modifier:
@@ -433,14 +441,15 @@ class Each(ExprKind):
 EXPRESSIONS: dict[str, ExprKind] = {
     kind.name: kind for kind in (Path(), Const(), Template(), Env(), Stub(), Each())
 }
-# the mapping key that picks each kind, in registry order
-KIND_KEYS = {kind.key: kind for kind in EXPRESSIONS.values()}
-# every key an expression mapping may hold: each kind's key, then its companions
-EXPRESSION_KEYS = tuple(
-    dict.fromkeys(
-        key for kind in EXPRESSIONS.values() for key in (kind.key, *kind.companions)
+
+
+def expression_keys() -> tuple[str, ...]:
+    """Every key an expression mapping may hold: each kind's key, then its companions."""
+    return tuple(
+        dict.fromkeys(
+            key for kind in EXPRESSIONS.values() for key in (kind.key, *kind.companions)
+        )
     )
-)
 
 
 def _check_map(
