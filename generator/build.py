@@ -13,7 +13,8 @@ from typing import Any
 from generator import __version__
 from generator.check import Checked
 from generator.errors import Code, P2pgenError, Problem
-from generator.expressions import Uses, compile_expr, compile_fields
+from generator.expressions import Compiler
+from generator.kinds.expressions import EXPRESSIONS
 from generator.kinds.pagination import STYLES
 from generator.link import AuthModel, Link, PaginationModel, Param, Side, StubModel
 from generator.load import Loaded
@@ -68,10 +69,10 @@ class _Builder:
         m = self.mapping
         inc, key = m.source.incremental, m.target.idempotency_key
         pagination = _pagination(m.source)
-        uses = Uses()
-        source_params = self._params(m.source, self.loaded.source, uses)
-        target_params = self._params(m.target, self.loaded.target, uses)
-        body_code = compile_fields(m.fields, "src", 0, uses)
+        compiler = Compiler()
+        source_params = self._params(m.source, self.loaded.source, compiler)
+        target_params = self._params(m.target, self.loaded.target, compiler)
+        body_code = compiler.fields(m.fields, "src", 0)
         models = build_models(self.walker, self.record, self.body, m.path)
         stubs = self._one_signature_per_stub(self._stubs(m.fields, self.body, False))
         self._stubs_apart_from_models(stubs, models.code, models.imports)
@@ -99,8 +100,7 @@ class _Builder:
             body_code=body_code,
             target_params=target_params,
             stubs=stubs,
-            helpers=frozenset(uses.helpers),
-            env_vars=tuple(sorted(uses.env_vars)),
+            env_vars=tuple(sorted(compiler.env_vars)),
             sample_records=(record_sample,),
             expected=tuple(self._expected(m.fields, record_sample)),
             distinct_fields=tuple(
@@ -138,14 +138,16 @@ class _Builder:
         )
 
     @staticmethod
-    def _params(endpoint: Endpoint, op: Operation, uses: Uses) -> tuple[Param, ...]:
+    def _params(
+        endpoint: Endpoint, op: Operation, compiler: Compiler
+    ) -> tuple[Param, ...]:
         locations = {p.name: p.location for p in op.parameters}
         return tuple(
             Param(
                 fm.target,
                 locations[fm.target],
-                compile_expr(fm.expr, "src", 0, uses),
-                uses_record=fm.expr.reads_record,
+                compiler.expr(fm.expr, "src", 0),
+                uses_record=EXPRESSIONS[fm.expr.kind].reads_record,
             )
             for fm in endpoint.params
         )

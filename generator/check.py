@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from generator.auth import resolve_auth
 from generator.checks import TypeChecker
 from generator.errors import Code, P2pgenError, Problem, did_you_mean
+from generator.kinds.expressions import EXPRESSIONS
 from generator.kinds.pagination import KEY_KINDS, STYLES
 from generator.link import AuthModel
 from generator.load import Loaded
@@ -194,14 +195,14 @@ class _Checker:
                     f"{fm.target!r}{did_you_mean(fm.target, known)}",
                     Code.UNKNOWN_PARAMETER,
                 )
-            elif fm.expr.kind in ("each", "stub"):
+            elif not EXPRESSIONS[fm.expr.kind].makes_parameter:
                 self.error(
                     fm.loc,
                     f"{side}.params.{fm.target}: {fm.expr.kind!r} cannot "
                     "produce a request parameter",
                     Code.PARAMETER_VALUE,
                 )
-            elif fm.expr.reads_record and side == "source":
+            elif EXPRESSIONS[fm.expr.kind].reads_record and side == "source":
                 self.error(
                     fm.loc,
                     f"source.params.{fm.target}: a source request "

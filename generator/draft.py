@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -9,9 +10,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.auth import operation_auth
 from generator.errors import Code, P2pgenError, Problem
+from generator.kinds.auth import KINDS
 from generator.kinds.pagination import KEY_KINDS, DraftFacts, draft_guess
+from generator.literals import comment
 from generator.load import validate_once
+from generator.mapping import Loc
 from generator.resolve import resolve
 from generator.schemas import Shape, Walker
 from generator.specs import (
@@ -156,6 +161,7 @@ class Drafter:
         d.add("source:")
         d.add(f"  spec: {_yaml(self._relative(self.source.doc.path))}")
         d.add(f"  operation: {_yaml(self._op_ref(self.source))}")
+        self._auth_note(d, self.source, "source")
         if records_path:
             d.add(f"  records: {_yaml(records_path)}  # the list found in the response")
         self._source_params(d, record)
@@ -163,6 +169,7 @@ class Drafter:
         d.add("target:")
         d.add(f"  spec: {_yaml(self._relative(self.target.doc.path))}")
         d.add(f"  operation: {_yaml(self._op_ref(self.target))}")
+        self._auth_note(d, self.target, "target")
         self._target_params(d, record)
         d.add()
         d.add("fields:")
@@ -215,6 +222,17 @@ class Drafter:
             if list_shape.items is not None:
                 return name, list_shape.items
         return "", None
+
+    def _auth_note(self, d: Draft, op: Operation, side: str) -> None:
+        """A comment naming the operation's scheme and the variables it reads; no
+        `auth:` block, as the operation's first requirement is the default."""
+        try:
+            auth = operation_auth(self.walker.specs, op, side, Loc("", 0, 0))
+        except P2pgenError:
+            return  # the check of the draft reports it
+        note = KINDS[auth.kind].draft_note(dataclasses.asdict(auth))
+        if note:
+            d.add(f"  # {comment(note)}")
 
     def _source_params(self, d: Draft, record: Schema | None) -> None:
         params = {p.name: p for p in self.source.parameters}

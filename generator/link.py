@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from generator.kinds.auth import KINDS
 from generator.kinds.pagination import MAX_PAGES, STYLES
 from generator.mapping import Loc
 
@@ -25,8 +26,11 @@ class AuthModel:
         tuple[str, str], ...
     ] = ()  # (role, ENV_VAR), e.g. ("token", "CRM_TOKEN")
 
-    def var(self, role: str) -> str:
-        return dict(self.env)[role]
+    @property
+    def declaration(self) -> tuple[str, dict[str, object]]:
+        """The runtime class that authenticates requests, and its keyword arguments."""
+        kind = KINDS[self.kind]
+        return kind.runtime_class, kind.declaration(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,6 @@ class Link:
     body_code: str  # the dict literal that transform() builds
     target_params: tuple[Param, ...]  # per-record target params (path/query/header)
     stubs: tuple[StubModel, ...]
-    helpers: frozenset[str]
     env_vars: tuple[str, ...]
     sample_records: tuple[Any, ...]
     expected: tuple[tuple[str, Any], ...]  # target path -> value the sample must give

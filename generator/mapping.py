@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import keyword
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,15 +11,6 @@ from typing import Any
 
 from generator.errors import Problem
 
-CONVERSIONS = ("string", "integer", "number", "boolean", "date", "datetime")
-AUTH_ENV_KEYS = (
-    "token",
-    "api_key",
-    "username",
-    "password",
-    "client_id",
-    "client_secret",
-)
 ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # a template's `{dotted.path}` placeholders; `{{` and `}}` are literal braces
@@ -74,11 +66,6 @@ class Expr:
     has_default: bool = False
     convert: str | None = None  # as
     fields: tuple[FieldMap, ...] = ()  # each
-
-    @property
-    def reads_record(self) -> bool:
-        """Whether the value comes from the source record (else a constant or env)."""
-        return self.kind in ("path", "template", "stub", "each")
 
 
 @dataclass(frozen=True)
@@ -156,6 +143,11 @@ class Mapping:
     target: Endpoint
     fields: tuple[FieldMap, ...]
     schedule: str = DEFAULT_SCHEDULE  # cron, UTC: when the deploy targets run the link
+
+
+def is_identifier(name: str) -> bool:
+    """Whether a name can be a Python function or variable name."""
+    return bool(IDENTIFIER.fullmatch(name)) and not keyword.iskeyword(name)
 
 
 def template_paths(text: str) -> list[str]:

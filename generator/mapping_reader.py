@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import keyword
 import re
 import sys
 from collections.abc import Iterator
@@ -13,6 +12,8 @@ from typing import Any
 import yaml
 
 from generator.errors import Code, P2pgenError, Problem, did_you_mean
+from generator.kinds.auth import env_roles
+from generator.kinds.expressions import EXPRESSIONS, MODIFIERS, expression_keys
 from generator.kinds.pagination import (
     ALL_KEYS,
     KEY_KINDS,
@@ -21,11 +22,8 @@ from generator.kinds.pagination import (
     STYLES,
 )
 from generator.mapping import (
-    AUTH_ENV_KEYS,
-    CONVERSIONS,
     DEFAULT_SCHEDULE,
     ENV_VAR,
-    IDENTIFIER,
     Auth,
     Endpoint,
     Expr,
@@ -36,12 +34,13 @@ from generator.mapping import (
     Mapping,
     Pagination,
     cron_problem,
+    is_identifier,
 )
 from generator.spec_files import read_text
 from generator.yaml_limits import unsafe_nodes
 
 
-class _Node:
+class Node:
     """A YAML node with its position, built on PyYAML's composer."""
 
     def __init__(self, node: yaml.Node, loader: yaml.SafeLoader, file: str) -> None:
@@ -58,18 +57,18 @@ class _Node:
     def is_scalar(self) -> bool:
         return isinstance(self.node, yaml.ScalarNode)
 
-    def items(self) -> Iterator[tuple[str, _Node, Loc]]:
+    def items(self) -> Iterator[tuple[str, Node, Loc]]:
         assert isinstance(self.node, yaml.MappingNode)
         for key, value in self.node.value:
             key_value = self.loader.construct_object(key, deep=True)
             loc = Loc(self.file, key.start_mark.line + 1, key.start_mark.column + 1)
-            yield key_value, _Node(value, self.loader, self.file), loc
+            yield key_value, Node(value, self.loader, self.file), loc
 
     def value(self) -> Any:
         return self.loader.construct_object(self.node, deep=True)
 
 
-class _Parser:
+class Parser:
     """Turns the YAML tree into the typed model, collecting every problem."""
 
     def __init__(self, file: str) -> None:
@@ -81,15 +80,15 @@ class _Parser:
 
     def keys(
         self,
-        node: _Node,
+        node: Node,
         what: str,
         allowed: tuple[str, ...],
         required: tuple[str, ...] = (),
-    ) -> dict[str, tuple[_Node, Loc]]:
+    ) -> dict[str, tuple[Node, Loc]]:
         if not node.is_map:
             self.error(node.loc, f"{what} must be a mapping of keys to values")
             return {}
-        found: dict[str, tuple[_Node, Loc]] = {}
+        found: dict[str, tuple[Node, Loc]] = {}
         for key, value, loc in node.items():
             key_text = str(key)
             if key_text in found:
@@ -110,7 +109,7 @@ class _Parser:
                 self.error(node.loc, f"{what} needs the key {key!r}", Code.MISSING_KEY)
         return found
 
-    def string(self, entry: tuple[_Node, Loc] | None, what: str) -> str | None:
+    def string(self, entry: tuple[Node, Loc] | None, what: str) -> str | None:
         if entry is None:
             return None
         node, _ = entry
@@ -121,7 +120,7 @@ class _Parser:
         return value
 
     def integer(
-        self, entry: tuple[_Node, Loc] | None, what: str, minimum: int
+        self, entry: tuple[Node, Loc] | None, what: str, minimum: int
     ) -> int | None:
         if entry is None:
             return None
@@ -132,7 +131,7 @@ class _Parser:
             return None
         return value
 
-    def schedule(self, entry: tuple[_Node, Loc] | None) -> str:
+    def schedule(self, entry: tuple[Node, Loc] | None) -> str:
         text = self.string(entry, "schedule")
         if entry is None or text is None:
             return DEFAULT_SCHEDULE
@@ -147,7 +146,7 @@ class _Parser:
         return " ".join(text.split())
 
     def field_maps(
-        self, node: _Node, what: str, scalars_are_constants: bool = False
+        self, node: Node, what: str, scalars_are_constants: bool = False
     ) -> tuple[FieldMap, ...]:
         """Target path -> expression; in source params a plain value is a constant."""
         if not node.is_map:
@@ -171,7 +170,7 @@ class _Parser:
                 result.append(FieldMap(target, expr, loc))
         return tuple(result)
 
-    def expr(self, node: _Node, what: str) -> Expr | None:
+    def expr(self, node: Node, what: str) -> Expr | None:
         if node.is_scalar:
             value = node.value()
             if isinstance(value, str) and value.strip():
@@ -189,105 +188,32 @@ class _Parser:
                 "{from: ...}, {const: ...}, {template: ...}",
             )
             return None
-        allowed = (
-            "from",
-            "map",
-            "default",
-            "as",
-            "const",
-            "template",
-            "env",
-            "stub",
-            "each",
-            "fields",
-        )
-        keys = self.keys(node, what, allowed)
-        kinds = [
-            k for k in ("from", "const", "template", "env", "stub", "each") if k in keys
-        ]
+        keys = self.keys(node, what, expression_keys())
+        kinds = [kind for kind in EXPRESSIONS.values() if kind.key in keys]
         if len(kinds) != 1:
-            listed = " and ".join(repr(k) for k in kinds) if kinds else "none"
+            listed = " and ".join(repr(k.key) for k in kinds) if kinds else "none"
             self.error(
                 node.loc,
-                f"{what}: give exactly one of 'from', 'const', 'template', "
-                f"'env', 'stub', 'each' (found {listed})",
+                f"{what}: give exactly one of "
+                f"{', '.join(repr(k.key) for k in EXPRESSIONS.values())} (found {listed})",
                 Code.CONFLICTING_KEYS,
             )
             return None
         kind = kinds[0]
-        companions = {
-            "from": ("map", "default", "as"),
-            "template": ("as",),
-            "env": ("default", "as"),
-            "each": ("fields",),
-        }.get(kind, ())
         for key, (_, loc) in keys.items():
-            if key != kind and key not in companions:
+            if key != kind.key and key not in kind.companions:
                 self.error(
                     loc,
-                    f"{what}: {key!r} cannot be used with {kind!r}",
+                    f"{what}: {key!r} cannot be used with {kind.key!r}",
                     Code.CONFLICTING_KEYS,
                 )
-        convert = None
-        if "as" in keys:
-            convert = self.string(keys["as"], f"{what}.as")
-            if convert is not None and convert not in CONVERSIONS:
-                self.error(
-                    keys["as"][0].loc,
-                    f"{what}: unknown conversion {convert!r}"
-                    f"{did_you_mean(convert, CONVERSIONS)}; use one of "
-                    f"{', '.join(CONVERSIONS)}",
-                )
-                convert = None
-        default_node = keys.get("default")
-        common: dict[str, Any] = {
-            "convert": convert,
-            "has_default": default_node is not None,
-            "default": default_node[0].value() if default_node else None,
-        }
-        if kind == "const":
-            return Expr("const", node.loc, value=keys["const"][0].value())
-        if kind == "from":
-            path = self.string(keys["from"], f"{what}.from")
-            table = None
-            if "map" in keys:
-                map_node = keys["map"][0]
-                if not map_node.is_map:
-                    self.error(
-                        map_node.loc,
-                        f"{what}.map must be a mapping of source "
-                        "values to target values",
-                    )
-                else:
-                    table = tuple((k, v.value()) for k, v, _ in map_node.items())
-            return Expr("path", node.loc, path=path or "", table=table, **common)
-        if kind in ("template", "env", "stub"):
-            text = self.string(keys[kind], f"{what}.{kind}") or ""
-            if kind == "env" and text and not ENV_VAR.fullmatch(text):
-                self.error(
-                    keys[kind][0].loc,
-                    f"{what}: {text!r} is not an environment "
-                    "variable name (letters, digits and _)",
-                )
-            if kind == "stub" and text and not _is_identifier(text):
-                self.error(
-                    keys[kind][0].loc,
-                    f"{what}: stub {text!r} must be a Python "
-                    "function name (letters, digits and _, not a keyword)",
-                )
-            return Expr(kind, node.loc, text=text, **common)
-        source = self.string(keys["each"], f"{what}.each") or ""
-        if "fields" not in keys:
-            self.error(
-                node.loc,
-                f"{what}: 'each' needs 'fields' (the target item's fields)",
-                Code.MISSING_KEY,
-            )
-            return None
-        fields = self.field_maps(keys["fields"][0], f"{what}.fields")
-        return Expr("each", node.loc, path=source, fields=fields)
+        common: dict[str, Any] = {}
+        for key in kind.companions:
+            if key in MODIFIERS and key in keys:
+                common.update(MODIFIERS[key].read(self, keys[key], what))
+        return kind.read(self, keys, node.loc, what, common)
 
-    def endpoint(self, node: _Node, side: str, base: Path) -> Endpoint | None:
+    def endpoint(self, node: Node, side: str, base: Path) -> Endpoint | None:
         allowed = ("spec", "operation", "params", "auth") + (
             ("records", "pagination", "incremental")
             if side == "source"
@@ -330,11 +256,11 @@ class _Parser:
             ),
         )
 
-    def auth(self, node: _Node, side: str) -> Auth:
+    def auth(self, node: Node, side: str) -> Auth:
         keys = self.keys(node, f"{side}.auth", ("scheme", "env"))
         env: dict[str, str] = {}
         if "env" in keys:
-            env_keys = self.keys(keys["env"][0], f"{side}.auth.env", AUTH_ENV_KEYS)
+            env_keys = self.keys(keys["env"][0], f"{side}.auth.env", env_roles())
             for key, entry in env_keys.items():
                 var = self.string(entry, f"{side}.auth.env.{key}")
                 if var is not None and not ENV_VAR.fullmatch(var):
@@ -347,7 +273,7 @@ class _Parser:
             self.string(keys.get("scheme"), f"{side}.auth.scheme"), env, node.loc
         )
 
-    def pagination(self, node: _Node) -> Pagination | None:
+    def pagination(self, node: Node) -> Pagination | None:
         keys = self.keys(
             node, "source.pagination", ("style", *ALL_KEYS), required=("style",)
         )
@@ -384,7 +310,7 @@ class _Parser:
             max_pages=counts["max_pages"] or MAX_PAGES,
         )
 
-    def incremental(self, node: _Node) -> Incremental | None:
+    def incremental(self, node: Node) -> Incremental | None:
         keys = self.keys(
             node, "source.incremental", ("param", "field"), required=("param", "field")
         )
@@ -394,7 +320,7 @@ class _Parser:
             return None
         return Incremental(param, field_, loc=node.loc, locs=_locs(keys))
 
-    def idempotency(self, node: _Node) -> IdempotencyKey | None:
+    def idempotency(self, node: Node) -> IdempotencyKey | None:
         keys = self.keys(
             node,
             "target.idempotency_key",
@@ -439,12 +365,8 @@ TAKEN_MODULE_NAMES = sys.stdlib_module_names | {
 }
 
 
-def _locs(keys: dict[str, tuple[_Node, Loc]]) -> dict[str, Loc]:
+def _locs(keys: dict[str, tuple[Node, Loc]]) -> dict[str, Loc]:
     return {key: node.loc for key, (node, _) in keys.items()}
-
-
-def _is_identifier(name: str) -> bool:
-    return bool(IDENTIFIER.fullmatch(name)) and not keyword.iskeyword(name)
 
 
 def _yaml_scalar(value: Any) -> str:
@@ -491,9 +413,9 @@ def load_mapping(path: Path) -> Mapping:
     unsafe = unsafe_nodes(root, loader, file)
     if unsafe:
         raise P2pgenError(unsafe)
-    parser = _Parser(file)
+    parser = Parser(file)
     top = parser.keys(
-        _Node(root, loader, file),
+        Node(root, loader, file),
         "the mapping",
         ("version", "name", "description", "schedule", "source", "target", "fields"),
         required=("version", "name", "source", "target", "fields"),
@@ -505,7 +427,7 @@ def load_mapping(path: Path) -> Mapping:
             "unsupported mapping version; this p2pgen " "reads `version: 1`",
         )
     name = parser.string(top.get("name"), "name")
-    if name is not None and not _is_identifier(name):
+    if name is not None and not is_identifier(name):
         parser.error(
             top["name"][0].loc,
             f"name {name!r} must be a Python identifier "

@@ -17,16 +17,6 @@ THIRD_PARTY = {"httpx", "pydantic", "pytest"}
 SCRIPT_END = '\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
 # Imports the link's own part may need; each is kept only where its name is used.
 LINK_IMPORTS = ("import sys", "import httpx", "from typing import Any")
-# auth kind -> (runtime class, {mapping role: constructor keyword})
-AUTH_CLASSES: dict[str, tuple[str, dict[str, str]]] = {
-    "bearer": ("BearerAuth", {"token": "token_env"}),
-    "basic": ("BasicAuth", {"username": "username_env", "password": "password_env"}),
-    "api_key": ("ApiKeyAuth", {"api_key": "key_env"}),
-    "oauth2": (
-        "ClientCredentialsAuth",
-        {"client_id": "client_id_env", "client_secret": "client_secret_env"},
-    ),
-}
 
 
 def environment() -> jinja2.Environment:
@@ -188,26 +178,11 @@ def _paginator(link: Link) -> str:
 
 
 def _auth_args(side: Any) -> list[str]:
-    auth = side.auth
-    if auth.kind not in AUTH_CLASSES:
+    name, kwargs = side.auth.declaration
+    if not kwargs and name == "NoAuth":
         return []
-    name, roles = AUTH_CLASSES[auth.kind]
-    args = [
-        f"{roles[role]}={py_literal(var)}" for role, var in auth.env if role in roles
-    ]
-    if auth.kind == "api_key":
-        args = [
-            f"location={py_literal(auth.location)}",
-            f"name={py_literal(auth.param_name)}",
-            *args,
-        ]
-    elif auth.kind == "oauth2":
-        args.insert(0, f"token_url={py_literal(auth.token_url)}")
-        if auth.scopes:
-            args.append(f"scope={py_literal(' '.join(auth.scopes))}")
-        if auth.client_auth == "body":
-            args.append("credentials_in_body=True")
-    return [f"auth={name}({', '.join(args)})"]
+    args = ", ".join(f"{key}={py_literal(v)}" for key, v in kwargs.items())
+    return [f"auth={name}({args})"]
 
 
 def _context(link: Link) -> dict[str, Any]:

@@ -180,6 +180,27 @@ def test_a_fetched_oauth2_token_echoed_by_the_target_is_redacted(
     assert "4f9a1c" not in written
 
 
+def test_a_huge_oauth2_token_answer_is_refused(tmp_path: Path) -> None:
+    def target(handler: BaseHTTPRequestHandler, seen: Seen) -> None:
+        if seen.path == "/oauth/token":
+            padding = "x" * (2 * 1024 * 1024)
+            return answer(handler, 200, {"access_token": "t0k3n", "padding": padding})
+        return answer(handler, 201, {"ok": True})
+
+    auth = ClientCredentialsAuth(
+        token_url="/oauth/token",
+        client_id_env="CLIENT_ID",
+        client_secret_env="CLIENT_SECRET",
+    )
+    link = make_link(target={"auth": auth})
+    with Loopback(target) as server, pytest.raises(FatalError, match="larger than"):
+        run_link(
+            link,
+            config(tmp_path, target_url=server.url),
+            httpx.MockTransport(FakeSource(rows(1))),
+        )
+
+
 # --- files ----------------------------------------------------------------
 
 

@@ -727,7 +727,10 @@ def _read_capped(response: httpx.Response, limit: int) -> bytes:
             response.close()
             raise FatalError(f"the OAuth2 token answer is larger than {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+    # httpx reads each answer of an auth flow again once the flow moves on: keep the
+    # content where its read() finds it, as read() itself would
+    response._content = b"".join(chunks)
+    return response._content
 
 
 class EnvAuth(httpx.Auth):
@@ -1885,4 +1888,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:9cafd77a13e9194a939360906e6ba65fe1abfc693ea3458ecd18d4f65d38d261
+# p2pgen checksum sha256:ebc38ffc71ca8bfc10d78c29afc925c70c298ca74bdbf71be86a3341dcd0fdce

@@ -28,7 +28,10 @@ def _read_capped(response: httpx.Response, limit: int) -> bytes:
             response.close()
             raise FatalError(f"the OAuth2 token answer is larger than {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+    # httpx reads each answer of an auth flow again once the flow moves on: keep the
+    # content where its read() finds it, as read() itself would
+    response._content = b"".join(chunks)
+    return response._content
 
 
 class EnvAuth(httpx.Auth):

@@ -1,0 +1,211 @@
+"""Auth kinds: one descriptor each, and the registry the generator reads.
+
+A kind names the OpenAPI security schemes it serves, its `auth.env` roles (each
+read from `SOURCE_<ROLE>` / `TARGET_<ROLE>` unless `auth.env` names a variable),
+the settings it takes from the scheme (and the checks on them), the runtime
+class that authenticates the script's requests (generator/runtime/auth.py) with
+the keyword arguments of its declaration, and the note `p2pgen init` drafts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from generator.errors import Code, P2pgenError
+from generator.mapping import Loc
+from generator.specs import Operation, Schema, SpecSet, join_pointer
+
+# A URL as the spec may write one: no spaces, quotes or control characters.
+URL_TEXT = re.compile(r"[^\s\x00-\x1f\x7f\"'<>\\]+")
+
+
+@dataclass(frozen=True)
+class SchemeFacts:
+    """The security scheme a side uses, and where to report its problems."""
+
+    name: str  # its name in components.securitySchemes / securityDefinitions
+    data: Mapping[str, Any]
+    specs: SpecSet
+    op: Operation
+    loc: Loc
+
+    def problem(self, message: str) -> P2pgenError:
+        return P2pgenError([self.loc.problem(message, code=Code.AUTH_UNSUPPORTED)])
+
+
+class AuthKind:
+    """The base of every kind: roles, their variables and the declaration."""
+
+    name: str = ""
+    label: str = ""  # as the "p2pgen supports ..." message names it
+    runtime_class: str = ""
+    # the (type, HTTP scheme) pairs of the security schemes it serves; "" is any
+    schemes: tuple[tuple[str, str], ...] = ()
+    # (auth.env role, the runtime constructor's keyword for its variable)
+    roles: tuple[tuple[str, str], ...] = ()
+
+    def serves(self, scheme_type: str, http_scheme: str) -> bool:
+        return any(
+            scheme_type == kind and scheme in ("", http_scheme.lower())
+            for kind, scheme in self.schemes
+        )
+
+    @property
+    def role_names(self) -> tuple[str, ...]:
+        return tuple(role for role, _ in self.roles)
+
+    def default_env(self, side: str, role: str) -> str:
+        """The variable a role reads where `auth.env` does not name one."""
+        return f"{side.upper()}_{role.upper()}"
+
+    def settings(self, scheme: SchemeFacts) -> dict[str, Any]:
+        """The AuthModel fields this kind takes from the scheme; raises P2pgenError
+        when the scheme cannot be served."""
+        return {}
+
+    def declaration(self, values: Mapping[str, Any]) -> dict[str, object]:
+        """The runtime class's keyword arguments, from the AuthModel's fields."""
+        env = dict(values["env"])
+        return {keyword: env[role] for role, keyword in self.roles}
+
+    def draft_note(self, values: Mapping[str, Any]) -> str:
+        """The comment `p2pgen init` writes about this auth ("" for none)."""
+        variables = ", ".join(f"${var}" for _, var in values["env"])
+        return f"auth: {values['scheme']} ({self.label}), from {variables}"
+
+
+class NoAuth(AuthKind):
+    name = "none"
+    runtime_class = "NoAuth"
+
+    def draft_note(self, values: Mapping[str, Any]) -> str:
+        return ""
+
+
+class ApiKey(AuthKind):
+    name = "api_key"
+    label = "API key"
+    runtime_class = "ApiKeyAuth"
+    schemes = (("apiKey", ""),)
+    roles = (("api_key", "key_env"),)
+
+    def settings(self, scheme: SchemeFacts) -> dict[str, Any]:
+        return {
+            "location": str(scheme.data.get("in", "")),
+            "param_name": str(scheme.data.get("name", "")),
+        }
+
+    def declaration(self, values: Mapping[str, Any]) -> dict[str, object]:
+        return {
+            "location": values["location"],
+            "name": values["param_name"],
+            **super().declaration(values),
+        }
+
+
+class Bearer(AuthKind):
+    name = "bearer"
+    label = "HTTP bearer"
+    runtime_class = "BearerAuth"
+    schemes = (("http", "bearer"),)
+    roles = (("token", "token_env"),)
+
+
+class Basic(AuthKind):
+    name = "basic"
+    label = "HTTP basic"
+    runtime_class = "BasicAuth"
+    schemes = (("basic", ""), ("http", "basic"))  # Swagger 2.0, OpenAPI 3
+    roles = (("username", "username_env"), ("password", "password_env"))
+
+
+class ClientCredentials(AuthKind):
+    name = "oauth2"
+    label = "OAuth2 client credentials"
+    runtime_class = "ClientCredentialsAuth"
+    schemes = (("oauth2", ""),)
+    roles = (("client_id", "client_id_env"), ("client_secret", "client_secret_env"))
+
+    def settings(self, scheme: SchemeFacts) -> dict[str, Any]:
+        flows = scheme.data.get("flows") or {}
+        flow = flows.get("clientCredentials") if isinstance(flows, Mapping) else None
+        if flow is None and scheme.data.get("flow") == "application":  # Swagger 2.0
+            flow = scheme.data
+        if not isinstance(flow, Mapping) or not flow.get("tokenUrl"):
+            raise scheme.problem(
+                f"auth: OAuth2 scheme {scheme.name!r} has no client credentials flow "
+                "(flows.clientCredentials.tokenUrl); p2pgen supports only that flow"
+            )
+        token_url = str(flow["tokenUrl"])
+        if not URL_TEXT.fullmatch(token_url):
+            raise scheme.problem(
+                f"auth: the tokenUrl of OAuth2 scheme {scheme.name!r} is not a URL (it"
+                " holds spaces, quotes or control characters); fix the spec"
+            )
+        return {
+            "token_url": token_url,
+            "scopes": tuple(sorted(str(s) for s in (flow.get("scopes") or {}))),
+            "client_auth": _client_auth(scheme.specs, scheme.op, token_url),
+        }
+
+    def declaration(self, values: Mapping[str, Any]) -> dict[str, object]:
+        kwargs: dict[str, object] = {
+            "token_url": values["token_url"],
+            **super().declaration(values),
+        }
+        if values["scopes"]:
+            kwargs["scope"] = " ".join(values["scopes"])
+        if values["client_auth"] == "body":
+            kwargs["credentials_in_body"] = True
+        return kwargs
+
+
+def _client_auth(specs: SpecSet, op: Operation, token_url: str) -> str:
+    """How the client proves itself at the token endpoint: "basic" or "body".
+
+    RFC 6749 prefers HTTP Basic and allows one method per request. When the spec
+    describes its token endpoint and that form asks for client_id and
+    client_secret, the script sends them in the form body instead.
+    """
+    paths = op.doc.data.get("paths") or {}
+    path = urlsplit(token_url).path
+    item = paths.get(path)
+    post = item.get("post") if isinstance(item, Mapping) else None
+    if not isinstance(post, Mapping) or not isinstance(
+        post.get("requestBody"), Mapping
+    ):
+        return "basic"
+    at = join_pointer("paths", path, "post", "requestBody")
+    body = specs.deref(Schema(op.doc, post["requestBody"], at)).node
+    form = ((body.get("content") or {}).get("application/x-www-form-urlencoded")) or {}
+    schema = form.get("schema")
+    if not isinstance(schema, Mapping):
+        return "basic"
+    fields = specs.deref(Schema(op.doc, schema, at)).node.get("properties") or {}
+    return "body" if {"client_id", "client_secret"} <= set(fields) else "basic"
+
+
+KINDS: dict[str, AuthKind] = {
+    kind.name: kind
+    for kind in (ApiKey(), Bearer(), Basic(), ClientCredentials(), NoAuth())
+}
+
+
+def env_roles() -> tuple[str, ...]:
+    """Every auth.env role some kind takes, in registry order."""
+    return tuple(dict.fromkeys(r for k in KINDS.values() for r in k.role_names))
+
+
+def kind_for(scheme_type: str, http_scheme: str) -> AuthKind | None:
+    """The kind that serves a security scheme, if p2pgen supports it."""
+    return next((k for k in KINDS.values() if k.serves(scheme_type, http_scheme)), None)
+
+
+def supported() -> str:
+    """The kinds p2pgen supports, for messages: "A, B and C"."""
+    labels = [k.label for k in KINDS.values() if k.label]
+    return ", ".join(labels[:-1]) + " and " + labels[-1]

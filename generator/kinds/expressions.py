@@ -1,0 +1,519 @@
+"""Field expression kinds and their modifiers: one descriptor each, and the registry.
+
+A kind is picked by its mapping key (`from`, `const`, ...; a bare string is a
+`path`) and names the keys that may go with it. It reads its keys (mapping_reader),
+type-checks its value against the source and target schemas (checks.py) and
+compiles to a Python expression (expressions.py). The runtime helpers it needs
+are the names its compiled code calls (`_get`, `_render`, ...): runtime_copy
+copies into the script the pieces of generator/runtime/mapping.py those names
+define. A modifier (`map`, `default`, `as`) is read once for every kind that
+takes it; `as` wraps the compiled code of any kind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from generator.errors import Code, did_you_mean
+from generator.literals import py_literal
+from generator.mapping import (
+    ENV_VAR,
+    Expr,
+    FieldMap,
+    Loc,
+    is_identifier,
+    json_safe,
+    template_paths,
+    unbalanced_braces,
+)
+from generator.schemas import Shape, value_type
+from generator.specs import Schema
+
+if TYPE_CHECKING:
+    from generator.checks import TypeChecker
+    from generator.mapping_reader import Node, Parser
+
+    Keys = Mapping[str, tuple[Node, Loc]]
+
+
+class Compiler(Protocol):
+    """What a compile rule may ask of the compiler (generator/expressions.py)."""
+
+    env_vars: set[str]  # the variables the script needs at start-up
+
+    def fields(self, fields: tuple[FieldMap, ...], data: str, depth: int) -> str: ...
+
+
+class Modifier:
+    """A key that goes with some kinds and sets fields of their Expr."""
+
+    key: str = ""
+
+    def read(
+        self, parser: Parser, entry: tuple[Node, Loc], what: str
+    ) -> dict[str, Any]:
+        """The Expr fields this key sets."""
+        return {}
+
+    def wrap(self, expr: Expr, code: str) -> str:
+        """The compiled code with this modifier applied (kinds apply their own)."""
+        return code
+
+
+class MapTable(Modifier):
+    """`map`: translate source values through a table (checked and compiled by `path`)."""
+
+    key = "map"
+
+    def read(
+        self, parser: Parser, entry: tuple[Node, Loc], what: str
+    ) -> dict[str, Any]:
+        node = entry[0]
+        if not node.is_map:
+            parser.error(
+                node.loc,
+                f"{what}.map must be a mapping of source values to target values",
+            )
+            return {}
+        return {"table": tuple((k, v.value()) for k, v, _ in node.items())}
+
+
+class Default(Modifier):
+    """`default`: the value when the source value is missing or null."""
+
+    key = "default"
+
+    def read(
+        self, parser: Parser, entry: tuple[Node, Loc], what: str
+    ) -> dict[str, Any]:
+        return {"has_default": True, "default": entry[0].value()}
+
+
+class As(Modifier):
+    """`as`: a conversion applied last; its result type is what the target gets."""
+
+    key = "as"
+    # conversion -> (JSON types, format) of what it produces
+    results: ClassVar[dict[str, tuple[frozenset[str], str]]] = {
+        "string": (frozenset({"string"}), ""),
+        "integer": (frozenset({"integer"}), ""),
+        "number": (frozenset({"number"}), ""),
+        "boolean": (frozenset({"boolean"}), ""),
+        "date": (frozenset({"string"}), "date"),
+        "datetime": (frozenset({"string"}), "date-time"),
+    }
+
+    def read(
+        self, parser: Parser, entry: tuple[Node, Loc], what: str
+    ) -> dict[str, Any]:
+        convert = parser.string(entry, f"{what}.as")
+        if convert is not None and convert not in self.results:
+            names = tuple(self.results)
+            parser.error(
+                entry[0].loc,
+                f"{what}: unknown conversion {convert!r}"
+                f"{did_you_mean(convert, names)}; use one of {', '.join(names)}",
+            )
+            return {}
+        return {"convert": convert}
+
+    def wrap(self, expr: Expr, code: str) -> str:
+        return f"_as_{expr.convert}({code})" if expr.convert else code
+
+
+MODIFIERS: dict[str, Modifier] = {m.key: m for m in (MapTable(), Default(), As())}
+
+
+class ExprKind:
+    """The base of every kind: how it is written, checked and compiled."""
+
+    name: str = ""  # Expr.kind
+    key: str = ""  # the mapping key that picks it
+    companions: tuple[str, ...] = ()  # modifiers and other keys it takes
+    reads_record: bool = True  # else a constant or the environment
+    makes_parameter: bool = True  # may give a request parameter's value
+
+    def read(
+        self, parser: Parser, keys: Keys, loc: Loc, what: str, common: dict[str, Any]
+    ) -> Expr | None:
+        """The Expr of `{key: value, ...}`; `common` holds the modifiers' fields."""
+        text = parser.string(keys[self.key], f"{what}.{self.key}") or ""
+        return Expr(self.name, loc, text=text, **common)
+
+    def check(
+        self,
+        checker: TypeChecker,
+        expr: Expr,
+        source: Schema,
+        target: Schema,
+        what: str,
+        required: bool,
+    ) -> None:
+        """Report what cannot match the target field (`required`: the target needs it)."""
+
+    def compile(self, expr: Expr, data: str, depth: int, compiler: Compiler) -> str:
+        """Python source for the value; `data` names the record (or list item)."""
+        raise NotImplementedError
+
+
+class Path(ExprKind):
+    name = "path"
+    key = "from"
+    companions = ("map", "default", "as")
+
+    def read(
+        self, parser: Parser, keys: Keys, loc: Loc, what: str, common: dict[str, Any]
+    ) -> Expr | None:
+        path = parser.string(keys["from"], f"{what}.from") or ""
+        return Expr("path", loc, path=path, **common)
+
+    def check(
+        self,
+        checker: TypeChecker,
+        expr: Expr,
+        source: Schema,
+        target: Schema,
+        what: str,
+        required: bool,
+    ) -> None:
+        sshape = checker.source_field(source, expr.path, expr.loc, what)
+        if sshape is None:
+            return
+        tshape = checker.walker.shape(target)
+        if expr.table is not None:
+            _check_map(checker, expr, sshape, tshape, what)
+            return
+        if expr.has_default:
+            checker.check_value(
+                json_safe(expr.default), tshape, expr.loc, what, "default"
+            )
+        checker.check_types(
+            set(sshape.types),
+            sshape.format,
+            tshape,
+            expr.loc,
+            what,
+            f"source {expr.path!r}",
+            expr,
+        )
+        if sshape.enum and tshape.enum and not expr.convert:
+            lacking = [v for v in sshape.enum if v is not None and v not in tshape.enum]
+            if lacking:
+                checker.error(
+                    expr.loc,
+                    f"{what}: source {expr.path!r} can be "
+                    f"{', '.join(map(show, lacking))}, which the target enum lacks; "
+                    "add a `map:` (with `from:`) to translate them",
+                    Code.ENUM_NOT_COVERED,
+                )
+        source_optional = sshape.nullable or not checker.required(source, expr.path)
+        if required and source_optional and not expr.has_default:
+            checker.warn(
+                expr.loc,
+                f"{what}: source {expr.path!r} may be missing or null but the "
+                "target requires it; such records will be dead-lettered (add "
+                "`default:` to avoid that)",
+                Code.OPTIONAL_TO_REQUIRED,
+            )
+
+    def compile(self, expr: Expr, data: str, depth: int, compiler: Compiler) -> str:
+        path = py_literal(expr.path)
+        if expr.table is not None:
+            table = {json_safe(k): json_safe(v) for k, v in expr.table}
+            default = (
+                py_literal(json_safe(expr.default)) if expr.has_default else "_MISSING"
+            )
+            return (
+                f"_lookup(_get({data}, {path}), {py_literal(table)}, {default}, {path})"
+            )
+        if expr.has_default:
+            return (
+                f"_get({data}, {path}, default={py_literal(json_safe(expr.default))})"
+            )
+        return f"_get({data}, {path})"
+
+
+class Const(ExprKind):
+    name = "const"
+    key = "const"
+    reads_record = False
+
+    def read(
+        self, parser: Parser, keys: Keys, loc: Loc, what: str, common: dict[str, Any]
+    ) -> Expr | None:
+        return Expr("const", loc, value=keys["const"][0].value())
+
+    def check(
+        self,
+        checker: TypeChecker,
+        expr: Expr,
+        source: Schema,
+        target: Schema,
+        what: str,
+        required: bool,
+    ) -> None:
+        try:
+            value = json_safe(expr.value)
+        except ValueError as exc:
+            checker.error(expr.loc, f"{what}: {exc}", Code.INVALID_VALUE)
+            return
+        checker.check_value(
+            value, checker.walker.shape(target), expr.loc, what, "constant"
+        )
+
+    def compile(self, expr: Expr, data: str, depth: int, compiler: Compiler) -> str:
+        return py_literal(json_safe(expr.value))
+
+
+class Template(ExprKind):
+    name = "template"
+    key = "template"
+    companions = ("as",)
+
+    def check(
+        self,
+        checker: TypeChecker,
+        expr: Expr,
+        source: Schema,
+        target: Schema,
+        what: str,
+        required: bool,
+    ) -> None:
+        if unbalanced_braces(expr.text):
+            checker.error(
+                expr.loc,
+                f"{what}: unbalanced '{{' or '}}' in template; close the placeholder,"
+                " or write '{{' and '}}' for literal braces",
+                Code.TEMPLATE_SYNTAX,
+            )
+        for path in template_paths(expr.text):
+            if not path:
+                checker.error(
+                    expr.loc,
+                    f"{what}: empty placeholder '{{}}' in template; write "
+                    "'{{' and '}}' for literal braces",
+                    Code.TEMPLATE_SYNTAX,
+                )
+            else:
+                checker.source_field(source, path, expr.loc, what)
+        checker.check_types(
+            {"string"},
+            "",
+            checker.walker.shape(target),
+            expr.loc,
+            what,
+            "template",
+            expr,
+        )
+
+    def compile(self, expr: Expr, data: str, depth: int, compiler: Compiler) -> str:
+        return f"_render({py_literal(expr.text)}, {data})"
+
+
+class Env(ExprKind):
+    name = "env"
+    key = "env"
+    companions = ("default", "as")
+    reads_record = False
+
+    def read(
+        self, parser: Parser, keys: Keys, loc: Loc, what: str, common: dict[str, Any]
+    ) -> Expr | None:
+        expr = super().read(parser, keys, loc, what, common)
+        if expr is not None and expr.text and not ENV_VAR.fullmatch(expr.text):
+            parser.error(
+                keys["env"][0].loc,
+                f"{what}: {expr.text!r} is not an environment "
+                "variable name (letters, digits and _)",
+            )
+        return expr
+
+    def check(
+        self,
+        checker: TypeChecker,
+        expr: Expr,
+        source: Schema,
+        target: Schema,
+        what: str,
+        required: bool,
+    ) -> None:
+        checker.check_types(
+            {"string"},
+            "",
+            checker.walker.shape(target),
+            expr.loc,
+            what,
+            f"env {expr.text}",
+            expr,
+        )
+
+    def compile(self, expr: Expr, data: str, depth: int, compiler: Compiler) -> str:
+        name = py_literal(expr.text)
+        if expr.has_default:
+            return f"os.environ.get({name}, {py_literal(json_safe(expr.default))})"
+        compiler.env_vars.add(expr.text)  # required at start-up
+        return f"os.environ[{name}]"
+
+
+class Stub(ExprKind):
+    """Custom code: a function of the script's stubs region fills the value."""
+
+    name = "stub"
+    key = "stub"
+    makes_parameter = False
+
+    def read(
+        self, parser: Parser, keys: Keys, loc: Loc, what: str, common: dict[str, Any]
+    ) -> Expr | None:
+        expr = super().read(parser, keys, loc, what, common)
+        if expr is not None and expr.text and not is_identifier(expr.text):
+            parser.error(
+                keys["stub"][0].loc,
+                f"{what}: stub {expr.text!r} must be a Python "
+                "function name (letters, digits and _, not a keyword)",
+            )
+        return expr
+
+    def compile(self, expr: Expr, data: str, depth: int, compiler: Compiler) -> str:
+        return f"{expr.text}(record)" if depth == 0 else f"{expr.text}(record, {data})"
+
+
+class Each(ExprKind):
+    """A list of objects, one per item of a source list, each with its own fields."""
+
+    name = "each"
+    key = "each"
+    companions = ("fields",)
+    makes_parameter = False
+
+    def read(
+        self, parser: Parser, keys: Keys, loc: Loc, what: str, common: dict[str, Any]
+    ) -> Expr | None:
+        source = parser.string(keys["each"], f"{what}.each") or ""
+        if "fields" not in keys:
+            parser.error(
+                loc,
+                f"{what}: 'each' needs 'fields' (the target item's fields)",
+                Code.MISSING_KEY,
+            )
+            return None
+        fields = parser.field_maps(keys["fields"][0], f"{what}.fields")
+        return Expr("each", loc, path=source, fields=fields)
+
+    def check(
+        self,
+        checker: TypeChecker,
+        expr: Expr,
+        source: Schema,
+        target: Schema,
+        what: str,
+        required: bool,
+    ) -> None:
+        sshape = checker.source_field(source, expr.path, expr.loc, what)
+        tshape = checker.walker.shape(target)
+        if sshape is not None and "array" not in sshape.types and sshape.types:
+            checker.error(
+                expr.loc,
+                f"{what}: each: source field {expr.path!r} is "
+                f"{sshape.describe()}, not a list",
+                Code.TYPE_MISMATCH,
+            )
+            return
+        if tshape.types and "array" not in tshape.types:
+            checker.error(
+                expr.loc,
+                f"{what}: each: target is {tshape.describe()}, not a list",
+                Code.TYPE_MISMATCH,
+            )
+            return
+        if sshape is None or sshape.items is None or tshape.items is None:
+            return
+        checker.check_fields(expr.fields, sshape.items, tshape.items, what)
+
+    def compile(self, expr: Expr, data: str, depth: int, compiler: Compiler) -> str:
+        item = "item" if depth == 0 else f"item{depth + 1}"
+        inner = compiler.fields(expr.fields, item, depth + 1)
+        return f"[{inner} for {item} in _items({data}, {py_literal(expr.path)})]"
+
+
+EXPRESSIONS: dict[str, ExprKind] = {
+    kind.name: kind for kind in (Path(), Const(), Template(), Env(), Stub(), Each())
+}
+
+
+def expression_keys() -> tuple[str, ...]:
+    """Every key an expression mapping may hold: each kind's key, then its companions."""
+    return tuple(
+        dict.fromkeys(
+            key for kind in EXPRESSIONS.values() for key in (kind.key, *kind.companions)
+        )
+    )
+
+
+def _check_map(
+    checker: TypeChecker, expr: Expr, sshape: Shape, tshape: Shape, what: str
+) -> None:
+    """`map`: the table's values fit the target, its keys the source, none twice."""
+    pairs = list(expr.table or ())
+    outputs = [("map value", value) for _, value in pairs]
+    if expr.has_default:
+        outputs.append(("default", expr.default))
+    for label, value in outputs:
+        if expr.convert:
+            # the conversion decides the type that reaches the target
+            checker.check_types({"string"}, "", tshape, expr.loc, what, "map", expr)
+            break
+        checker.check_value(json_safe(value), tshape, expr.loc, what, label)
+    keys = [key for key, _ in pairs]
+    for i, key in enumerate(keys):
+        for other in keys[i + 1 :]:
+            if key == other:
+                clash = value_type(key) != value_type(other)
+                checker.error(
+                    expr.loc,
+                    (
+                        f"{what}: map keys {show(key)} and {show(other)} clash "
+                        "(true equals 1 in YAML); quote one of them"
+                        if clash
+                        else f"{what}: map key {show(key)} is given twice"
+                    ),
+                    Code.MAP_KEY,
+                )
+    source_types = set(sshape.types) - {"null"}
+    for key in keys:
+        key_type = value_type(key)
+        if (
+            source_types
+            and key_type not in source_types
+            and not (key_type == "integer" and "number" in source_types)
+        ):
+            checker.error(
+                expr.loc,
+                f"{what}: map key {show(key)} is {key_type} but source "
+                f"{expr.path!r} is {sshape.describe()}; it can never match"
+                + ("; quote it" if "string" in source_types else ""),
+                Code.MAP_KEY,
+            )
+    if sshape.enum and not expr.has_default:
+        lacking = [
+            v
+            for v in sshape.enum
+            if v is not None
+            and not any(k == v and value_type(k) == value_type(v) for k in keys)
+        ]
+        if lacking:
+            checker.error(
+                expr.loc,
+                f"{what}: map has no entry for source value(s) "
+                f"{', '.join(map(show, lacking))}; add them or a `default:`",
+                Code.ENUM_NOT_COVERED,
+            )
+
+
+def show(value: Any) -> str:
+    """A mapping or spec value as the user wrote it: true, null, 'text', 3."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return repr(value)
