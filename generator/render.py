@@ -203,6 +203,8 @@ def _context(link: Link) -> dict[str, Any]:
     return {
         "link": link,
         "declaration": declaration(link),
+        # transform() dumps the record only when a line reads it as a dict
+        "transform_reads_src": "src" in _names_used(link.body_code),
         "expected": dict(link.expected),
         "distinct_fields": list(link.distinct_fields),
         "test_secrets": test_secrets,

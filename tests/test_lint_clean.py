@@ -1,0 +1,59 @@
+"""Generated scripts are clean under ruff's own defaults whatever the mapping uses."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from generator.cli import cli
+
+DATA = Path(__file__).resolve().parent / "data" / "transform"
+
+# No line reads the record as data: transform() must not dump it (ruff F841).
+NO_RECORD_FIELDS = """\
+version: 1
+name: consts_only
+source:
+  spec: ../shop.yaml
+  operation: listOrders
+target:
+  spec: ../sink.yaml
+  operation: createThing
+fields:
+  email: {stub: email_for}
+  kind: {const: order}
+"""
+
+
+@pytest.mark.slow
+def test_a_link_whose_fields_read_no_record_data_passes_ruff_isolated(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    links = tmp_path / "specs" / "links"
+    links.mkdir(parents=True)
+    for name in ("shop.yaml", "sink.yaml"):
+        shutil.copy(DATA / name, tmp_path / "specs" / name)
+    mapping = links / "consts_only.yaml"
+    mapping.write_text(NO_RECORD_FIELDS, encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["generate", str(mapping), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    script = out / "consts_only" / "consts_only.py"
+    assert "src = record.model_dump" not in script.read_text(encoding="utf-8")
+    for lint in (
+        ["--isolated"],
+        ["--config", str(Path(__file__).parents[1] / "pyproject.toml")],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", "check", *lint, str(out / "consts_only")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout
