@@ -7,6 +7,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ from generator.deploy import kubernetes as deploy_kubernetes
 from generator.draft import draft_mapping, normalise_snake
 from generator.errors import P2pgenError, Problem
 from generator.fleet import as_json, as_mermaid, as_table, survey
+from generator.fleet_html import as_html
 from generator.output import PlannedFile, plan, write_all
 from generator.regions import ORPHAN_HOST, diff
 from generator.render_cache import rendered
@@ -299,15 +301,35 @@ def init(
 @click.option(
     "--format",
     "style",
-    type=click.Choice(["table", "json", "mermaid"]),
+    type=click.Choice(["table", "json", "mermaid", "html"]),
     default="table",
     show_default=True,
 )
-def links(directory: Path, out: Path, style: str) -> None:
-    """The fleet: every link under DIRECTORY, its APIs, and whether it is current."""
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="write the fleet to this file instead of stdout (e.g. fleet.html)",
+)
+def links(directory: Path, out: Path, style: str, output: Path | None) -> None:
+    """The fleet: every link under DIRECTORY, its APIs, whether it is current, its runs."""
     statuses = survey(directory, out, project_root(directory / "x"))
-    render = {"table": as_table, "json": as_json, "mermaid": as_mermaid}[style]
-    click.echo(render(statuses))
+    if style == "html":
+        text = as_html(statuses, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    else:
+        text = {"table": as_table, "json": as_json, "mermaid": as_mermaid}[style](
+            statuses
+        )
+    if output is None:
+        click.echo(text)
+    else:
+        try:
+            output.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot write {output}: {exc.strerror}; pass another -o FILE"
+            ) from None
+        click.echo(f"wrote {output}", err=True)
     if not statuses:
         click.echo(f"no mapping files under {directory}", err=True)
         sys.exit(1)

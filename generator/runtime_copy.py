@@ -11,7 +11,16 @@ from generator.runtime import RUNTIME_VERSION
 
 # Dependency order: a module may use at import time (base classes, defaults)
 # only what an earlier one defines.
-RUNTIME_MODULES = ("core", "mapping", "http", "auth", "pagination", "files", "run")
+RUNTIME_MODULES = (
+    "core",
+    "mapping",
+    "http",
+    "notify",
+    "auth",
+    "pagination",
+    "files",
+    "run",
+)
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 MARKER = (
     f"# ---- p2pgen runtime {RUNTIME_VERSION} below: identical in every link,"

@@ -665,6 +665,69 @@ def _same_origin(url: httpx.URL, base: httpx.URL) -> bool:
     return (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
 
 
+# --- Alerts: post the summary of a run that did not end clean to a webhook ---
+
+
+def keep_notify_url_secret(url: str) -> None:
+    """Redact the notify URL from now on: a webhook URL often carries its token."""
+    SECRETS.add(url)
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return
+    SECRETS.add(str(parsed))  # the form httpx logs and puts in its errors
+    if parsed.password:
+        SECRETS.add(parsed.password)
+
+
+def notify(url: str, result: dict[str, Any], config: Config) -> None:
+    """POST `result`, with a one-line `text`, to `url`; a failure is logged, never raised.
+
+    One try within --timeout; a redirect is not followed. Only the URL's origin
+    is ever logged: the rest of it may be a token.
+    """
+    try:
+        where = _origin(httpx.URL(url))
+    except httpx.InvalidURL:
+        log.warning(
+            "could not notify: --notify (or P2PGEN_NOTIFY_URL) is no http(s) URL"
+        )
+        return
+    payload = {"text": _headline(result), **result}
+    try:
+        with httpx.Client(timeout=config.timeout, follow_redirects=False) as client:
+            request = client.build_request("POST", url, json=payload)
+            response = fetch(client, request, config)
+    except (httpx.HTTPError, WriteFailed, OSError) as exc:
+        log.warning("could not notify %s: %s", where, redact(_brief(exc)))
+        return
+    if response.status_code >= 300:
+        what = (
+            " (a redirect, which is not followed)" if response.status_code < 400 else ""
+        )
+        log.warning("could not notify %s: HTTP %d%s", where, response.status_code, what)
+
+
+def _origin(url: httpx.URL) -> str:
+    if url.scheme not in ("http", "https") or not url.host:
+        raise httpx.InvalidURL("not an http(s) URL")
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}"
+
+
+def _headline(result: dict[str, Any]) -> str:
+    """One line for chat tools: which link, how it ended, the counts."""
+    counts = (
+        f"read {result.get('read', 0)}, written {result.get('written', 0)},"
+        f" failed {result.get('failed', 0)}"
+    )
+    link = result.get("link", "?")
+    if result.get("exit_code") == 1:
+        return f"p2pgen link {link}: records were dead-lettered (exit 1); {counts}"
+    error = " ".join(str(result.get("error", "a fatal error")).split())[:300]
+    return f"p2pgen link {link} stopped (exit 2): {error}; {counts}"
+
+
 # --- Auth kinds: credentials from environment variables, added to each request ---
 
 
@@ -1049,6 +1112,7 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 MAX_EMPTY_PAGES = 100
+HISTORY_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -1540,7 +1604,7 @@ def _run_locked(
         if incremental is not None and newest is not None:
             cap = signpost if isinstance(newest, str) else time.time()
             state["high_water"] = cap if _later(newest, cap) else newest
-    state["last_run"] = summary.as_dict()
+    _record_run(state, summary.as_dict())
     if not config.dry_run:
         save_state(config.state_path, state)
 
@@ -1551,11 +1615,20 @@ def _raise_first_error(futures: set[Future[None]]) -> None:
         future.result()
 
 
-def _save_last_run(path: Path | None, summary: Summary) -> None:
-    """Keep a fatal run's summary in the state file, beside its checkpoint."""
+def _record_run(state: dict[str, Any], run: dict[str, Any]) -> None:
+    """Keep a run's summary as `last_run` and at the end of `history` (the last 100)."""
+    history = state.get("history")
+    state["last_run"] = run
+    state["history"] = [*(history if isinstance(history, list) else []), run][
+        -HISTORY_SIZE:
+    ]
+
+
+def _save_last_run(path: Path | None, result: dict[str, Any]) -> None:
+    """Keep a fatal run's summary, with its error, in the state file beside its checkpoint."""
     try:
-        state = load_state(path, summary.link)
-        state["last_run"] = summary.as_dict()
+        state = load_state(path, result["link"])
+        _record_run(state, result)
         save_state(path, state)
     except (FatalError, OSError):
         log.warning("could not record the run in the state file %s", path)
@@ -1611,6 +1684,12 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
         type=int,
         default=MAX_BODY,
         help=f"largest answer accepted, in bytes, decoded (default {MAX_BODY})",
+    )
+    add(
+        "--notify",
+        metavar="URL",
+        help="POST the summary here when a run ends with exit 1 or 2"
+        " (else P2PGEN_NOTIFY_URL)",
     )
     add("--log-format", choices=("text", "json"), default="text")
     add("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
@@ -1681,13 +1760,10 @@ def main_link(
         handlers=[handler],
         force=True,
     )
+    notify_url = args.notify or os.environ.get("P2PGEN_NOTIFY_URL")
+    if notify_url:
+        keep_notify_url_secret(notify_url)
     summary = Summary(link=link.name, started=_now(), exit_code=2)
-    missing = [name for name in link.required_env if not os.environ.get(name)]
-    if missing:
-        problem = f"set the environment variable(s): {', '.join(missing)}"
-        log.error(problem)
-        print(json.dumps({**summary.as_dict(), "error": problem}))
-        return 2
     config = Config(
         source_url=args.source_url
         or os.environ.get("SOURCE_BASE_URL")
@@ -1705,6 +1781,11 @@ def main_link(
         max_retries=max(args.max_retries, 0),
         max_body=max(args.max_body, 1),
     )
+    missing = [name for name in link.required_env if not os.environ.get(name)]
+    if missing:
+        problem = f"set the environment variable(s): {', '.join(missing)}"
+        log.error(problem)
+        return _finish({**summary.as_dict(), "error": problem}, config, notify_url)
     STOP_SIGNALS.install()
     try:
         if run is not None:
@@ -1723,16 +1804,23 @@ def main_link(
         log.error("fatal: %s", problem)
         summary.finished = _now()
         summary.exit_code = 2
+        result = {**summary.as_dict(), "error": problem}
         if not isinstance(exc, LockHeld):
-            _save_last_run(None if config.dry_run else config.state_path, summary)
-        print(json.dumps({**summary.as_dict(), "error": problem}))
-        return 2
-    print(json.dumps(summary.as_dict()))
-    return summary.exit_code
+            _save_last_run(None if config.dry_run else config.state_path, result)
+        return _finish(result, config, notify_url)
+    return _finish(summary.as_dict(), config, notify_url)
+
+
+def _finish(result: dict[str, Any], config: Config, notify_url: str | None) -> int:
+    """Print the summary as stdout's last line; post it when the run did not end clean."""
+    print(json.dumps(result), flush=True)
+    if notify_url and result["exit_code"] in (1, 2):
+        notify(notify_url, result, config)
+    return int(result["exit_code"])
 
 
 if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:01c67f1835586280563427064942a81a47f9984fad7c03a728cfad3def19348b
+# p2pgen checksum sha256:f92f196bb34304b71295f92131151b8ea55db623a2af207f774bfd7b192736c3

@@ -48,9 +48,11 @@ from generator.runtime.files import (
 )
 from generator.runtime.http import _safe_url, _same_origin, _url, send
 from generator.runtime.mapping import _as_string, _get
+from generator.runtime.notify import keep_notify_url_secret, notify
 from generator.runtime.pagination import NoPagination, Paginator
 
 MAX_EMPTY_PAGES = 100
+HISTORY_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -554,7 +556,7 @@ def _run_locked(
         if incremental is not None and newest is not None:
             cap = signpost if isinstance(newest, str) else time.time()
             state["high_water"] = cap if _later(newest, cap) else newest
-    state["last_run"] = summary.as_dict()
+    _record_run(state, summary.as_dict())
     if not config.dry_run:
         save_state(config.state_path, state)
 
@@ -565,11 +567,20 @@ def _raise_first_error(futures: set[Future[None]]) -> None:
         future.result()
 
 
-def _save_last_run(path: Path | None, summary: Summary) -> None:
-    """Keep a fatal run's summary in the state file, beside its checkpoint."""
+def _record_run(state: dict[str, Any], run: dict[str, Any]) -> None:
+    """Keep a run's summary as `last_run` and at the end of `history` (the last 100)."""
+    history = state.get("history")
+    state["last_run"] = run
+    state["history"] = [*(history if isinstance(history, list) else []), run][
+        -HISTORY_SIZE:
+    ]
+
+
+def _save_last_run(path: Path | None, result: dict[str, Any]) -> None:
+    """Keep a fatal run's summary, with its error, in the state file beside its checkpoint."""
     try:
-        state = load_state(path, summary.link)
-        state["last_run"] = summary.as_dict()
+        state = load_state(path, result["link"])
+        _record_run(state, result)
         save_state(path, state)
     except (FatalError, OSError):
         log.warning("could not record the run in the state file %s", path)
@@ -628,6 +639,12 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
         type=int,
         default=MAX_BODY,
         help=f"largest answer accepted, in bytes, decoded (default {MAX_BODY})",
+    )
+    add(
+        "--notify",
+        metavar="URL",
+        help="POST the summary here when a run ends with exit 1 or 2"
+        " (else P2PGEN_NOTIFY_URL)",
     )
     add("--log-format", choices=("text", "json"), default="text")
     add("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
@@ -698,13 +715,10 @@ def main_link(
         handlers=[handler],
         force=True,
     )
+    notify_url = args.notify or os.environ.get("P2PGEN_NOTIFY_URL")
+    if notify_url:
+        keep_notify_url_secret(notify_url)
     summary = Summary(link=link.name, started=_now(), exit_code=2)
-    missing = [name for name in link.required_env if not os.environ.get(name)]
-    if missing:
-        problem = f"set the environment variable(s): {', '.join(missing)}"
-        log.error(problem)
-        print(json.dumps({**summary.as_dict(), "error": problem}))
-        return 2
     config = Config(
         source_url=args.source_url
         or os.environ.get("SOURCE_BASE_URL")
@@ -722,6 +736,11 @@ def main_link(
         max_retries=max(args.max_retries, 0),
         max_body=max(args.max_body, 1),
     )
+    missing = [name for name in link.required_env if not os.environ.get(name)]
+    if missing:
+        problem = f"set the environment variable(s): {', '.join(missing)}"
+        log.error(problem)
+        return _finish({**summary.as_dict(), "error": problem}, config, notify_url)
     STOP_SIGNALS.install()
     try:
         if run is not None:
@@ -740,9 +759,16 @@ def main_link(
         log.error("fatal: %s", problem)
         summary.finished = _now()
         summary.exit_code = 2
+        result = {**summary.as_dict(), "error": problem}
         if not isinstance(exc, LockHeld):
-            _save_last_run(None if config.dry_run else config.state_path, summary)
-        print(json.dumps({**summary.as_dict(), "error": problem}))
-        return 2
-    print(json.dumps(summary.as_dict()))
-    return summary.exit_code
+            _save_last_run(None if config.dry_run else config.state_path, result)
+        return _finish(result, config, notify_url)
+    return _finish(summary.as_dict(), config, notify_url)
+
+
+def _finish(result: dict[str, Any], config: Config, notify_url: str | None) -> int:
+    """Print the summary as stdout's last line; post it when the run did not end clean."""
+    print(json.dumps(result), flush=True)
+    if notify_url and result["exit_code"] in (1, 2):
+        notify(notify_url, result, config)
+    return int(result["exit_code"])
