@@ -15,8 +15,7 @@ import yaml
 from generator.errors import P2pgenError
 from generator.output import plan
 from generator.regions import regions
-from generator.render import render_link
-from generator.resolve import resolve
+from generator.render_cache import rendered
 
 SKIPPED_FOLDERS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox"}
 # Worst first: the order of the fleet page.
@@ -117,13 +116,13 @@ def survey(root: Path, out: Path, project: Path) -> list[LinkStatus]:
     """The status of every link under root, generated into out."""
     statuses = []
     for mapping in find_mappings(root):
-        result = resolve(mapping, project)
-        link = result.link
-        if link is None:
+        result = rendered(mapping, project)
+        if result.files is None:
             statuses.append(_broken(mapping, len(result.errors)))
             continue
+        name = result.name
         try:
-            planned = plan(render_link(link), out / link.name)
+            planned = plan(result.files, out / name)
         except P2pgenError as exc:  # the files on disk cannot be read
             statuses.append(_broken(mapping, len(exc.problems)))
             continue
@@ -135,16 +134,16 @@ def survey(root: Path, out: Path, project: Path) -> list[LinkStatus]:
             status = "current"
         statuses.append(
             LinkStatus(
-                name=link.name,
+                name=name,
                 mapping=str(mapping),
-                source_api=link.source.title,
-                source_operation=link.source.operation_id or link.source.path,
-                target_api=link.target.title,
-                target_operation=link.target.operation_id or link.target.path,
+                source_api=result.about["source_api"],
+                source_operation=result.about["source_operation"],
+                target_api=result.about["target_api"],
+                target_operation=result.about["target_operation"],
                 status=status,
                 problems=len(result.errors),
-                **_runs(out / link.name / f"{link.name}.state.json"),
-                open_stubs=_open_stubs(out / link.name / f"{link.name}.py"),
+                **_runs(out / name / f"{name}.state.json"),
+                open_stubs=_open_stubs(out / name / f"{name}.py"),
             )
         )
     return statuses

@@ -37,9 +37,16 @@ def rendered(mapping_path: Path, root: Path) -> Resolution:
     if hit is not None:
         return hit
     result = resolve(mapping_path, root)
-    if result.link is not None and not result.errors:
-        result.name = result.link.name
-        result.files = render_link(result.link)
+    link = result.link
+    if link is not None and not result.errors:
+        result.name = link.name
+        result.files = render_link(link)
+        result.about = {
+            "source_api": link.source.title,
+            "source_operation": link.source.operation_id or link.source.path,
+            "target_api": link.target.title,
+            "target_operation": link.target.operation_id or link.target.path,
+        }
         remember(key, result)
     return result
 
@@ -103,8 +110,13 @@ def remembered(key: str | None, mapping_path: Path) -> Resolution | None:
         entry = json.loads(_entry(key).read_text(encoding="utf-8"))
         warnings = [Problem.from_dict(w) for w in entry["warnings"]]
         files = {str(k): str(v) for k, v in entry["files"].items()}
+        about = {str(k): str(v) for k, v in entry["about"].items()}
         return Resolution(
-            mapping_path, problems=warnings, name=entry["name"], files=files
+            mapping_path,
+            problems=warnings,
+            name=entry["name"],
+            files=files,
+            about=about,
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -116,6 +128,7 @@ def remember(key: str | None, result: Resolution) -> None:
     entry = {
         "name": result.name,
         "files": result.files,
+        "about": result.about,
         "warnings": [asdict(w) for w in result.warnings],
     }
     path = _entry(key)

@@ -25,6 +25,8 @@ class Resolution:
     problems: list[Problem] = field(default_factory=list)
     name: str = ""  # the link's name, once rendered
     files: dict[str, str] | None = None  # file name -> rendered source
+    # once rendered: source_api, source_operation, target_api, target_operation
+    about: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:

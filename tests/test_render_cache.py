@@ -44,6 +44,8 @@ def test_unchanged_inputs_are_not_built_again(
         first.name,
         first.warnings,
     )
+    assert again.about == first.about
+    assert first.about["source_operation"] == "listContacts"
 
 
 @pytest.mark.parametrize("changed", ["crm_to_mailer.yaml", "crm.yaml", "common.yaml"])
