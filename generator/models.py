@@ -74,6 +74,8 @@ VALUE_KEYS = CONSTRAINT_KEYS | {  # a value, copied as it is
 }
 SCHEMA_KEYS = SUBSCHEMA_KEYS | SCHEMA_MAP_KEYS | VALUE_KEYS
 MAX_DEPTH = 64
+# pydantic warns about a field named so (its protected namespace before 2.10)
+PYDANTIC_PROTECTED = "model_"
 _PRINTABLE = re.compile(r"[\x20-\x7e\n]*")  # printable ASCII and newlines
 
 
@@ -477,6 +479,9 @@ def build_models(
         )
     imports, code = _split_imports(output)
     imports, code = _plain_names(imports, code)
+    # DCG imports `list` from builtins when a field is named so; that field has
+    # another attribute name now, so the import is one ruff refuses (UP029)
+    imports = [i for i in imports if not i.startswith("from builtins import")]
     code = _ascii_string_literals(code)
     for name in {source_record, target_body}:
         if not re.search(rf"^class {re.escape(name)}\b", code, re.MULTILINE):
@@ -604,10 +609,17 @@ def _rename_members(cls: ast.ClassDef, shadowing: set[str]) -> set[str]:
             not is_enum
             and isinstance(stmt, ast.AnnAssign)
             and isinstance(stmt.target, ast.Name)
-            and (not stmt.target.id.isascii() or stmt.target.id in shadowing)
+            and (
+                not stmt.target.id.isascii()
+                or stmt.target.id in shadowing
+                or stmt.target.id.startswith(PYDANTIC_PROTECTED)
+            )
         ):
             original = stmt.target.id
-            stmt.target.id = _ascii_name(original, taken, "field", upper=False)
+            name = original
+            if name.startswith(PYDANTIC_PROTECTED):  # DCG made `model_dump` model_dump_
+                name = "field_" + name.rstrip("_")
+            stmt.target.id = _ascii_name(name, taken, "field", upper=False)
             _set_alias(stmt, original)
             renamed.add("field")
     return renamed
