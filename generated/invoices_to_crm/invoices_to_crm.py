@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from pathlib import Path
@@ -47,7 +47,7 @@ from typing import IO, Annotated, Any, Self
 from urllib.parse import quote, quote_plus
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 LINK_NAME = "invoices_to_crm"
 
@@ -62,24 +62,14 @@ class Currency(StrEnum):
     GBP = "GBP"
 
 
-class Status(StrEnum):
-    DRAFT = "draft"
-    SENT = "sent"
-    PAID = "paid"
-    VOID = "void"
-
-
 class InvoiceCustomer(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     id: str
     name: str
     email: str
     company: str | None = None
-
-
-class InvoiceLine(BaseModel):
-    description: str
-    quantity: Annotated[int, Field(ge=1)]
-    unit_price_cents: int
 
 
 class CustomerInput(BaseModel):
@@ -98,17 +88,16 @@ class CustomerInput(BaseModel):
 
 
 class Invoice(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     id: str | None = None
-    number: Annotated[str, Field(description="Human-facing invoice number.")]
     customer: InvoiceCustomer
     amount_cents: Annotated[int, Field(description="Total including tax.")]
     currency: Currency
-    status: Status
-    issued_on: date
     paid_at: Annotated[
         datetime | None, Field(description="Set once the invoice is paid.")
     ] = None
-    lines: list[InvoiceLine]
 
 
 SourceRecord = Invoice
@@ -1668,4 +1657,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:cc0d04e1f80bf882c3e99957a3806d36959c668ac4bc718803412dc0c42766ce
+# p2pgen checksum sha256:e577de44d4aad61163973ec0a4218c3b24792dd859bafb9aebb9fa6c19e830e9

@@ -47,7 +47,7 @@ from typing import IO, Annotated, Any, Self
 from urllib.parse import quote, quote_plus
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 LINK_NAME = "pos_to_inventory"
 
@@ -63,17 +63,17 @@ class PaymentMethod(StrEnum):
 
 
 class Product(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     sku: str
-    name: str
 
 
 class SaleItem(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     product: Product
-    quantity: Annotated[int, Field(ge=1)]
-    unit_price: Annotated[
-        float,
-        Field(description="Price per unit in the store's currency, tax included."),
-    ]
 
 
 class Reason(StrEnum):
@@ -91,21 +91,17 @@ class AdjustmentLine(BaseModel):
 
 
 class Sale(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     id: str | None = None
     store_id: str
     sold_at: datetime
     items: Annotated[list[SaleItem], Field(min_length=1)]
     payment_method: PaymentMethod
-    refunded: Annotated[
-        bool, Field(description="True once the whole sale was refunded.")
-    ]
-    cashier: Annotated[
-        str | None, Field(description="Till operator, when the till records one.")
-    ] = None
 
 
 class Adjustment(BaseModel):
-    id: str | None = None
     reference: Annotated[
         str, Field(description="The caller's reference, shown in the stock history.")
     ]
@@ -1800,4 +1796,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:266340d0e2998694c358c41a34ccd267d034875285ed626d3b532483f3685577
+# p2pgen checksum sha256:5f962eb59f7df10f1ef564f326c65d3fc173a0eed39d9ed88e86403ecb4c7633

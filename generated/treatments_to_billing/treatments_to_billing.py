@@ -41,13 +41,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import IO, Annotated, Any, Self
 from urllib.parse import quote, quote_plus
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 LINK_NAME = "treatments_to_billing"
 
@@ -56,15 +55,11 @@ LINK_NAME = "treatments_to_billing"
 # ---------------------------------------------------------------------------
 
 
-class Status(StrEnum):
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-
-
 class PatientRef(BaseModel):
-    id: str
+    model_config = ConfigDict(
+        extra="allow",
+    )
     mrn: Annotated[str, Field(description="Medical record number.")]
-    name: str
 
 
 class ChargeInput(BaseModel):
@@ -81,6 +76,9 @@ class ChargeInput(BaseModel):
 
 
 class Treatment(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     id: str | None = None
     patient: PatientRef
     code: Annotated[
@@ -88,10 +86,7 @@ class Treatment(BaseModel):
     ]
     description: str | None = None
     performed_on: date
-    clinician: str | None = None
     units: Annotated[int, Field(ge=1)]
-    status: Status
-    updated_at: datetime
 
 
 SourceRecord = Treatment
@@ -1637,4 +1632,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:67a186efb4564577e288e0e4d8a69a0cf0e617c41fb731df5191cf79bc1ef031
+# p2pgen checksum sha256:d66e69f382c973aac4e8e6314e09e53cca88761aa4dae1a2df62e90b9a15b936
