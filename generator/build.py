@@ -19,7 +19,7 @@ from generator.kinds.pagination import STYLES
 from generator.link import AuthModel, Link, PaginationModel, Param, Side, StubModel
 from generator.load import Loaded
 from generator.mapping import Endpoint, FieldMap, json_safe
-from generator.models import build_models
+from generator.models import Need, build_models, source_need, target_need
 from generator.samples import sample
 from generator.schemas import Walker, value_type
 from generator.specs import Operation, Schema, api_title, first_server
@@ -73,7 +73,12 @@ class _Builder:
         source_params = self._params(m.source, self.loaded.source, compiler)
         target_params = self._params(m.target, self.loaded.target, compiler)
         body_code = compiler.fields(m.fields, "src", 0)
-        models = build_models(self.walker, self.record, self.body, m.path)
+        models = build_models(
+            self.walker,
+            (self.record, self._record_need(pagination)),
+            (self.body, target_need(m.fields)),
+            m.path,
+        )
         stubs = self._one_signature_per_stub(self._stubs(m.fields, self.body, False))
         self._stubs_apart_from_models(stubs, models.code, models.imports)
         record_sample = sample(self.walker, self.record, "record")
@@ -116,6 +121,20 @@ class _Builder:
                 )
             ),
             dependencies=RUNTIME_DEPENDENCIES,
+        )
+
+    def _record_need(self, pagination: PaginationModel) -> Need:
+        """What the source model holds: what the fields and target parameters read,
+        and the fields the runtime reads from a record."""
+        m = self.mapping
+        inc, key = m.source.incremental, m.target.idempotency_key
+        return source_need(
+            (*m.fields, *m.target.params),
+            (
+                pagination.next_from_last,
+                inc.field if inc else "",
+                key.source if key else "",
+            ),
         )
 
     def _display(self, path: Path) -> str:

@@ -10,8 +10,8 @@ import re
 import tokenize
 import unicodedata
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from datamodel_code_generator.format import DatetimeClassType, PythonVersion
 
 from generator.errors import P2pgenError
 from generator.literals import py_literal
+from generator.mapping import FieldMap, template_paths
 from generator.reserved import reserved_names
 from generator.schemas import CONSTRAINT_KEYS, Walker, unusable_constraint
 from generator.specs import Schema, schema_name
@@ -73,6 +74,8 @@ VALUE_KEYS = CONSTRAINT_KEYS | {  # a value, copied as it is
 }
 SCHEMA_KEYS = SUBSCHEMA_KEYS | SCHEMA_MAP_KEYS | VALUE_KEYS
 MAX_DEPTH = 64
+# pydantic warns about a field named so (its protected namespace before 2.10)
+PYDANTIC_PROTECTED = "model_"
 _PRINTABLE = re.compile(r"[\x20-\x7e\n]*")  # printable ASCII and newlines
 
 
@@ -94,28 +97,124 @@ class Models:
     target_body: str
 
 
+@dataclass
+class Need:
+    """What a link uses of a schema: some of its properties, its list items, or all.
+
+    A source model keeps what the mapping reads, a target model what it writes;
+    everything else of the record is left out of the models.
+    """
+
+    whole: bool = False
+    props: dict[str, Need] = field(default_factory=dict)
+    items: Need | None = None
+
+    def at(self, path: str) -> Need:
+        """The need of a dotted path below this one, created empty."""
+        need = self
+        for part in path.split("."):
+            need = need.props.setdefault(part, Need())
+        return need
+
+    def read(self, path: str) -> None:
+        """The value at `path` is used as it is, all of it."""
+        if path:
+            self.at(path).whole = True
+
+    def merge(self, other: Need) -> bool:
+        """Add what `other` needs; whether this need grew."""
+        if self.whole:
+            return False
+        if other.whole:
+            self.whole, self.props, self.items = True, {}, None
+            return True
+        grew = False
+        for name, sub in other.props.items():
+            if name not in self.props:
+                self.props[name] = Need()
+                grew = True
+            grew = self.props[name].merge(sub) or grew
+        if other.items is not None:
+            if self.items is None:
+                self.items = Need()
+                grew = True
+            grew = self.items.merge(other.items) or grew
+        return grew
+
+
+WHOLE = Need(whole=True)  # never mutated: merge() only changes needs that grow
+
+
+def source_need(fields: Iterable[FieldMap], paths: Iterable[str]) -> Need:
+    """What the source record must hold: every path the fields read, and `paths`."""
+    need = Need()
+    for path in paths:
+        need.read(path)
+    _reads(need, fields)
+    return need
+
+
+def _reads(need: Need, fields: Iterable[FieldMap]) -> None:
+    for fm in fields:
+        expr = fm.expr
+        if expr.kind == "path":
+            need.read(expr.path)
+        elif expr.kind == "template":
+            for path in template_paths(expr.text):
+                need.read(path)
+        elif expr.kind == "each":
+            listed = need.at(expr.path)
+            if not listed.whole:
+                listed.items = listed.items or Need()
+                _reads(listed.items, expr.fields)
+
+
+def target_need(fields: Iterable[FieldMap]) -> Need:
+    """What the target body model must hold: every field the mapping writes."""
+    need = Need()
+    for fm in fields:
+        written = need.at(fm.target)
+        if fm.expr.kind == "each":
+            written.items = written.items or Need()
+            written.items.merge(target_need(fm.expr.fields))
+        else:
+            written.whole = True
+    return need
+
+
 class _Cutter:
-    """Copies the schemas reachable from the link's two roots, renaming refs."""
+    """Copies the parts of the schemas the link needs, renaming refs.
+
+    A named schema becomes one class per side, holding what every use of it on
+    that side needs. Source objects that are cut down allow extra keys, so a
+    record keeps its other fields (`record.model_extra`, `model_dump()`) without
+    validating them.
+    """
 
     def __init__(self, walker: Walker) -> None:
         self.walker = walker
-        self.names: dict[tuple[Path, str], str] = {}
+        self.names: dict[tuple[str, Path, str], str] = {}
+        self.needs: dict[tuple[str, Path, str], Need] = {}
+        self.named: dict[tuple[str, Path, str], Schema] = {}
         self.schemas: dict[str, Any] = {}
-        self.pending: list[tuple[Schema, str]] = []
+        self.pending: list[tuple[str, Path, str]] = []
         self.openapi_31 = False
 
-    def root(self, schema: Schema, default_name: str, prefix: str) -> str:
+    def root(self, schema: Schema, need: Need, default_name: str, prefix: str) -> str:
         """Register a root schema; return the class name the script will use."""
         named = self._named_target(schema)
         if named is not None:
-            return self._register(named, prefix)
-        self.schemas[default_name] = self._copy(schema, prefix, 0)
+            return self._register(named, prefix, need)
+        self.schemas[default_name] = self._copy(schema, prefix, 0, need)
         return default_name
 
-    def drain(self, prefix: str) -> None:
+    def drain(self) -> None:
         while self.pending:
-            schema, name = self.pending.pop(0)
-            self.schemas[name] = self._copy(schema, prefix, 0)
+            key = self.pending.pop(0)
+            prefix = key[0]
+            self.schemas[self.names[key]] = self._copy(
+                self.named[key], prefix, 0, self.needs[key]
+            )
 
     def _named_target(self, schema: Schema) -> Schema | None:
         node = schema.node
@@ -126,8 +225,8 @@ class _Cutter:
             return self._named_target(target)
         return None
 
-    def _register(self, schema: Schema, prefix: str) -> str:
-        key = (schema.doc.path, schema.pointer)
+    def _register(self, schema: Schema, prefix: str, need: Need) -> str:
+        key = (prefix, schema.doc.path, schema.pointer)
         if key not in self.names:
             name = _class_name(schema_name(schema.pointer) or "Model")
             if name in self.names.values() or name in taken_names():
@@ -138,12 +237,17 @@ class _Cutter:
                     counter += 1
                 name = candidate
             self.names[key] = name
-            self.pending.append((schema, name))
+            self.named[key] = schema
+            self.needs[key] = Need()
             if str(schema.doc.data.get("openapi", "")).startswith("3.1"):
                 self.openapi_31 = True
+            self.needs[key].merge(need)
+            self.pending.append(key)
+        elif self.needs[key].merge(need) and key not in self.pending:
+            self.pending.append(key)
         return self.names[key]
 
-    def _copy(self, schema: Schema, prefix: str, depth: int) -> Any:
+    def _copy(self, schema: Schema, prefix: str, depth: int, need: Need) -> Any:
         if depth > MAX_DEPTH:
             raise P2pgenError(
                 [
@@ -162,47 +266,10 @@ class _Cutter:
                     schema.doc, node["$ref"], schema.pointer
                 )
                 if schema_name(target.pointer) is not None:
-                    return {
-                        "$ref": "#/components/schemas/" + self._register(target, prefix)
-                    }
-                return self._copy(target, prefix, depth + 1)
-            result: dict[str, Any] = {}
-            for raw_key, raw_value in node.items():
-                key, value = raw_key, raw_value
-                if key == "x-nullable":  # Swagger 2.0's spelling
-                    key, value = "nullable", bool(value)
-                if key in CONSTRAINT_KEYS and unusable_constraint(key, value):
-                    continue  # validation warned about it
-                if key == "type" and value == "file":
-                    value = "string"
-                if key in SCHEMA_MAP_KEYS and isinstance(value, Mapping):
-                    result[key] = {
-                        str(k): self._copy(
-                            Schema(schema.doc, v, f"{schema.pointer}/{key}/{k}"),
-                            prefix,
-                            depth + 1,
-                        )
-                        for k, v in value.items()
-                    }
-                elif key in SUBSCHEMA_KEYS and isinstance(value, Mapping | list):
-                    result[key] = self._copy(
-                        Schema(schema.doc, value, f"{schema.pointer}/{key}"),
-                        prefix,
-                        depth + 1,
-                    )
-                elif key in SCHEMA_KEYS:
-                    result[key] = value
-            if isinstance(result.get("required"), list) and isinstance(
-                result.get("properties"), Mapping
-            ):
-                result["required"] = [
-                    r
-                    for r in result["required"]
-                    if not _server_side(result["properties"].get(r))
-                ]
-                if not result["required"]:
-                    del result["required"]
-            return result
+                    name = self._register(target, prefix, need)
+                    return {"$ref": "#/components/schemas/" + name}
+                return self._copy(target, prefix, depth + 1, need)
+            return self._copy_object(schema, node, prefix, depth, need)
         if isinstance(node, list):
             return [
                 (
@@ -210,6 +277,7 @@ class _Cutter:
                         Schema(schema.doc, v, f"{schema.pointer}/{i}"),
                         prefix,
                         depth + 1,
+                        need,
                     )
                     if isinstance(v, Mapping | list)
                     else v
@@ -217,6 +285,127 @@ class _Cutter:
                 for i, v in enumerate(node)
             ]
         return node
+
+    def _copy_object(
+        self,
+        schema: Schema,
+        node: Mapping[str, Any],
+        prefix: str,
+        depth: int,
+        need: Need,
+    ) -> dict[str, Any]:
+        cut = not need.whole  # only part of this schema is used
+        reading = cut and prefix == SOURCE
+        result: dict[str, Any] = {}
+        for raw_key, raw_value in node.items():
+            key, value = raw_key, raw_value
+            if key == "x-nullable":  # Swagger 2.0's spelling
+                key, value = "nullable", bool(value)
+            if key in CONSTRAINT_KEYS and unusable_constraint(key, value):
+                continue  # validation warned about it
+            if reading and key in _OBJECT_ONLY_KEYS:
+                continue  # about the fields left out; extra keys are allowed
+            if key == "type" and value == "file":
+                value = "string"
+            if key in SCHEMA_MAP_KEYS and isinstance(value, Mapping):
+                kept = (
+                    self._kept(node, value, need, prefix)
+                    if key == "properties"
+                    else list(value)
+                )
+                result[key] = {
+                    str(k): self._copy(
+                        Schema(schema.doc, value[k], f"{schema.pointer}/{key}/{k}"),
+                        prefix,
+                        depth + 1,
+                        need.props.get(str(k), WHOLE) if key == "properties" else WHOLE,
+                    )
+                    for k in kept
+                }
+            elif key in SUBSCHEMA_KEYS and isinstance(value, Mapping | list):
+                sub = need
+                if key == "items" and cut:
+                    sub = need.items or Need()
+                elif key not in ("allOf", "anyOf", "oneOf"):
+                    sub = WHOLE  # additionalProperties, not, patternProperties...
+                result[key] = self._copy(
+                    Schema(schema.doc, value, f"{schema.pointer}/{key}"),
+                    prefix,
+                    depth + 1,
+                    sub,
+                )
+            elif key in SCHEMA_KEYS:
+                result[key] = value
+        if reading and _is_object(node):
+            self._read_free_form_keys(schema, node, result, prefix, depth, need)
+            result["additionalProperties"] = True
+        properties = result.get("properties")
+        if isinstance(result.get("required"), list) and isinstance(properties, Mapping):
+            result["required"] = [
+                r
+                for r in result["required"]
+                if not _server_side(properties.get(r))
+                and (not reading or r in properties)
+            ]
+            if not result["required"]:
+                del result["required"]
+        return result
+
+    @staticmethod
+    def _kept(
+        node: Mapping[str, Any],
+        properties: Mapping[str, Any],
+        need: Need,
+        prefix: str,
+    ) -> list[str]:
+        """The properties a copy keeps: all, or the needed ones (and, in a target
+        body, the required ones)."""
+        if need.whole:
+            return [str(k) for k in properties]
+        required = set(node.get("required") or []) if prefix == TARGET else set()
+        return [str(k) for k in properties if k in need.props or k in required]
+
+    def _read_free_form_keys(
+        self,
+        schema: Schema,
+        node: Mapping[str, Any],
+        result: dict[str, Any],
+        prefix: str,
+        depth: int,
+        need: Need,
+    ) -> None:
+        """Keys read from a map (`additionalProperties: {schema}`) become fields."""
+        extra = node.get("additionalProperties")
+        declared = node.get("properties") or {}
+        if not isinstance(extra, Mapping) or not extra:
+            return
+        for name, sub in need.props.items():
+            if name not in declared:
+                result.setdefault("properties", {})[name] = self._copy(
+                    Schema(schema.doc, extra, f"{schema.pointer}/additionalProperties"),
+                    prefix,
+                    depth + 1,
+                    sub,
+                )
+
+
+SOURCE, TARGET = "Source", "Target"
+# Keys about an object's other fields: a source model cut down to the fields
+# the link reads drops them and allows any extra key instead.
+_OBJECT_ONLY_KEYS = {
+    "additionalProperties",
+    "patternProperties",
+    "propertyNames",
+    "minProperties",
+    "maxProperties",
+    "not",
+}
+
+
+def _is_object(node: Mapping[str, Any]) -> bool:
+    declared = node.get("type")
+    types = declared if isinstance(declared, list) else [declared]
+    return "object" in types or "properties" in node or "additionalProperties" in node
 
 
 def _server_side(prop: Any) -> bool:
@@ -234,14 +423,17 @@ def _class_name(raw: str) -> str:
 
 
 def build_models(
-    walker: Walker, record: Schema, body: Schema, mapping_path: Path
+    walker: Walker,
+    record: tuple[Schema, Need],
+    body: tuple[Schema, Need],
+    mapping_path: Path,
 ) -> Models:
-    """Generate pydantic v2 models for the record and body schemas, and what they use."""
+    """Pydantic v2 models for what the link uses of the record and body schemas."""
     cutter = _Cutter(walker)
-    source_record = cutter.root(record, SOURCE_RECORD, "Source")
-    cutter.drain("Source")
-    target_body = cutter.root(body, TARGET_BODY, "Target")
-    cutter.drain("Target")
+    source_record = cutter.root(*record, SOURCE_RECORD, SOURCE)
+    cutter.drain()
+    target_body = cutter.root(*body, TARGET_BODY, TARGET)
+    cutter.drain()
     document = {
         "openapi": "3.1.0" if cutter.openapi_31 else "3.0.3",
         "info": {"title": "p2pgen link models", "version": "1"},
@@ -287,6 +479,9 @@ def build_models(
         )
     imports, code = _split_imports(output)
     imports, code = _plain_names(imports, code)
+    # DCG imports `list` from builtins when a field is named so; that field has
+    # another attribute name now, so the import is one ruff refuses (UP029)
+    imports = [i for i in imports if not i.startswith("from builtins import")]
     code = _ascii_string_literals(code)
     for name in {source_record, target_body}:
         if not re.search(rf"^class {re.escape(name)}\b", code, re.MULTILINE):
@@ -414,10 +609,17 @@ def _rename_members(cls: ast.ClassDef, shadowing: set[str]) -> set[str]:
             not is_enum
             and isinstance(stmt, ast.AnnAssign)
             and isinstance(stmt.target, ast.Name)
-            and (not stmt.target.id.isascii() or stmt.target.id in shadowing)
+            and (
+                not stmt.target.id.isascii()
+                or stmt.target.id in shadowing
+                or stmt.target.id.startswith(PYDANTIC_PROTECTED)
+            )
         ):
             original = stmt.target.id
-            stmt.target.id = _ascii_name(original, taken, "field", upper=False)
+            name = original
+            if name.startswith(PYDANTIC_PROTECTED):  # DCG made `model_dump` model_dump_
+                name = "field_" + name.rstrip("_")
+            stmt.target.id = _ascii_name(name, taken, "field", upper=False)
             _set_alias(stmt, original)
             renamed.add("field")
     return renamed

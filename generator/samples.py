@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+import math
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
+
+from openapi_schema_validator import oas30_format_checker
 
 from generator.schemas import Walker, value_type
 from generator.specs import Schema
@@ -21,6 +26,18 @@ _FORMAT_SAMPLES = {
     "ipv6": "2001:db8::1",
     "byte": "U3dhZ2dlcg==",
 }
+
+
+def _valid_for_format(value: str, fmt: str) -> bool:
+    """Whether an example string is valid for its format (date, date-time, uuid...)."""
+    if fmt in ("uri", "url"):
+        parts = urlsplit(value)
+        return bool(parts.scheme and parts.netloc)
+    return bool(oas30_format_checker.conforms(value, fmt))
+
+
+class _NotJson(Exception):
+    """A YAML value with no JSON spelling: binary, .inf, .nan, a Python object."""
 
 
 def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) -> Any:
@@ -45,11 +62,15 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
     candidates = [node.get("example"), node.get("default")]
     if isinstance(node.get("examples"), list) and node["examples"]:
         candidates.insert(0, node["examples"][0])
-    for value in candidates:
-        if depth > 0 and value is not None and _fits(value, types):
-            return value
+    if depth > 0:
+        for value in _json_values(candidates):
+            if value is not None and _fits(value, types, shape.format):
+                return value
     if shape.enum:
-        return next((v for v in shape.enum if v is not None), shape.enum[0])
+        values = _json_values(shape.enum)
+        found = next((v for v in values if v is not None), None)
+        if found is not None or None in shape.enum:
+            return found
     if "object" in types or (shape.properties and not types):
         if depth > 8:
             return {}
@@ -84,9 +105,36 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
     return None
 
 
-def _fits(value: Any, types: frozenset[str]) -> bool:
+def _fits(value: Any, types: frozenset[str], fmt: str) -> bool:
     kind = value_type(value)
+    if kind == "string" and not _valid_for_format(value, fmt):
+        return False
     return not types or kind in types or (kind == "integer" and "number" in types)
+
+
+def _json_values(values: Any) -> list[Any]:
+    """The values that have a JSON spelling, as JSON values (a YAML date: its text)."""
+    found = []
+    for value in values:
+        try:
+            found.append(_json(value))
+        except _NotJson:
+            continue
+    return found
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime.date | datetime.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _NotJson
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    if value is None or isinstance(value, str | int | float):  # bool is an int
+        return value
+    raise _NotJson
 
 
 def _bounded(node: Mapping[str, Any], value: float) -> Any:

@@ -287,6 +287,16 @@ HOSTILE_PROPERTIES = """\
           enum: [plain, "a\\Lb", "a\\Pb", "a\\Nb", "a\\vb", "a\\x1cb", "a\\x1db", "a\\x1eb", "a\\fb", "a\\rb", "a\\tb"]
         tier:
 """
+HOSTILE_NAMES = (
+    "Field",
+    "Annotated",
+    "été",
+    "färg",
+    "slug",
+    "secret",
+    "ident",
+    "breaks",
+)
 # line breaks to str.splitlines() (U+2028, U+2029, U+0085, \v, \x1c-\x1e, \f), \r, \t
 BREAKS = (
     "\u2028",
@@ -305,7 +315,11 @@ BREAKS = (
 def test_hostile_spec_values_give_a_working_script(
     project: Path, tmp_path: Path
 ) -> None:
-    mapping = write_mapping(project, GOOD)
+    # the models hold only what the mapping reads, so it reads every hostile field
+    reads = " ".join(f"{{{name}}}" for name in HOSTILE_NAMES)
+    mapping = write_mapping(
+        project, GOOD + f"  merge_fields.ALL: {{template: '{reads}'}}\n"
+    )
     _edit("        tier:\n", HOSTILE_PROPERTIES)(project / "specs")
     out = project / "out"
     outcome = run(["generate", str(mapping), "--out", str(out)])

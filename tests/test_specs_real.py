@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import real_spec
+from test_golden import _mypy, _pytest
 
 from generator.cli import cli
 
@@ -115,3 +116,49 @@ def test_mailchimp_without_components_schemas(tmp_path: Path) -> None:
     )
     assert code == 0, output
     _imports(folder, "mailchimp_members")
+
+
+STRIPE_TO_MAILCHIMP = """\
+version: 1
+name: stripe_to_mailchimp
+source:
+  spec: {stripe}
+  operation: GetCustomers
+  records: data
+  pagination:
+    style: cursor
+    param: starting_after
+    next_from_last: id
+    has_more: has_more
+  auth:
+    scheme: bearerAuth
+    env: {{token: STRIPE_TOKEN}}
+target:
+  spec: {mailchimp}
+  operation: postListsIdMembers
+  params:
+    list_id: {{env: MAILCHIMP_LIST_ID}}
+  auth:
+    scheme: basicAuth
+    env: {{username: MAILCHIMP_USER, password: MAILCHIMP_API_KEY}}
+fields:
+  email_address: email
+  status: {{const: subscribed}}
+  merge_fields.FNAME: name
+  merge_fields.LNAME: {{const: Customer}}
+"""
+
+
+def test_stripe_to_mailchimp_models_hold_only_what_the_link_uses(
+    tmp_path: Path,
+) -> None:
+    mapping = STRIPE_TO_MAILCHIMP.format(
+        stripe=_spec("stripe.com"), mailchimp=_spec("mailchimp.com")
+    )
+    code, output, folder = _generate(tmp_path, "stripe_to_mailchimp", mapping)
+    assert code == 0, output
+    script = (folder / "stripe_to_mailchimp.py").read_text(encoding="utf-8")
+    models = script.split("\n# Models:")[1].split("\n# Transform:")[0]
+    assert len(models.splitlines()) < 150, models
+    _mypy(folder, ["stripe_to_mailchimp.py"], tmp_path / "mypy_cache")
+    _pytest(folder)

@@ -49,7 +49,7 @@ from typing import IO, Annotated, Any, Self
 from urllib.parse import quote, quote_plus
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 LINK_NAME = "crm_to_mailer"
 
@@ -64,43 +64,24 @@ class Tier(StrEnum):
     BRONZE = "bronze"
 
 
-class Status(StrEnum):
-    ACTIVE = "active"
-    ARCHIVED = "archived"
-
-
 class PersonName(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     first: str
     last: str
 
 
-class Address(BaseModel):
-    line1: Annotated[str | None, Field(description="Street and house number.")] = None
-    city: str | None = None
-    postcode: Annotated[
-        str | None, Field(description="Postal code in the country's own format.")
-    ] = None
-    country: Annotated[
-        str | None,
-        Field(
-            description="ISO 3166-1 alpha-2 country code.", max_length=2, min_length=2
-        ),
-    ] = None
-
-
-class Status1(StrEnum):
+class Status(StrEnum):
     SUBSCRIBED = "subscribed"
     UNSUBSCRIBED = "unsubscribed"
     PENDING = "pending"
 
 
 class Member(BaseModel):
-    id: Annotated[
-        str | None, Field(description="MD5 of the lowercased email address.")
-    ] = None
     email_address: str
     status: Annotated[
-        Status1, Field(description="pending sends a double opt-in email first.")
+        Status, Field(description="pending sends a double opt-in email first.")
     ]
     merge_fields: Annotated[
         dict[str, str] | None,
@@ -112,16 +93,12 @@ class Member(BaseModel):
         Field(description="When the person signed up in the source system, if known."),
     ] = None
     tags: list[str] | None = None
-    language: Annotated[
-        str | None,
-        Field(
-            description="ISO 639-1 language code for emails, or null for the list default."
-        ),
-    ] = None
-    last_changed: datetime | None = None
 
 
 class Contact(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     id: Annotated[
         str | None, Field(description="Stable identifier, assigned by the CRM.")
     ] = None
@@ -130,15 +107,8 @@ class Contact(BaseModel):
     tier: Annotated[
         Tier | None, Field(description="Commercial tier; bronze when unknown.")
     ] = None
-    status: Status
     created: Annotated[int, Field(description="Creation time in Unix epoch seconds.")]
     updated_at: datetime
-    phone: Annotated[
-        str | None, Field(description="E.164 phone number, if the contact gave one.")
-    ] = None
-    company: str | None = None
-    address: Address | None = None
-    tags: list[str] | None = None
 
 
 SourceRecord = Contact
@@ -1923,4 +1893,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:e889910da327f32ace22d8c44d351a47c5ac18a8e00cdb2433046fdcdaa744f4
+# p2pgen checksum sha256:6d606b254ff85e0824712299641c852a288b8e599520f85d550b3873458c28f3

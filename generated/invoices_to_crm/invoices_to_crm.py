@@ -41,7 +41,7 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from pathlib import Path
@@ -49,7 +49,7 @@ from typing import IO, Annotated, Any, Self
 from urllib.parse import quote, quote_plus
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 LINK_NAME = "invoices_to_crm"
 
@@ -64,24 +64,14 @@ class Currency(StrEnum):
     GBP = "GBP"
 
 
-class Status(StrEnum):
-    DRAFT = "draft"
-    SENT = "sent"
-    PAID = "paid"
-    VOID = "void"
-
-
 class InvoiceCustomer(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     id: str
     name: str
     email: str
     company: str | None = None
-
-
-class InvoiceLine(BaseModel):
-    description: str
-    quantity: Annotated[int, Field(ge=1)]
-    unit_price_cents: int
 
 
 class CustomerInput(BaseModel):
@@ -100,17 +90,16 @@ class CustomerInput(BaseModel):
 
 
 class Invoice(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     id: str | None = None
-    number: Annotated[str, Field(description="Human-facing invoice number.")]
     customer: InvoiceCustomer
     amount_cents: Annotated[int, Field(description="Total including tax.")]
     currency: Currency
-    status: Status
-    issued_on: date
     paid_at: Annotated[
         datetime | None, Field(description="Set once the invoice is paid.")
     ] = None
-    lines: list[InvoiceLine]
 
 
 SourceRecord = Invoice
@@ -1823,4 +1812,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:f92f196bb34304b71295f92131151b8ea55db623a2af207f774bfd7b192736c3
+# p2pgen checksum sha256:94a583288302cf0969acb57c5e8c0e40881ca84ab97b45a936edbceda0573489

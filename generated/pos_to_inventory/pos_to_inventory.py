@@ -49,7 +49,7 @@ from typing import IO, Annotated, Any, Self
 from urllib.parse import quote, quote_plus
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 LINK_NAME = "pos_to_inventory"
 
@@ -65,17 +65,17 @@ class PaymentMethod(StrEnum):
 
 
 class Product(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     sku: str
-    name: str
 
 
 class SaleItem(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     product: Product
-    quantity: Annotated[int, Field(ge=1)]
-    unit_price: Annotated[
-        float,
-        Field(description="Price per unit in the store's currency, tax included."),
-    ]
 
 
 class Reason(StrEnum):
@@ -93,21 +93,17 @@ class AdjustmentLine(BaseModel):
 
 
 class Sale(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     id: str | None = None
     store_id: str
     sold_at: datetime
     items: Annotated[list[SaleItem], Field(min_length=1)]
     payment_method: PaymentMethod
-    refunded: Annotated[
-        bool, Field(description="True once the whole sale was refunded.")
-    ]
-    cashier: Annotated[
-        str | None, Field(description="Till operator, when the till records one.")
-    ] = None
 
 
 class Adjustment(BaseModel):
-    id: str | None = None
     reference: Annotated[
         str, Field(description="The caller's reference, shown in the stock history.")
     ]
@@ -1976,4 +1972,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:a2518f726478e6356ce384313364ca1a47fa14d9a2f7a376f8919814596cf06a
+# p2pgen checksum sha256:888e7465af60160adfb6ac5ba8966730b6b49391eecbf2d3ee3573d7235815ab

@@ -43,13 +43,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import IO, Annotated, Any, Self
 from urllib.parse import quote, quote_plus
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 LINK_NAME = "treatments_to_billing"
 
@@ -58,15 +57,11 @@ LINK_NAME = "treatments_to_billing"
 # ---------------------------------------------------------------------------
 
 
-class Status(StrEnum):
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-
-
 class PatientRef(BaseModel):
-    id: str
+    model_config = ConfigDict(
+        extra="allow",
+    )
     mrn: Annotated[str, Field(description="Medical record number.")]
-    name: str
 
 
 class ChargeInput(BaseModel):
@@ -83,6 +78,9 @@ class ChargeInput(BaseModel):
 
 
 class Treatment(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     id: str | None = None
     patient: PatientRef
     code: Annotated[
@@ -90,10 +88,7 @@ class Treatment(BaseModel):
     ]
     description: str | None = None
     performed_on: date
-    clinician: str | None = None
     units: Annotated[int, Field(ge=1)]
-    status: Status
-    updated_at: datetime
 
 
 SourceRecord = Treatment
@@ -1792,4 +1787,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:d8e26de669f35e0c333b1716eed781d4d81adcd6949159633e08f05d1e92cf87
+# p2pgen checksum sha256:7aea1138173fabeff3e0337602a56ff699b92f2659ad3dcd15ebfac46e10320f
