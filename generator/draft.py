@@ -405,13 +405,21 @@ class Drafter:
         required = [
             p for p in self.target.parameters if p.required or p.location == "path"
         ]
-        if required:
-            d.add("  params:")
-            for p in required:
-                d.add(
-                    f"    {_yaml(p.name)}: {{env: {_env_name(p.name)}}}  # {p.location} "
-                    "parameter"
-                )
+        own_key = self.target.path.rstrip("/").rsplit("/", 1)[-1]
+        lines = [
+            (
+                self._own_key(p.name, record)
+                if p.location == "path" and own_key == f"{{{p.name}}}"
+                else f"    {_yaml(p.name)}: {{env: {_env_name(p.name)}}}  # "
+                f"{p.location} parameter"
+            )
+            for p in required
+        ]
+        if lines:
+            active = any(not line.lstrip().startswith("#") for line in lines)
+            d.add("  params:" if active else "  # params:")
+        for line in lines:
+            d.add(line)
         header = next(
             (
                 p.name
@@ -427,6 +435,22 @@ class Drafter:
             d.add("  idempotency_key:  # a retried write is applied once")
             d.add(f"    header: {_yaml(header)}", part=True)
             d.add("    from: id", part=True)
+
+    def _own_key(self, param: str, record: Schema | None) -> str:
+        """The line for the path parameter naming the target record: from the
+        source field of the same name (not the source's own `id`), else left for
+        the user to map, never one {env: ...} value that would make every record
+        write the same one.
+        """
+        fields = self.walker.shape(record).properties if record is not None else {}
+        same = next((f for f in fields if normalise(f) == normalise(param)), None)
+        if same is not None and normalise(param) != "id":
+            return f"    {_yaml(param)}: {_yaml(same)}  # same name: the target's key"
+        return (
+            f"    # {_yaml(param)}: the target record's own key: map it from the"
+            " source field that holds it; one {env: ...} value would make every"
+            " record write the same one"
+        )
 
     def _candidates(
         self, schema: Schema, prefix: str, depth: int
@@ -532,7 +556,7 @@ class Drafter:
                 )
                 ranked.append((1 if same == "same name" else 2, c, basis))
             elif len(owners) == 1 and _related(owners[0], context):
-                ranked.append((3, c, f"{same} as {c.path!r}, under {owners[0]!r}"))
+                ranked.append((4, c, f"{same} as {c.path!r}, under {owners[0]!r}"))
             else:
                 passed.append(c.path)
         for c in candidates:  # customer_email for email when customer relates
@@ -544,7 +568,7 @@ class Drafter:
                 and normalise(rest) in synonyms
                 and _related(prefix, context)
             ):
-                ranked.append((4, c, f"{c.path!r}: {rest} of the {prefix}"))
+                ranked.append((3, c, f"{c.path!r}: {rest} of the {prefix}"))
         ranked.sort(key=lambda item: (item[0], item[1].path))
         for _, candidate, basis in ranked:
             convert = _conversion(candidate.shape, tshape)
