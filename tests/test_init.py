@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from conftest import real_spec
 
@@ -194,3 +196,71 @@ def test_repair_acts_on_problem_codes_not_on_their_wording() -> None:
         "  status: {stub: status_for}  # required\n"
     )
     assert not repair(draft, [Problem("m.yaml", 2, 3, "again", code="type-mismatch")])
+
+
+def frame_draft() -> Draft:
+    """A draft as init writes it: a frame, a pagination block, params, fields."""
+    draft = Draft()
+    draft.add("version: 1")
+    draft.add("source:")
+    draft.add("  spec: a.yaml", frame=True)
+    draft.add("  operation: listThings", frame=True)
+    draft.add("  records: data  # the list found in the response")
+    draft.add("  pagination:  # guessed")
+    draft.add("    style: next_url", part=True)
+    draft.add("    next: links.next", part=True)
+    draft.add("target:")
+    draft.add("  spec: b.yaml", frame=True)
+    draft.add("  operation: addThing", frame=True)
+    draft.add("  params:")
+    draft.add("    list_id: {env: LIST_ID}  # path parameter")
+    draft.add()
+    draft.add("fields:")
+    draft.add("  email: mail  # same name", "email")
+    draft.add("  # phone: not mapped (string)")
+    return draft
+
+
+def test_repair_keeps_the_frame_and_takes_whole_entries() -> None:
+    draft = frame_draft()
+    problems = [
+        Problem("m.yaml", 3, 3, "auth: unsupported scheme", code=Code.INVALID_VALUE),
+        Problem("m.yaml", 8, 5, "links.next is not in the response"),
+        Problem("m.yaml", 13, 5, "no parameter list_id"),
+        Problem("m.yaml", 16, 3, "types differ", code=Code.TYPE_MISMATCH),
+    ]
+    assert repair(draft, problems)
+    text = draft.text()
+    assert "  spec: a.yaml\n" in text  # a spec problem is reported, not hidden
+    assert "  # pagination:  # guessed  # p2pgen init: links.next" in text
+    assert "    # style: next_url\n    # next: links.next\n" in text
+    assert "  # params:  # p2pgen init: nothing left under it" in text
+    assert "  # email: mail  # same name  # p2pgen init: types differ" in text
+    assert "  email: {stub: email_for}  # the link needs one field" in text
+    mapping = yaml.safe_load(text)
+    assert set(mapping["source"]) == {"spec", "operation", "records"}
+    assert set(mapping["target"]) == {"spec", "operation"}
+    assert mapping["fields"] == {"email": {"stub": "email_for"}}
+    assert not repair(draft, problems[:1])
+
+
+def test_refusal_of_a_target_without_body_names_the_operation(project: Path) -> None:
+    code, output = invoke(
+        "init",
+        "--source",
+        "specs/crm.yaml",
+        "--source-op",
+        "listContacts",
+        "--target",
+        "specs/crm.yaml",
+        "--target-op",
+        "listCustomers",
+        "-o",
+        "-",
+    )
+    assert code == 1
+    assert re.search(
+        r"crm\.yaml:\d+:1: at /paths/~1customers/get: target operation "
+        r"GET /customers has no JSON request body",
+        output,
+    ), output
