@@ -264,3 +264,109 @@ def test_refusal_of_a_target_without_body_names_the_operation(project: Path) -> 
         r"GET /customers has no JSON request body",
         output,
     ), output
+
+
+def init_real(
+    source: Path, source_op: str, target: Path, target_op: str
+) -> tuple[int, str, str]:
+    """`p2pgen init` into specs/links/drafted.yaml: exit code, output, the draft."""
+    code, output = invoke(
+        "init",
+        *("--source", str(source), "--source-op", source_op),
+        *("--target", str(target), "--target-op", target_op),
+        *("--name", "drafted"),
+    )
+    mapping = Path("specs/links/drafted.yaml")
+    return code, output, mapping.read_text(encoding="utf-8") if mapping.exists() else ""
+
+
+def test_draft_without_any_match_still_sets_one_field(project: Path) -> None:
+    code, output, text = init_real(
+        real_spec("1forge.com"),
+        "GET /symbols",
+        real_spec("apache.org/airflow"),
+        "PATCH /dags",
+    )
+    assert code == 0, output
+    assert "  is_paused: {stub: is_paused_for}  # no source match" in text
+    assert invoke("validate", "specs/links/drafted.yaml")[0] == 0
+
+
+@pytest.mark.slow
+def test_records_are_the_list_of_objects_with_an_id(project: Path) -> None:
+    code, output, text = init_real(
+        real_spec("squareup.com"),
+        "SearchOrders",
+        Path("specs/crm.yaml"),
+        "createCustomer",
+    )
+    assert "  records: orders" in text and "records: errors" not in text
+    # Square's OAuth2 has no client-credentials flow: reported where the spec is
+    # named, and the draft keeps its spec line (it still parses)
+    assert "\n  spec: " in text.split("target:")[0]
+    assert code == 1 and "drafted.yaml:6:3: auth: OAuth2 scheme 'oauth2'" in output
+
+
+@pytest.mark.slow
+def test_github_issues_to_asana_tasks_name_the_task_from_the_title(
+    project: Path,
+) -> None:
+    code, output, text = init_real(
+        real_spec("github.com/api.github.com"),
+        "GET /repos/{owner}/{repo}/issues",
+        real_spec("asana.com"),
+        "POST /tasks",
+    )
+    assert code == 0, output
+    assert "  data.name: title  # synonyms: title ~ name" in text
+    assert "  data.notes: body  # synonyms: body ~ notes" in text
+    assert "assignee.name" not in text.split("# Source fields not mapped")[0].replace(
+        "not taken from unrelated assignee.name", ""
+    )
+
+
+CONTACTS = """\
+openapi: 3.0.3
+info: {title: Contacts, version: "1"}
+servers: [{url: "https://crm.example.com"}]
+paths:
+  /contacts/{id}:
+    put:
+      operationId: updateContact
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Contact"}
+      responses:
+        "200": {description: updated}
+components:
+  schemas:
+    Contact:
+      type: object
+      properties:
+        first_name: {type: string}
+        name: {type: string}
+        email: {type: string}
+        active: {type: boolean}
+"""
+
+
+@pytest.mark.slow
+def test_stripe_invoice_to_contact_takes_no_field_of_an_unrelated_object(
+    project: Path,
+) -> None:
+    contacts = project / "specs" / "contacts.yaml"
+    contacts.write_text(CONTACTS, encoding="utf-8")
+    code, output, text = init_real(
+        real_spec("stripe.com"), "GetInvoices", contacts, "updateContact"
+    )
+    fields = yaml.safe_load(text)["fields"]
+    assert fields == {"name": "customer_name", "email": "customer_email"}
+    assert "not taken from unrelated default_source.klarna.first_name" in text
+    assert "not taken from unrelated discount.promotion_code.active" in text
+    # the contact to update is never one {env: ...} value for every invoice
+    assert "{env: ID}" not in text and "    # id: the target record's own key" in text
+    assert code == 1 and "requires the path parameter 'id'" in output
