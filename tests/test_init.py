@@ -17,6 +17,7 @@ from conftest import real_spec
 from generator.cli import cli
 from generator.draft import Draft, repair
 from generator.errors import Code, P2pgenError, Problem
+from generator.specs import SpecSet, find_operation, iter_operations
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -370,3 +371,71 @@ def test_stripe_invoice_to_contact_takes_no_field_of_an_unrelated_object(
     # the contact to update is never one {env: ...} value for every invoice
     assert "{env: ID}" not in text and "    # id: the target record's own key" in text
     assert code == 1 and "requires the path parameter 'id'" in output
+
+
+# Specs of many styles (OpenAPI 3 and Swagger 2, envelopes, OAuth2, big and small);
+# each one's first collection reads feed the next one's first JSON writes.
+PROPERTY_SPECS = (
+    "1forge.com",
+    "apache.org/airflow",
+    "trello.com",
+    "asana.com",
+    "squareup.com",
+    "slack.com",
+    "zoom.us",
+    "github.com/api.github.com",
+)
+
+
+def first_operations(spec: Path, write: bool, count: int) -> list[str]:
+    """The spec's first `count` list reads (GET of a path not ending in a
+    parameter) or JSON writes, in spec order.
+    """
+    specs = SpecSet()
+    doc = specs.load(spec)
+    found = []
+    for method, path, _ in iter_operations(doc):
+        label = f"{method.upper()} {path}"
+        if write and method in ("post", "put", "patch"):
+            if find_operation(specs, doc, label).request_body is None:
+                continue
+        elif write or method != "get" or path.rstrip("/").endswith("}"):
+            continue
+        found.append(label)
+        if len(found) == count:
+            break
+    return found
+
+
+@pytest.mark.slow
+def test_every_draft_between_real_operations_loads(project: Path) -> None:
+    specs = [real_spec(name) for name in PROPERTY_SPECS]
+    pairs = [
+        (source, read, target, write)
+        for source, target in zip(specs, specs[1:] + specs[:1], strict=True)
+        for read, write in zip(
+            first_operations(source, False, 2),
+            first_operations(target, True, 2),
+            strict=False,
+        )
+    ]
+    assert len(pairs) >= 15
+    mapping = "specs/links/drafted.yaml"
+    failures = []
+    for source, read, target, write in pairs:
+        Path(mapping).unlink(missing_ok=True)
+        code, output, text = init_real(source, read, target, write)
+        if text:
+            code, checked = invoke("validate", mapping)
+            output += checked
+        unlocated = [
+            line
+            for line in output.splitlines()
+            if not re.match(
+                r"\S+:\d+:\d+: |\S+: at /|\S+: warning: |wrote |next: ", line
+            )
+            and line not in ("the draft still has problems:", f"{mapping}: ok")
+        ]
+        if code not in (0, 1) or "must be a mapping" in output or unlocated:
+            failures.append(f"{source.name} {read} -> {target.name} {write}: {output}")
+    assert not failures, "\n".join(failures)
