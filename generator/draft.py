@@ -159,10 +159,11 @@ class Draft:
         index = line - 1
         if not self._active(index) or index in self.frame:
             return False
-        while index in self.parts and self._parent(index) is not None:
-            index = self._parent(index) or 0
-        if index in self.frame:
-            return False
+        while index in self.parts:  # a pagination key goes with its block
+            parent = self._parent(index)
+            if parent is None or parent in self.frame:
+                return False
+            index = parent
         self._comment(index, f"p2pgen init: {' '.join(reason.split())}")
         parent = self._parent(index)
         while parent is not None and parent not in self.frame:

@@ -383,6 +383,9 @@ PROPERTY_SPECS = (
     "squareup.com",
     "slack.com",
     "zoom.us",
+    "mailchimp.com",
+    "discourse.local",
+    "xero.com/xero_accounting",
     "github.com/api.github.com",
 )
 
