@@ -658,7 +658,7 @@ def draft_mapping(
         raise P2pgenError(
             [
                 target.doc.problem(
-                    f"target operation {target.label} has no JSON request body; choose"
+                    f"target operation {target_op} has no JSON request body; choose"
                     f" one that accepts one (`p2pgen ops {target_spec}` lists them)",
                     target.pointer,
                 )

@@ -262,7 +262,7 @@ def test_refusal_of_a_target_without_body_names_the_operation(project: Path) -> 
     assert code == 1
     assert re.search(
         r"crm\.yaml:\d+:1: at /paths/~1customers/get: target operation "
-        r"GET /customers has no JSON request body",
+        r"listCustomers has no JSON request body",
         output,
     ), output
 
