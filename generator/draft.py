@@ -24,6 +24,7 @@ from generator.specs import (
     Schema,
     SpecSet,
     find_operation,
+    schema_name,
 )
 
 # Groups of field names that mean the same thing in different APIs.
@@ -31,10 +32,10 @@ SYNONYMS = (
     {"email", "emailaddress", "mail", "emailaddr", "primaryemail"},
     {"firstname", "givenname", "fname", "forename"},
     {"lastname", "familyname", "surname", "lname"},
-    {"name", "fullname", "displayname"},
+    {"name", "fullname", "displayname", "title", "subject"},
     {"phone", "phonenumber", "telephone", "mobile", "tel"},
     {"company", "companyname", "organization", "organisation", "org", "employer"},
-    {"createdat", "created", "createdon", "creationdate", "datecreated"},
+    {"createdat", "created", "createdon", "creationdate", "datecreated", "signedupat"},
     {"updatedat", "updated", "modifiedat", "modified", "lastmodified", "updatedon"},
     {"id", "externalid", "externalref", "sourceid", "sourceref", "reference", "ref"},
     {"quantity", "qty", "units", "count"},
@@ -43,9 +44,33 @@ SYNONYMS = (
     {"postcode", "zip", "zipcode", "postalcode"},
     {"country", "countrycode"},
     {"city", "town", "locality"},
-    {"description", "desc", "notes", "note", "summary"},
+    {"description", "desc", "notes", "note", "summary", "body", "content"},
+)
+# Groups of object names that stand for the same kind of thing: a nested source
+# field is matched only under an object related to the target (customer.email for
+# a contact's email), never across unrelated objects (application.name).
+RELATED = (
+    {
+        "customer",
+        "contact",
+        "member",
+        "person",
+        "people",
+        "user",
+        "client",
+        "subscriber",
+        "lead",
+        "profile",
+        "owner",
+    },
+    {"address", "billingaddress", "shippingaddress", "location"},
+    {"task", "issue", "ticket", "card", "item", "todo"},
+    {"company", "organization", "organisation", "account", "business"},
+    {"order", "invoice", "sale", "purchase", "transaction", "charge", "payment"},
+    {"product", "item", "article", "variant"},
 )
 RECORD_LISTS = ("data", "items", "results", "records", "entries", "values", "list")
+NOT_RECORD_LISTS = ("errors", "warnings", "messages", "notices", "links")
 LIMIT_PARAMS = ("limit", "perpage", "pagesize", "count", "maxresults")
 INCREMENTAL_PARAMS = (
     "updated_since",
@@ -100,38 +125,107 @@ def _yaml(value: str) -> str:
 
 @dataclass
 class Draft:
-    """The mapping being drafted: its lines, and the target field each field line sets."""
+    """The mapping being drafted: its lines, the target each field line sets, and
+    which lines are its frame (top-level keys, `spec:`, `operation:`).
+
+    Structure follows indentation: an entry's children are the lines below it
+    indented deeper. Repairs comment out whole entries, never the frame, so the
+    draft always stays a mapping its reader accepts.
+    """
 
     lines: list[str] = field(default_factory=list)
     targets: dict[int, str] = field(default_factory=dict)  # line index -> target
+    frame: set[int] = field(default_factory=set)  # line indexes never disabled
+    parts: set[int] = field(default_factory=set)  # lines whose parent goes with them
 
-    def add(self, text: str = "", target: str = "") -> None:
+    def add(
+        self, text: str = "", target: str = "", frame: bool = False, part: bool = False
+    ) -> None:
+        index = len(self.lines)
         if target:
-            self.targets[len(self.lines)] = target
+            self.targets[index] = target
+        if frame or not text.startswith(" "):
+            self.frame.add(index)
+        if part:
+            self.parts.add(index)
         self.lines.append(text)
 
     def add_stub(self, target: str, note: str) -> None:
         stub = re.sub(r"\W+", "_", normalise_snake(target)).strip("_") + "_for"
-        while self.lines and not self.lines[-1].strip():
-            self.lines.pop()
-        self.add(f"  {_yaml(target)}: {{stub: {stub}}}  # {note}", target)
+        at = self._end(self._fields_line())
+        self.lines.insert(at, f"  {_yaml(target)}: {{stub: {stub}}}  # {note}")
+        self._shift(at)
+        self.targets[at] = target
 
     def disable(self, line: int, reason: str) -> bool:
-        """Comment out the drafted entry on `line` (1-based); False if there is none."""
+        """Comment out the drafted entry on `line` (1-based) with its children, and
+        a parent left empty; False if the line holds no entry that can go.
+        """
         index = line - 1
-        if not (0 <= index < len(self.lines)):
+        if not self._active(index) or index in self.frame:
             return False
-        text = self.lines[index]
-        if not text.startswith("  ") or text.lstrip().startswith("#"):
-            return False
-        self.lines[index] = (
-            f"  # {text.strip()}  # p2pgen init: {' '.join(reason.split())}"
-        )
-        self.targets.pop(index, None)
+        while index in self.parts:  # a pagination key goes with its block
+            parent = self._parent(index)
+            if parent is None or parent in self.frame:
+                return False
+            index = parent
+        self._comment(index, f"p2pgen init: {' '.join(reason.split())}")
+        parent = self._parent(index)
+        while parent is not None and parent not in self.frame:
+            if any(self._active(i) for i in range(parent + 1, self._end(parent))):
+                break
+            self._comment(parent, "p2pgen init: nothing left under it")
+            parent = self._parent(parent)
         return True
 
     def text(self) -> str:
         return "\n".join(self.lines).rstrip() + "\n"
+
+    def _active(self, index: int) -> bool:
+        if not 0 <= index < len(self.lines):
+            return False
+        text = self.lines[index].strip()
+        return bool(text) and not text.startswith("#")
+
+    @staticmethod
+    def _indent(text: str) -> int:
+        return len(text) - len(text.lstrip(" "))
+
+    def _parent(self, index: int) -> int | None:
+        indent = self._indent(self.lines[index])
+        for i in range(index - 1, -1, -1):
+            if self._active(i) and self._indent(self.lines[i]) < indent:
+                return i
+        return None
+
+    def _end(self, index: int) -> int:
+        """The index after the last line of the entry on `index` (its children)."""
+        indent = self._indent(self.lines[index])
+        end = index + 1
+        for i in range(index + 1, len(self.lines)):
+            text = self.lines[i]
+            if text.strip() and self._indent(text) <= indent:
+                break
+            if text.strip():
+                end = i + 1
+        return end
+
+    def _fields_line(self) -> int:
+        return next(i for i, text in enumerate(self.lines) if text == "fields:")
+
+    def _comment(self, index: int, reason: str) -> None:
+        for i in range(index, self._end(index)):
+            if self._active(i):
+                text = self.lines[i]
+                note = f"  # {reason}" if i == index else ""
+                self.lines[i] = f"{' ' * self._indent(text)}# {text.strip()}{note}"
+                self.targets.pop(i, None)
+
+    def _shift(self, at: int) -> None:
+        """Line indexes at or after `at` move down one (a line was inserted)."""
+        self.targets = {i + (i >= at): t for i, t in self.targets.items()}
+        self.frame = {i + (i >= at) for i in self.frame}
+        self.parts = {i + (i >= at) for i in self.parts}
 
 
 @dataclass(frozen=True)
@@ -150,6 +244,8 @@ class Drafter:
         self.out_dir = out_dir
         self.used: set[str] = set()
         self.stubs: set[str] = set()
+        self.context = self._context()
+        self.unmapped: dict[int, tuple[str, Shape]] = {}  # line -> optional target
 
     def draft(self, name: str) -> Draft:
         d = Draft()
@@ -159,16 +255,16 @@ class Drafter:
         d.add(f"description: {_yaml(self._describe())}")
         d.add()
         d.add("source:")
-        d.add(f"  spec: {_yaml(self._relative(self.source.doc.path))}")
-        d.add(f"  operation: {_yaml(self._op_ref(self.source))}")
+        d.add(f"  spec: {_yaml(self._relative(self.source.doc.path))}", frame=True)
+        d.add(f"  operation: {_yaml(self._op_ref(self.source))}", frame=True)
         self._auth_note(d, self.source, "source")
         if records_path:
             d.add(f"  records: {_yaml(records_path)}  # the list found in the response")
         self._source_params(d, record)
         d.add()
         d.add("target:")
-        d.add(f"  spec: {_yaml(self._relative(self.target.doc.path))}")
-        d.add(f"  operation: {_yaml(self._op_ref(self.target))}")
+        d.add(f"  spec: {_yaml(self._relative(self.target.doc.path))}", frame=True)
+        d.add(f"  operation: {_yaml(self._op_ref(self.target))}", frame=True)
         self._auth_note(d, self.target, "target")
         self._target_params(d, record)
         d.add()
@@ -176,6 +272,8 @@ class Drafter:
         candidates = list(self._candidates(record, "", 0)) if record else []
         if self.target.request_body is not None:
             self._fields(d, self.target.request_body, "", candidates)
+        if not d.targets:
+            self._one_field(d)
         unused = [
             c.path
             for c in candidates
@@ -213,15 +311,26 @@ class Drafter:
         if "array" in shape.types and shape.items is not None:
             return "", shape.items
         lists = [
-            (name, self.walker.shape(prop))
+            (name, items)
             for name, prop in shape.properties.items()
-            if "array" in self.walker.shape(prop).types
+            if (items := self.walker.shape(prop).items) is not None
+            and "array" in self.walker.shape(prop).types
         ]
-        lists.sort(key=lambda item: (item[0].lower() not in RECORD_LISTS, item[0]))
-        for name, list_shape in lists:
-            if list_shape.items is not None:
-                return name, list_shape.items
-        return "", None
+        if not lists:
+            return "", None
+        return min(lists, key=lambda item: (self._record_rank(*item), item[0]))
+
+    def _record_rank(self, name: str, items: Schema) -> tuple[bool, bool, bool, bool]:
+        """Lower is likelier the records: a list of objects with an id, named like
+        records, not a list of errors, warnings or messages.
+        """
+        props = self.walker.shape(items).properties
+        return (
+            normalise(name) in NOT_RECORD_LISTS,
+            not any(normalise(p) in ("id", "gid", "uuid", "key") for p in props),
+            not props,
+            normalise(name) not in RECORD_LISTS,
+        )
 
     def _auth_note(self, d: Draft, op: Operation, side: str) -> None:
         """A comment naming the operation's scheme and the variables it reads; no
@@ -279,7 +388,8 @@ class Drafter:
         if guess is not None:
             d.add(f"  pagination:  # {guess.basis}; check it against the API's docs")
             for key, value in guess.keys:
-                d.add(f"    {key}: {_yaml(value) if isinstance(value, str) else value}")
+                shown = _yaml(value) if isinstance(value, str) else value
+                d.add(f"    {key}: {shown}", part=True)
         incremental = next((n for n in params if n.lower() in INCREMENTAL_PARAMS), None)
         record_props = (
             self.walker.shape(record).properties if record is not None else {}
@@ -289,8 +399,8 @@ class Drafter:
             d.add(
                 "  incremental:  # only records changed since the last successful run"
             )
-            d.add(f"    param: {_yaml(incremental)}")
-            d.add(f"    field: {_yaml(stamp)}")
+            d.add(f"    param: {_yaml(incremental)}", part=True)
+            d.add(f"    field: {_yaml(stamp)}", part=True)
 
     def _next_url(self) -> str | None:
         """A string in the response that holds the next page's URL, if any."""
@@ -314,13 +424,21 @@ class Drafter:
         required = [
             p for p in self.target.parameters if p.required or p.location == "path"
         ]
-        if required:
-            d.add("  params:")
-            for p in required:
-                d.add(
-                    f"    {_yaml(p.name)}: {{env: {_env_name(p.name)}}}  # {p.location} "
-                    "parameter"
-                )
+        own_key = self.target.path.rstrip("/").rsplit("/", 1)[-1]
+        lines = [
+            (
+                self._own_key(p.name, record)
+                if p.location == "path" and own_key == f"{{{p.name}}}"
+                else f"    {_yaml(p.name)}: {{env: {_env_name(p.name)}}}  # "
+                f"{p.location} parameter"
+            )
+            for p in required
+        ]
+        if lines:
+            active = any(not line.lstrip().startswith("#") for line in lines)
+            d.add("  params:" if active else "  # params:")
+        for line in lines:
+            d.add(line)
         header = next(
             (
                 p.name
@@ -334,8 +452,24 @@ class Drafter:
         )
         if header and "id" in record_props:
             d.add("  idempotency_key:  # a retried write is applied once")
-            d.add(f"    header: {_yaml(header)}")
-            d.add("    from: id")
+            d.add(f"    header: {_yaml(header)}", part=True)
+            d.add("    from: id", part=True)
+
+    def _own_key(self, param: str, record: Schema | None) -> str:
+        """The line for the path parameter naming the target record: from the
+        source field of the same name (not the source's own `id`), else left for
+        the user to map, never one {env: ...} value that would make every record
+        write the same one.
+        """
+        fields = self.walker.shape(record).properties if record is not None else {}
+        same = next((f for f in fields if normalise(f) == normalise(param)), None)
+        if same is not None and normalise(param) != "id":
+            return f"    {_yaml(param)}: {_yaml(same)}  # same name: the target's key"
+        return (
+            f"    # {_yaml(param)}: the target record's own key: map it from the"
+            " source field that holds it; one {env: ...} value would make every"
+            " record write the same one"
+        )
 
     def _candidates(
         self, schema: Schema, prefix: str, depth: int
@@ -364,9 +498,11 @@ class Drafter:
                 self._fields(d, prop, target + ".", candidates)
                 if len(d.lines) > before or not required:
                     continue
-            match = self._match(name, tshape, candidates)
-            if match is not None:
-                candidate, basis, convert = match
+            candidate, basis, convert, passed = self._match(target, tshape, candidates)
+            unsafe = (
+                f"; not taken from unrelated {', '.join(passed[:3])}" if passed else ""
+            )
+            if candidate is not None:
                 self.used.add(candidate.path)
                 value = _yaml(candidate.path)
                 if convert:
@@ -375,12 +511,34 @@ class Drafter:
             elif required:
                 stub = self._stub_name(target)
                 d.add(
-                    f"  {_yaml(target)}: {{stub: {stub}}}  # required, no source match: "
-                    f"write {stub}() ({tshape.describe()})",
+                    f"  {_yaml(target)}: {{stub: {stub}}}  # required, no source match"
+                    f"{unsafe}: write {stub}() ({tshape.describe()})",
                     target,
                 )
             else:
-                d.add(f"  # {target}: not mapped ({tshape.describe()})")
+                self.unmapped.setdefault(len(d.lines), (target, tshape))
+                d.add(f"  # {target}: not mapped ({tshape.describe()}){unsafe}")
+
+    def _one_field(self, d: Draft) -> None:
+        """A mapping sets at least one field: stub the first optional one."""
+        if not self.unmapped:
+            body = self.target.request_body
+            assert body is not None  # refused before drafting
+            raise P2pgenError(
+                [
+                    body.problem(
+                        f"target operation {self.target.label}: its request body has"
+                        " no field a mapping can set; choose another operation"
+                    )
+                ]
+            )
+        index, (target, tshape) = next(iter(self.unmapped.items()))
+        stub = self._stub_name(target)
+        d.lines[index] = (
+            f"  {_yaml(target)}: {{stub: {stub}}}  # no source match, and a link sets"
+            f" at least one field: write {stub}() ({tshape.describe()})"
+        )
+        d.targets[index] = target
 
     def _stub_name(self, target: str) -> str:
         base = re.sub(r"\W+", "_", normalise_snake(target)).strip("_") or "value"
@@ -391,28 +549,74 @@ class Drafter:
         return name
 
     def _match(
-        self, name: str, tshape: Shape, candidates: list[_Candidate]
-    ) -> tuple[_Candidate, str, str] | None:
-        wanted = normalise(name)
+        self, target: str, tshape: Shape, candidates: list[_Candidate]
+    ) -> tuple[_Candidate | None, str, str, list[str]]:
+        """The source field for `target` (dotted), the basis, the conversion, and
+        the name-alike fields passed over because they sit in unrelated objects.
+        """
+        *parents, name = target.split(".")
         synonyms = _synonyms(name)
+        context = self.context | {_singular(p) for p in parents}
         ranked: list[tuple[int, _Candidate, str]] = []
+        passed: list[str] = []
         for c in candidates:
             if c.path in self.used:
                 continue
-            last = c.path.rsplit(".", 1)[-1]
-            if normalise(c.path) == wanted:
+            *owners, last = c.path.split(".")
+            if normalise(c.path) == normalise(target):
                 ranked.append((0, c, "same name"))
-            elif normalise(last) == wanted:
-                ranked.append((1, c, f"same name as {c.path!r}"))
-            elif normalise(last) in synonyms:
-                ranked.append((2, c, f"synonyms: {last} ~ {name}"))
-        ranked.sort(key=lambda item: (item[0], item[1].path.count("."), item[1].path))
+                continue
+            if normalise(last) not in synonyms:
+                continue
+            same = "same name" if normalise(last) == normalise(name) else "synonyms"
+            if not owners:
+                basis = (
+                    "same name" if same == "same name" else f"synonyms: {last} ~ {name}"
+                )
+                ranked.append((1 if same == "same name" else 2, c, basis))
+            elif len(owners) == 1 and _related(owners[0], context):
+                ranked.append((4, c, f"{same} as {c.path!r}, under {owners[0]!r}"))
+            else:
+                passed.append(c.path)
+        for c in candidates:  # customer_email for email when customer relates
+            prefix, _, rest = normalise_snake(c.path).partition("_")
+            if (
+                "." not in c.path
+                and c.path not in self.used
+                and rest
+                and normalise(rest) in synonyms
+                and _related(prefix, context)
+            ):
+                ranked.append((3, c, f"{c.path!r}: {rest} of the {prefix}"))
+        ranked.sort(key=lambda item: (item[0], item[1].path))
         for _, candidate, basis in ranked:
             convert = _conversion(candidate.shape, tshape)
             if convert is not None:
                 typed = f"{basis}, {tshape.describe()}"
-                return candidate, typed, convert
-        return None
+                return candidate, typed, convert, passed
+        return None, "", "", passed
+
+    def _context(self) -> set[str]:
+        """Words naming what the target operation writes (customer for
+        createCustomer or POST /customers), singular and normalised.
+        """
+        body = self.target.request_body
+        schema = schema_name(body.pointer) if body is not None else None
+        named = f"{self.target.operation_id} {self.target.path} {schema or ''}"
+        words = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", named)
+        return {_singular(w) for w in words}
+
+
+def _singular(word: str) -> str:
+    key = normalise(word)
+    if key.endswith("ies"):
+        return key[:-3] + "y"
+    return key[:-1] if key.endswith("s") and not key.endswith("ss") else key
+
+
+def _related(owner: str, context: set[str]) -> bool:
+    key = _singular(owner)
+    return key in context or any(key in group and group & context for group in RELATED)
 
 
 def _conversion(source: Shape, target: Shape) -> str | None:
@@ -469,10 +673,14 @@ def draft_mapping(
     source = find_operation(specs, docs[0], source_op)
     target = find_operation(specs, docs[1], target_op)
     if target.request_body is None:
-        raise P2pgenError.single(
-            str(target_spec),
-            f"target operation {target_op} has no JSON request body; choose one that"
-            f" accepts one (`p2pgen ops {target_spec}` lists them)",
+        raise P2pgenError(
+            [
+                target.doc.problem(
+                    f"target operation {target_op} has no JSON request body; choose"
+                    f" one that accepts one (`p2pgen ops {target_spec}` lists them)",
+                    target.pointer,
+                )
+            ]
         )
     draft = Drafter(source, target, Walker(specs), path.parent).draft(name)
     errors = _checked(draft, path)
@@ -503,6 +711,7 @@ def repair(draft: Draft, problems: list[Problem]) -> bool:
     rejects. Acts on each problem's code and fields; False when nothing changed.
     """
     changed = False
+    drafted = list(draft.targets.values())
     for problem in problems:
         if problem.code == Code.REQUIRED_FIELD_UNMAPPED:
             for target in problem.targets:
@@ -510,4 +719,6 @@ def repair(draft: Draft, problems: list[Problem]) -> bool:
                 changed = True
         elif problem.line:
             changed = draft.disable(problem.line, problem.message) or changed
+    if drafted and not draft.targets:  # a mapping needs one field: stub the first
+        draft.add_stub(drafted[0], "the link needs one field; write it or map another")
     return changed

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from conftest import real_spec
 
 from generator.cli import cli
 from generator.draft import Draft, repair
 from generator.errors import Code, P2pgenError, Problem
+from generator.specs import SpecSet, find_operation, iter_operations
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -194,3 +197,248 @@ def test_repair_acts_on_problem_codes_not_on_their_wording() -> None:
         "  status: {stub: status_for}  # required\n"
     )
     assert not repair(draft, [Problem("m.yaml", 2, 3, "again", code="type-mismatch")])
+
+
+def frame_draft() -> Draft:
+    """A draft as init writes it: a frame, a pagination block, params, fields."""
+    draft = Draft()
+    draft.add("version: 1")
+    draft.add("source:")
+    draft.add("  spec: a.yaml", frame=True)
+    draft.add("  operation: listThings", frame=True)
+    draft.add("  records: data  # the list found in the response")
+    draft.add("  pagination:  # guessed")
+    draft.add("    style: next_url", part=True)
+    draft.add("    next: links.next", part=True)
+    draft.add("target:")
+    draft.add("  spec: b.yaml", frame=True)
+    draft.add("  operation: addThing", frame=True)
+    draft.add("  params:")
+    draft.add("    list_id: {env: LIST_ID}  # path parameter")
+    draft.add()
+    draft.add("fields:")
+    draft.add("  email: mail  # same name", "email")
+    draft.add("  # phone: not mapped (string)")
+    return draft
+
+
+def test_repair_keeps_the_frame_and_takes_whole_entries() -> None:
+    draft = frame_draft()
+    problems = [
+        Problem("m.yaml", 3, 3, "auth: unsupported scheme", code=Code.INVALID_VALUE),
+        Problem("m.yaml", 8, 5, "links.next is not in the response"),
+        Problem("m.yaml", 13, 5, "no parameter list_id"),
+        Problem("m.yaml", 16, 3, "types differ", code=Code.TYPE_MISMATCH),
+    ]
+    assert repair(draft, problems)
+    text = draft.text()
+    assert "  spec: a.yaml\n" in text  # a spec problem is reported, not hidden
+    assert "  # pagination:  # guessed  # p2pgen init: links.next" in text
+    assert "    # style: next_url\n    # next: links.next\n" in text
+    assert "  # params:  # p2pgen init: nothing left under it" in text
+    assert "  # email: mail  # same name  # p2pgen init: types differ" in text
+    assert "  email: {stub: email_for}  # the link needs one field" in text
+    mapping = yaml.safe_load(text)
+    assert set(mapping["source"]) == {"spec", "operation", "records"}
+    assert set(mapping["target"]) == {"spec", "operation"}
+    assert mapping["fields"] == {"email": {"stub": "email_for"}}
+    assert not repair(draft, problems[:1])
+
+
+def test_refusal_of_a_target_without_body_names_the_operation(project: Path) -> None:
+    code, output = invoke(
+        "init",
+        "--source",
+        "specs/crm.yaml",
+        "--source-op",
+        "listContacts",
+        "--target",
+        "specs/crm.yaml",
+        "--target-op",
+        "listCustomers",
+        "-o",
+        "-",
+    )
+    assert code == 1
+    assert re.search(
+        r"crm\.yaml:\d+:1: at /paths/~1customers/get: target operation "
+        r"listCustomers has no JSON request body",
+        output,
+    ), output
+
+
+def init_real(
+    source: Path, source_op: str, target: Path, target_op: str
+) -> tuple[int, str, str]:
+    """`p2pgen init` into specs/links/drafted.yaml: exit code, output, the draft."""
+    code, output = invoke(
+        "init",
+        *("--source", str(source), "--source-op", source_op),
+        *("--target", str(target), "--target-op", target_op),
+        *("--name", "drafted"),
+    )
+    mapping = Path("specs/links/drafted.yaml")
+    return code, output, mapping.read_text(encoding="utf-8") if mapping.exists() else ""
+
+
+def test_draft_without_any_match_still_sets_one_field(project: Path) -> None:
+    code, output, text = init_real(
+        real_spec("1forge.com"),
+        "GET /symbols",
+        real_spec("apache.org/airflow"),
+        "PATCH /dags",
+    )
+    assert code == 0, output
+    assert "  is_paused: {stub: is_paused_for}  # no source match" in text
+    assert invoke("validate", "specs/links/drafted.yaml")[0] == 0
+
+
+@pytest.mark.slow
+def test_records_are_the_list_of_objects_with_an_id(project: Path) -> None:
+    code, output, text = init_real(
+        real_spec("squareup.com"),
+        "SearchOrders",
+        Path("specs/crm.yaml"),
+        "createCustomer",
+    )
+    assert "  records: orders" in text and "records: errors" not in text
+    # Square's OAuth2 has no client-credentials flow: reported where the spec is
+    # named, and the draft keeps its spec line (it still parses)
+    assert "\n  spec: " in text.split("target:")[0]
+    assert code == 1 and "drafted.yaml:6:3: auth: OAuth2 scheme 'oauth2'" in output
+
+
+@pytest.mark.slow
+def test_github_issues_to_asana_tasks_name_the_task_from_the_title(
+    project: Path,
+) -> None:
+    code, output, text = init_real(
+        real_spec("github.com/api.github.com"),
+        "GET /repos/{owner}/{repo}/issues",
+        real_spec("asana.com"),
+        "POST /tasks",
+    )
+    assert code == 0, output
+    assert "  data.name: title  # synonyms: title ~ name" in text
+    assert "  data.notes: body  # synonyms: body ~ notes" in text
+    assert "assignee.name" not in text.split("# Source fields not mapped")[0].replace(
+        "not taken from unrelated assignee.name", ""
+    )
+
+
+CONTACTS = """\
+openapi: 3.0.3
+info: {title: Contacts, version: "1"}
+servers: [{url: "https://crm.example.com"}]
+paths:
+  /contacts/{id}:
+    put:
+      operationId: updateContact
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Contact"}
+      responses:
+        "200": {description: updated}
+components:
+  schemas:
+    Contact:
+      type: object
+      properties:
+        first_name: {type: string}
+        name: {type: string}
+        email: {type: string}
+        active: {type: boolean}
+"""
+
+
+@pytest.mark.slow
+def test_stripe_invoice_to_contact_takes_no_field_of_an_unrelated_object(
+    project: Path,
+) -> None:
+    contacts = project / "specs" / "contacts.yaml"
+    contacts.write_text(CONTACTS, encoding="utf-8")
+    code, output, text = init_real(
+        real_spec("stripe.com"), "GetInvoices", contacts, "updateContact"
+    )
+    fields = yaml.safe_load(text)["fields"]
+    assert fields == {"name": "customer_name", "email": "customer_email"}
+    assert "not taken from unrelated default_source.klarna.first_name" in text
+    assert "not taken from unrelated discount.promotion_code.active" in text
+    # the contact to update is never one {env: ...} value for every invoice
+    assert "{env: ID}" not in text and "    # id: the target record's own key" in text
+    assert code == 1 and "requires the path parameter 'id'" in output
+
+
+# Specs of many styles (OpenAPI 3 and Swagger 2, envelopes, OAuth2, big and small);
+# each one's first collection reads feed the next one's first JSON writes.
+PROPERTY_SPECS = (
+    "1forge.com",
+    "apache.org/airflow",
+    "trello.com",
+    "asana.com",
+    "squareup.com",
+    "slack.com",
+    "zoom.us",
+    "mailchimp.com",
+    "discourse.local",
+    "xero.com/xero_accounting",
+    "github.com/api.github.com",
+)
+
+
+def first_operations(spec: Path, write: bool, count: int) -> list[str]:
+    """The spec's first `count` list reads (GET of a path not ending in a
+    parameter) or JSON writes, in spec order.
+    """
+    specs = SpecSet()
+    doc = specs.load(spec)
+    found = []
+    for method, path, _ in iter_operations(doc):
+        label = f"{method.upper()} {path}"
+        if write and method in ("post", "put", "patch"):
+            if find_operation(specs, doc, label).request_body is None:
+                continue
+        elif write or method != "get" or path.rstrip("/").endswith("}"):
+            continue
+        found.append(label)
+        if len(found) == count:
+            break
+    return found
+
+
+@pytest.mark.slow
+def test_every_draft_between_real_operations_loads(project: Path) -> None:
+    specs = [real_spec(name) for name in PROPERTY_SPECS]
+    pairs = [
+        (source, read, target, write)
+        for source, target in zip(specs, specs[1:] + specs[:1], strict=True)
+        for read, write in zip(
+            first_operations(source, False, 2),
+            first_operations(target, True, 2),
+            strict=False,
+        )
+    ]
+    assert len(pairs) >= 15
+    mapping = "specs/links/drafted.yaml"
+    failures = []
+    for source, read, target, write in pairs:
+        Path(mapping).unlink(missing_ok=True)
+        code, output, text = init_real(source, read, target, write)
+        if text:
+            code, checked = invoke("validate", mapping)
+            output += checked
+        unlocated = [
+            line
+            for line in output.splitlines()
+            if not re.match(
+                r"\S+:\d+:\d+: |\S+: at /|\S+: warning: |wrote |next: ", line
+            )
+            and line not in ("the draft still has problems:", f"{mapping}: ok")
+        ]
+        if code not in (0, 1) or "must be a mapping" in output or unlocated:
+            failures.append(f"{source.name} {read} -> {target.name} {write}: {output}")
+    assert not failures, "\n".join(failures)
