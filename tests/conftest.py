@@ -34,3 +34,19 @@ def real_spec(name: str) -> Path:
     if not found:
         pytest.skip(f"{name} is not in {corpus}")
     return found[0]
+
+
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave a golden link's generated tests (tests/golden/<set>/generated/) to
+    tests/test_golden.py, which runs them inside their folder as a user would;
+    pytest started inside that folder collects them as usual."""
+    if not collection_path.is_relative_to(GOLDEN):
+        return None
+    parts = collection_path.relative_to(GOLDEN).parts
+    if len(parts) < 2 or parts[1] != "generated":
+        return None
+    folder = GOLDEN / parts[0] / parts[1]
+    return not config.invocation_params.dir.is_relative_to(folder) or None
