@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import black
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +40,16 @@ def real_spec(name: str) -> Path:
 
 
 GOLDEN = ROOT / "tests" / "golden"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def black_formats_each_source_once() -> Iterator[None]:
+    """black takes most of a generation's time and is a pure function of its input,
+    so the suite formats each distinct source once: the many tests that generate the
+    example links again get the same text without paying for black each time."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(black, "format_str", functools.cache(black.format_str))
+        yield
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
