@@ -4,8 +4,8 @@
 # Source: Depot Orders 1.4.0, GET /accounts/{account_id}/orders (listOrders)
 # Target: Parcel Shipping 2.0.0, POST /stores/{store_id}/orders/{order_id}/shipments (createShipment)
 # sha256 423d685a31f3f9ade02bb05ccd228a0116e251c209f3a3fcd669babe5667d403  tests/golden/kitchen_sink/depot.yaml
-# sha256 1b7e39335b82e36e0fa0030ffd0cf497caa7c1886ebb57ab7c5e0ea38b723fac  tests/golden/kitchen_sink/shipping.json
-# sha256 b5034421cc556994cd364821b3c6c6fc0d6a286bdf915b3a32a8587847afa81e  tests/golden/kitchen_sink/kitchen_sink.yaml
+# sha256 572c89d37b17860e582718524aa2d76c6ce7b9d4f3b037b351cb5ab642ebe5f5  tests/golden/kitchen_sink/shipping.json
+# sha256 094770de9aa660f14a477f5a0c17eb180119bcbc07f6f3e6c4ca048b9b056171  tests/golden/kitchen_sink/kitchen_sink.yaml
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
@@ -146,6 +146,7 @@ class ShipmentInput(BaseModel):
     created_at: datetime | None = None
     code_text: str | None = None
     warehouse: str | None = None
+    carrier: str | None = None
     memo: str | None = None
     items: list[Item] | None = None
 
@@ -169,7 +170,7 @@ def transform(record: SourceRecord) -> TargetBody:
             "email": _get(src, "customer.email"),
             "name": _render("{customer.name.first} {customer.name.last}", src),
         },
-        "memo": _render("{{order}} #{number}", src),
+        "memo": _as_string(_render("{{order}} #{number}", src)),
         "priority": _lookup(
             _get(src, "tier"), {"gold": "high", "silver": "normal"}, "low", "tier"
         ),
@@ -181,6 +182,7 @@ def transform(record: SourceRecord) -> TargetBody:
         "created_at": _as_datetime(_get(src, "created")),
         "code_text": _as_string(_get(src, "code")),
         "warehouse": os.environ["SHIPPING_WAREHOUSE"],
+        "carrier": _as_string(os.environ.get("SHIPPING_CARRIER", "parcelco")),
         "label": label_for(record),
         "items": [
             {
@@ -1983,4 +1985,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:4d3f87dbd08e6c37a8b06b45a772ab9e4404aac166d4ed7874b38ce1cea90bcd
+# p2pgen checksum sha256:7cae485d9a25659a5526922bae447b31b58c42474004faa3e017151c5080aebf
