@@ -223,6 +223,7 @@ def test_usage_error_without_mapping(project: Path) -> None:
     assert not (project / "out").exists()
 
 
+@pytest.mark.slow
 def test_main_entry_point_prints_no_traceback(project: Path) -> None:
     """The real console entry point (a subprocess) for one bad mapping."""
     mapping = write_mapping(project, GOOD + "feilds: {}\n")
@@ -314,6 +315,7 @@ def hostile_spec(marker: Path) -> str:
         """)
 
 
+@pytest.mark.slow
 def test_hostile_spec_cannot_inject_code(project: Path) -> None:
     marker = project / "MARKER_CREATED"
     (project / "specs" / "evil.yaml").write_text(hostile_spec(marker), encoding="utf-8")

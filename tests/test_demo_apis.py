@@ -74,6 +74,7 @@ def ids(records: list[dict[str, Any]]) -> list[str]:
 # ------------------------------------------------------------ pagination
 
 
+@pytest.mark.slow
 def test_cursor_pagination_walks_every_contact_once(demo: DemoApis, http: httpx.Client):
     seen: list[str] = []
     params: dict[str, Any] = {"limit": 7, "status": "active"}
@@ -90,6 +91,7 @@ def test_cursor_pagination_walks_every_contact_once(demo: DemoApis, http: httpx.
     assert len(set(seen)) == len(seen) == 48
 
 
+@pytest.mark.slow
 def test_cursor_filter_updated_since(demo: DemoApis, http: httpx.Client):
     since = "2024-04-01T00:00:00Z"
     page = http.get(
@@ -101,6 +103,7 @@ def test_cursor_filter_updated_since(demo: DemoApis, http: httpx.Client):
     assert 0 < len(page["data"]) == len(expected) < 60
 
 
+@pytest.mark.slow
 def test_page_pagination_walks_every_invoice_once(demo: DemoApis, http: httpx.Client):
     seen: list[str] = []
     page_number, total_pages = 1, 1
@@ -119,6 +122,7 @@ def test_page_pagination_walks_every_invoice_once(demo: DemoApis, http: httpx.Cl
     assert len(set(seen)) == 45
 
 
+@pytest.mark.slow
 def test_page_pagination_status_filter(demo: DemoApis, http: httpx.Client):
     page = http.get(
         demo.base_url("invoicing") + "/invoices",
@@ -129,6 +133,7 @@ def test_page_pagination_status_filter(demo: DemoApis, http: httpx.Client):
     assert page["total_pages"] == 1
 
 
+@pytest.mark.slow
 def test_offset_pagination_walks_every_sale_once(demo: DemoApis, http: httpx.Client):
     seen: list[str] = []
     offset, total = 0, 1
@@ -144,6 +149,7 @@ def test_offset_pagination_walks_every_sale_once(demo: DemoApis, http: httpx.Cli
     assert len(set(seen)) == total == 80
 
 
+@pytest.mark.slow
 def test_next_url_pagination_walks_every_treatment_once(
     demo: DemoApis, http: httpx.Client
 ):
@@ -161,6 +167,7 @@ def test_next_url_pagination_walks_every_treatment_once(
 # ------------------------------------------------------------------ auth
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("api", "method", "path"),
     [
@@ -182,6 +189,7 @@ def test_no_credentials_is_401(
     assert response.json()
 
 
+@pytest.mark.slow
 def test_wrong_credentials_are_401(demo: DemoApis, http: httpx.Client):
     wrong = {"Authorization": "Bearer nope"}
     assert (
@@ -202,6 +210,7 @@ def test_wrong_credentials_are_401(demo: DemoApis, http: httpx.Client):
 # --------------------------------------------------------------- targets
 
 
+@pytest.mark.slow
 def test_billing_rejects_invalid_and_accepts_valid(demo: DemoApis, http: httpx.Client):
     url = demo.base_url("billing") + "/charges"
     bad = {"patient_ref": "MRN-1", "procedure_code": "d1110", "quantity": 0}
@@ -221,6 +230,7 @@ def test_billing_rejects_invalid_and_accepts_valid(demo: DemoApis, http: httpx.C
     assert created.json()["id"] in ids(demo.records("billing", "charges"))
 
 
+@pytest.mark.slow
 def test_mailer_validates_and_rejects_duplicates(demo: DemoApis, http: httpx.Client):
     url = demo.base_url("mailer") + MEMBERS
     bad = {"email_address": "not-an-email", "status": "maybe", "id": 5}
@@ -252,6 +262,7 @@ def test_mailer_validates_and_rejects_duplicates(demo: DemoApis, http: httpx.Cli
     )
 
 
+@pytest.mark.slow
 def test_crm_rejects_bad_values(demo: DemoApis, http: httpx.Client):
     url = demo.base_url("crm") + "/customers"
     body = {"external_ref": "r1", "name": "Grace", "email": "grace@example.com"}
@@ -268,6 +279,7 @@ def test_crm_rejects_bad_values(demo: DemoApis, http: httpx.Client):
     )
 
 
+@pytest.mark.slow
 def test_idempotency_key_dedupes(demo: DemoApis, http: httpx.Client):
     url = demo.base_url("billing") + "/charges"
     body = {
@@ -291,6 +303,7 @@ def test_idempotency_key_dedupes(demo: DemoApis, http: httpx.Client):
 # ---------------------------------------------------------------- oauth2
 
 
+@pytest.mark.slow
 def test_oauth2_client_credentials(demo: DemoApis, http: httpx.Client):
     url = demo.base_url("inventory")
     token = stock_token(http, demo)
@@ -332,6 +345,7 @@ def test_oauth2_client_credentials(demo: DemoApis, http: httpx.Client):
     )
 
 
+@pytest.mark.slow
 def test_oauth2_token_expires(http: httpx.Client):
     with DemoApis(SPECS, token_ttl=0.2) as demo:
         token = stock_token(http, demo)
@@ -355,6 +369,7 @@ def test_faults_are_deterministic():
     assert "lost" not in draws(5)[1::2]  # reads never lose a write
 
 
+@pytest.mark.slow
 def test_faults_produce_every_configured_kind(http: httpx.Client):
     faults = Faults(
         seed=11,
@@ -393,6 +408,7 @@ def test_faults_produce_every_configured_kind(http: httpx.Client):
     assert len(stored) == outcomes["201"] + injected["lost"]
 
 
+@pytest.mark.slow
 def test_invalid_records_break_their_own_schema(http: httpx.Client):
     with DemoApis(SPECS, faults=Faults(seed=3, invalid_records=4)) as demo:
         for api, spec_file, path, key in [
@@ -420,6 +436,7 @@ def test_invalid_records_break_their_own_schema(http: httpx.Client):
 # ------------------------------------------------------------------ demo
 
 
+@pytest.mark.slow
 def test_run_demo_reports_a_missing_link():
     out = io.StringIO()
     assert run_demo(["no_such_link"], SPECS, out) == 1

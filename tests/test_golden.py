@@ -1,6 +1,11 @@
-"""Golden tests: the committed generated/ tree is exactly what p2pgen produces now.
+"""Golden tests: the committed output of the golden links is exactly what p2pgen
+produces now, and it passes black, ruff (ours and its defaults), mypy --strict and
+its own tests.
 
-Refresh the golden files with: p2pgen generate specs/links/*.yaml
+The golden links are the four examples (specs/links/, output in generated/) and the
+kitchen sink (tests/golden/kitchen_sink/: a spec pair and a mapping that use every
+feature of mapping version 1, output in tests/golden/kitchen_sink/generated/).
+Refresh them with the commands in GOLDEN below.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,17 +27,49 @@ from generator.cli import cli
 ROOT = Path(__file__).resolve().parents[1]
 LINKS = sorted((ROOT / "specs" / "links").glob("*.yaml"))
 NAMES = [p.stem for p in LINKS]
-REFRESH = "p2pgen generate specs/links/*.yaml"
+SINK = ROOT / "tests" / "golden" / "kitchen_sink"
 
 
-def _generate_in_process(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
-    result = CliRunner().invoke(
-        cli,
-        ["generate", *[str(p.relative_to(ROOT)) for p in LINKS], "--out", str(out)],
-        catch_exceptions=False,
-    )
+@dataclass(frozen=True)
+class Golden:
+    """Mappings whose output is committed in one folder, and how to refresh it."""
+
+    mappings: tuple[Path, ...]
+    out: Path
+    refresh: str
+
+    @property
+    def names(self) -> list[str]:
+        return [p.stem for p in self.mappings]
+
+
+GOLDEN = {
+    "examples": Golden(
+        tuple(LINKS), ROOT / "generated", "p2pgen generate specs/links/*.yaml"
+    ),
+    "kitchen_sink": Golden(
+        (SINK / "kitchen_sink.yaml",),
+        SINK / "generated",
+        "p2pgen generate tests/golden/kitchen_sink/kitchen_sink.yaml "
+        "--out tests/golden/kitchen_sink/generated",
+    ),
+}
+ALL_MAPPINGS = [str(p.relative_to(ROOT)) for g in GOLDEN.values() for p in g.mappings]
+# Every golden link's committed folder, by link name.
+FOLDERS = {name: g.out / name for g in GOLDEN.values() for name in g.names}
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every golden link generated afresh, in process, into one folder."""
+    out = tmp_path_factory.mktemp("regenerated")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.chdir(ROOT)
+        result = CliRunner().invoke(
+            cli, ["generate", *ALL_MAPPINGS, "--out", str(out)], catch_exceptions=False
+        )
     assert result.exit_code == 0, result.output
+    return out
 
 
 def _diff_trees(expected: Path, actual: Path) -> str:
@@ -71,24 +109,20 @@ def test_there_are_example_links() -> None:
 # (a) committed output == regenerated output -----------------------------------
 
 
-def test_generated_matches_committed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    out = tmp_path / "out"
-    _generate_in_process(out, monkeypatch)
-    for name in NAMES:
-        produced = sorted(p.name for p in (out / name).glob("*.py"))
+@pytest.mark.parametrize("golden", GOLDEN)
+def test_generated_matches_committed(golden: str, regenerated: Path) -> None:
+    committed = GOLDEN[golden]
+    for name in committed.names:
+        produced = sorted(p.name for p in (regenerated / name).glob("*.py"))
         assert produced == sorted([f"{name}.py", f"test_{name}.py"]), produced
-    committed = tmp_path / "committed"
-    for name in NAMES:
-        shutil.copytree(ROOT / "generated" / name, committed / name)
-    for stray in committed.rglob("__pycache__"):
-        shutil.rmtree(stray)
-    difference = _diff_trees(committed, out)
+    difference = "".join(
+        _diff_trees(committed.out / name, regenerated / name)
+        for name in committed.names
+    )
     if difference:
         pytest.fail(
-            "generated/ is out of date with the generator; refresh it with "
-            f"`{REFRESH}` and review the diff:\n{difference}"
+            f"{committed.out.relative_to(ROOT)}/ is out of date with the generator; "
+            f"refresh it with `{committed.refresh}` and review the diff:\n{difference}"
         )
 
 
@@ -103,7 +137,7 @@ def _generate_subprocess(out: Path, seed: str) -> None:
             "-m",
             "generator",
             "generate",
-            *[str(p.relative_to(ROOT)) for p in LINKS],
+            *ALL_MAPPINGS,
             "--out",
             str(out),
         ],
@@ -117,6 +151,7 @@ def _generate_subprocess(out: Path, seed: str) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 def test_output_is_deterministic_across_hash_seeds(tmp_path: Path) -> None:
     one, two = tmp_path / "seed1", tmp_path / "seed2"
     _generate_subprocess(one, "1")
@@ -128,7 +163,7 @@ def test_output_is_deterministic_across_hash_seeds(tmp_path: Path) -> None:
     )
 
 
-# (c) black, ruff and mypy --strict on the committed generated code ----------------
+# (c) black, ruff (ours and its defaults) and mypy --strict on the committed code ----
 
 
 def _tool(module: str) -> None:
@@ -172,6 +207,11 @@ def _ruff(cwd: Path, files: list[str]) -> None:
     )
 
 
+def _ruff_defaults(cwd: Path, files: list[str]) -> None:
+    """ruff's own default rules, as a project without our configuration runs it."""
+    _python_m(cwd, "ruff", "check", "--no-cache", "--isolated", *files)
+
+
 def _mypy(cwd: Path, files: list[str], cache: Path) -> None:
     _python_m(
         cwd,
@@ -196,31 +236,45 @@ def _link_files(name: str) -> list[str]:
     return [f"{name}.py", f"test_{name}.py"]
 
 
-def _generated_files() -> list[str]:
+def _generated_files(golden: str) -> list[str]:
     return [
-        str(ROOT / "generated" / name / f) for name in NAMES for f in _link_files(name)
+        str(GOLDEN[golden].out / name / f)
+        for name in GOLDEN[golden].names
+        for f in _link_files(name)
     ]
 
 
-def test_generated_code_is_black_formatted() -> None:
-    _black(ROOT, _generated_files())
+@pytest.mark.slow
+@pytest.mark.parametrize("golden", GOLDEN)
+def test_generated_code_is_black_formatted(golden: str) -> None:
+    _black(ROOT, _generated_files(golden))
 
 
-def test_generated_code_passes_ruff() -> None:
-    _ruff(ROOT, _generated_files())
+@pytest.mark.slow
+@pytest.mark.parametrize("golden", GOLDEN)
+def test_generated_code_passes_ruff(golden: str) -> None:
+    _ruff(ROOT, _generated_files(golden))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
+@pytest.mark.parametrize("golden", GOLDEN)
+def test_generated_code_passes_ruff_defaults(golden: str) -> None:
+    _ruff_defaults(ROOT, _generated_files(golden))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FOLDERS)
 def test_generated_code_passes_mypy_strict(name: str, tmp_path: Path) -> None:
-    _mypy(ROOT / "generated" / name, _link_files(name), tmp_path / "mypy_cache")
+    _mypy(FOLDERS[name], _link_files(name), tmp_path / "mypy_cache")
 
 
 # (d) each link's own generated tests pass -------------------------------------------
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FOLDERS)
 def test_generated_link_tests_pass(name: str) -> None:
-    _pytest(ROOT / "generated" / name)
+    _pytest(FOLDERS[name])
 
 
 # (e) `p2pgen check` ---------------------------------------------------------------------
@@ -270,9 +324,9 @@ def test_check_reports_drift_with_a_diff(
     assert f'+LINK_NAME = "{name}"' in result.output
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FOLDERS)
 def test_header_has_one_line_per_fact(name: str) -> None:
-    lines = (ROOT / "generated" / name / f"{name}.py").read_text().splitlines()[:12]
+    lines = (FOLDERS[name] / f"{name}.py").read_text().splitlines()[:12]
     starts = [line.split(":")[0] for line in lines]
     assert "# Link" in starts
     assert "# Source" in starts
@@ -315,17 +369,21 @@ def minimal_link(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "out" / "minimal_link"
 
 
+@pytest.mark.slow
 def test_minimal_link_is_black_formatted_and_its_tests_pass(minimal_link: Path) -> None:
     _black(minimal_link, _link_files("minimal_link"))
     _pytest(minimal_link)
 
 
+@pytest.mark.slow
 def test_minimal_link_passes_mypy_strict(minimal_link: Path, tmp_path: Path) -> None:
     _mypy(minimal_link, _link_files("minimal_link"), tmp_path / "mypy_cache")
 
 
+@pytest.mark.slow
 def test_minimal_link_passes_ruff(minimal_link: Path) -> None:
     _ruff(minimal_link, _link_files("minimal_link"))
+    _ruff_defaults(minimal_link, _link_files("minimal_link"))
 
 
 def test_check_names_the_mapped_fields_a_spec_change_broke(

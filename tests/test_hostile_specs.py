@@ -312,6 +312,7 @@ BREAKS = (
 )
 
 
+@pytest.mark.slow
 def test_hostile_spec_values_give_a_working_script(
     project: Path, tmp_path: Path
 ) -> None:
@@ -459,6 +460,7 @@ def _generated(project: Path, out: Path) -> str:
     )
 
 
+@pytest.mark.slow
 def test_extension_keys_of_datamodel_code_generator_are_inert(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -89,6 +89,7 @@ def draft_and_generate(
     return Path("out/drafted")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("source", "source_op", "target", "target_op"), EXAMPLE_PAIRS)
 def test_draft_of_example_apis_generates_and_passes_its_tests(
     project: Path, source: str, source_op: str, target: str, target_op: str
