@@ -73,6 +73,7 @@ class _Builder:
         source_params = self._params(m.source, self.loaded.source, compiler)
         target_params = self._params(m.target, self.loaded.target, compiler)
         body_code = compiler.fields(m.fields, "src", 0)
+        predicate = m.source.filter
         models = build_models(self.walker, self.record, self.body, m.path)
         stubs = self._one_signature_per_stub(self._stubs(m.fields, self.body, False))
         self._stubs_apart_from_models(stubs, models.code, models.imports)
@@ -116,6 +117,8 @@ class _Builder:
                 )
             ),
             dependencies=RUNTIME_DEPENDENCIES,
+            filter_code=compiler.filter(predicate, "src") if predicate else "",
+            filter_stub=predicate.stub if predicate else "",
         )
 
     def _display(self, path: Path) -> str:
