@@ -186,8 +186,9 @@ class TypeChecker:
             elif shape.enum and cond.op in ("eq", "in") and value not in shape.enum:
                 self.error(
                     cond.loc,
-                    f"{what}: {show(value)} is not one of source {cond.field!r}'s "
-                    f"values ({', '.join(map(show, shape.enum))}); it can never match",
+                    f"{what}: {show(value)} is not one of the values of source "
+                    f"{cond.field!r} ({', '.join(map(show, shape.enum))}); "
+                    "it can never match",
                     Code.FILTER_TYPE,
                 )
 

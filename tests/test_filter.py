@@ -234,7 +234,12 @@ def test_a_stub_predicate(project: Path) -> None:
         ("phone: {eq: null}", Code.FILTER_VALUE, "null", "cannot be null"),
         ("created: {gt: soon}", Code.FILTER_TYPE, "soon", "it can never match"),
         ("tier: {eq: 1}", Code.FILTER_TYPE, "1", "; quote it"),
-        ("tier: platinum", Code.FILTER_TYPE, "platinum", "is not one of source 'tier'"),
+        (
+            "tier: platinum",
+            Code.FILTER_TYPE,
+            "platinum",
+            "is not one of the values of source 'tier'",
+        ),
         ("name: {gt: 1}", Code.FILTER_TYPE, "1", "compares numbers, dates or text"),
     ],
     ids=[
