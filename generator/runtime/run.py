@@ -86,6 +86,10 @@ class Source:
     auth: EnvAuth = field(default_factory=NoAuth)
     filter: Callable[[Any], bool] | None = None  # whether a record is sent (None: all)
 
+    def sends(self, record: BaseModel) -> bool:
+        """Whether a validated record passes `filter` (source.filter)."""
+        return self.filter is None or self.filter(record)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Target:
@@ -547,9 +551,8 @@ def _run_locked(
                     dead.add("read", _brief(exc), raw)
                     checkpoint.finish(seq)
                     continue
-                wanted = link.source.filter
                 try:
-                    if wanted is not None and not wanted(record):
+                    if not link.source.sends(record):
                         summary.count("skipped")  # never sent, never dead-lettered
                         checkpoint.finish(seq)
                         continue
