@@ -117,7 +117,7 @@ class _Builder:
                 )
             ),
             dependencies=RUNTIME_DEPENDENCIES,
-            filter_code=compiler.filter(predicate, "src") if predicate else "",
+            filter_conditions=compiler.filter(predicate, "src") if predicate else (),
             filter_stub=predicate.stub if predicate else "",
         )
 

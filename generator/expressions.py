@@ -28,9 +28,9 @@ class Compiler:
             code = modifier.wrap(expr, code)
         return code
 
-    def filter(self, predicate: Filter, data: str) -> str:
-        """A boolean expression: whether the record `data` meets every condition."""
-        return " and ".join(
+    def filter(self, predicate: Filter, data: str) -> tuple[str, ...]:
+        """One boolean expression per condition: whether the record `data` meets it."""
+        return tuple(
             f"_holds(_get({data}, {py_literal(c.field)}), {py_literal(c.op)},"
             f" {py_literal(json_safe(c.value))})"
             for c in predicate.conditions
