@@ -268,3 +268,11 @@ def test_a_stub_predicate_cannot_take_a_name_in_use(project: Path) -> None:
     path = mapping(project, source="filter: {stub: transform}\n")
     found = problems(path)
     assert [(p.code, p.line) for p in found] == [(Code.STUB_NAME_TAKEN, 7)], found
+
+
+def test_a_stub_predicate_cannot_share_a_field_stubs_name(project: Path) -> None:
+    path = mapping(
+        project, source="filter: {stub: wanted}\n", fields="tags: {stub: wanted}\n"
+    )
+    found = problems(path)
+    assert [(p.code, p.line) for p in found] == [(Code.STUB_SIGNATURE, 7)], found
