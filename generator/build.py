@@ -73,6 +73,7 @@ class _Builder:
         source_params = self._params(m.source, self.loaded.source, compiler)
         target_params = self._params(m.target, self.loaded.target, compiler)
         body_code = compiler.fields(m.fields, "src", 0)
+        predicate = m.source.filter
         models = build_models(
             self.walker,
             (self.record, self._record_need(pagination)),
@@ -121,19 +122,24 @@ class _Builder:
                 )
             ),
             dependencies=RUNTIME_DEPENDENCIES,
+            filter_conditions=compiler.filter(predicate, "src") if predicate else (),
+            filter_stub=predicate.stub if predicate else "",
         )
 
     def _record_need(self, pagination: PaginationModel) -> Need:
         """What the source model holds: what the fields and target parameters read,
-        and the fields the runtime reads from a record."""
+        the fields the filter compares, and the fields the runtime reads from a record.
+        """
         m = self.mapping
         inc, key = m.source.incremental, m.target.idempotency_key
+        conditions = m.source.filter.conditions if m.source.filter else ()
         return source_need(
             (*m.fields, *m.target.params),
             (
                 pagination.next_from_last,
                 inc.field if inc else "",
                 key.source if key else "",
+                *(condition.field for condition in conditions),
             ),
         )
 

@@ -76,6 +76,9 @@ class _Checker:
             )
         self._params(m.source, self.source, None)
         self._params(m.target, self.target, record)
+        if record is not None and m.source.filter is not None:
+            for condition in m.source.filter.conditions:
+                self.types.check_condition(condition, record, "source.filter")
         if record is not None and body is not None:
             self.types.check_fields(m.fields, record, body, "fields")
         self.result.source_auth = self._auth(m.source, self.source, "source")
@@ -228,17 +231,28 @@ class _Checker:
 
     def _stub_names(self, fields: tuple[FieldMap, ...]) -> None:
         """Stubs named like something the script binds or reads, or a builtin."""
-        for fm, expr in _stubs(fields):
-            if expr.text not in reserved_names():
+        named = [(fm.target, expr.text, expr.loc) for fm, expr in _stubs(fields)]
+        predicate = self.mapping.source.filter
+        if predicate is not None and predicate.stub:
+            if predicate.stub in {name for _, name, _ in named}:
+                self.error(
+                    predicate.loc,
+                    f"source.filter: stub '{predicate.stub}' already fills a target"
+                    " field; give the filter's predicate its own name",
+                    Code.STUB_SIGNATURE,
+                )
+            named.append(("source.filter", predicate.stub, predicate.loc))
+        for what, name, loc in named:
+            if name not in reserved_names():
                 continue
-            what = (
+            kind = (
                 "a Python builtin"
-                if expr.text in BUILTINS
+                if name in BUILTINS
                 else "a name the script already uses"
             )
             self.error(
-                expr.loc,
-                f"{fm.target}: stub '{expr.text}' is {what}; give the stub another name",
+                loc,
+                f"{what}: stub '{name}' is {kind}; give the stub another name",
                 Code.STUB_NAME_TAKEN,
             )
 

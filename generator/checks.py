@@ -7,7 +7,7 @@ from typing import Any
 
 from generator.errors import Code, Problem, did_you_mean
 from generator.kinds.expressions import EXPRESSIONS, As, show
-from generator.mapping import Expr, FieldMap, Loc
+from generator.mapping import Condition, Expr, FieldMap, Loc, json_safe
 from generator.schemas import Miss, Shape, Walker, value_type
 from generator.specs import Schema
 
@@ -144,6 +144,54 @@ class TypeChecker:
             return None
         return self.walker.shape(found)
 
+    def check_condition(self, cond: Condition, source: Schema, what: str) -> None:
+        """A `source.filter` condition that cannot hold for any value of its field."""
+        shape = self.source_field(source, cond.field, cond.loc, what)
+        if shape is None or cond.op == "exists":
+            return
+        what = f"{what}.{cond.field}"
+        types = set(shape.types) - {"null"}
+        numbers = {"integer", "number"}
+        if (
+            cond.op in ("gt", "gte", "lt", "lte")
+            and types
+            and not types
+            & {
+                *numbers,
+                "string",
+            }
+        ):
+            self.error(
+                cond.loc,
+                f"{what}: {cond.op} compares numbers, dates or text, but source "
+                f"{cond.field!r} is {shape.describe()}",
+                Code.FILTER_TYPE,
+            )
+            return
+        values = cond.value if cond.op in ("in", "not_in") else [cond.value]
+        for value in map(json_safe, values):
+            kind = value_type(value)
+            if (
+                types
+                and kind not in types
+                and not (kind in numbers and types & numbers)
+            ):
+                self.error(
+                    cond.loc,
+                    f"{what}: {cond.op} {show(value)} is {kind} but source "
+                    f"{cond.field!r} is {shape.describe()}; it can never match"
+                    + ("; quote it" if "string" in types else ""),
+                    Code.FILTER_TYPE,
+                )
+            elif shape.enum and cond.op in ("eq", "in") and value not in shape.enum:
+                self.error(
+                    cond.loc,
+                    f"{what}: {show(value)} is not one of the values of source "
+                    f"{cond.field!r} ({', '.join(map(show, shape.enum))}); "
+                    "it can never match",
+                    Code.FILTER_TYPE,
+                )
+
     def check_value(
         self, value: Any, tshape: Shape, loc: Loc, what: str, label: str
     ) -> None:
@@ -180,8 +228,18 @@ class TypeChecker:
         suggest: bool = True,
     ) -> None:
         if expr is not None and expr.convert:
-            results, source_format = As.results[expr.convert]
-            source_types = set(results)
+            source_types, source_format, step = As.result(
+                expr.convert, source_types, source_format
+            )
+            if step:
+                self.error(
+                    loc,
+                    f"{what}: `as: {step}` needs a string but {label} is "
+                    f"{' or '.join(sorted(source_types - {'null'}))}; "
+                    f"put `string` before it, as in `as: [string, {step}]`",
+                    Code.TYPE_MISMATCH,
+                )
+                return
         src = source_types - {"null"}
         tgt = set(tshape.types) - {"null"}
         if not src or not tgt:

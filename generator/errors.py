@@ -48,6 +48,10 @@ class Code(StrEnum):
     MAP_KEY = "map-key"
     TEMPLATE_SYNTAX = "template-syntax"
     OPTIONAL_TO_REQUIRED = "optional-to-required"
+    # source.filter
+    FILTER_OPERATOR = "filter-operator"
+    FILTER_VALUE = "filter-value"
+    FILTER_TYPE = "filter-type"
     # auth
     AUTH_SCHEME = "auth-scheme"
     AUTH_UNSUPPORTED = "auth-unsupported"

@@ -12,7 +12,7 @@ from typing import Any
 
 from generator.kinds.expressions import EXPRESSIONS, MODIFIERS
 from generator.literals import py_literal
-from generator.mapping import Expr, FieldMap
+from generator.mapping import Expr, FieldMap, Filter, json_safe
 
 
 @dataclass
@@ -27,6 +27,14 @@ class Compiler:
         for modifier in MODIFIERS.values():
             code = modifier.wrap(expr, code)
         return code
+
+    def filter(self, predicate: Filter, data: str) -> tuple[str, ...]:
+        """One boolean expression per condition: whether the record `data` meets it."""
+        return tuple(
+            f"_holds(_get({data}, {py_literal(c.field)}), {py_literal(c.op)},"
+            f" {py_literal(json_safe(c.value))})"
+            for c in predicate.conditions
+        )
 
     def fields(self, fields: tuple[FieldMap, ...], data: str, depth: int) -> str:
         """A dict literal for target fields, nesting dotted target paths."""

@@ -114,6 +114,13 @@ class Link:
     expected: tuple[tuple[str, Any], ...]  # target path -> value the sample must give
     distinct_fields: tuple[str, ...]  # source paths made unique per test record
     dependencies: tuple[str, ...]
+    filter_conditions: tuple[str, ...] = ()  # source.filter's, as boolean expressions
+    filter_stub: str = ""  # or the stub predicate that replaces them
+
+    @property
+    def filter_function(self) -> str:
+        """The script's function that says whether a record is sent ("": all are)."""
+        return self.filter_stub or ("source_filter" if self.filter_conditions else "")
 
     @property
     def required_env(self) -> tuple[str, ...]:

@@ -15,6 +15,8 @@ ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # a template's `{dotted.path}` placeholders; `{{` and `}}` are literal braces
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+# source.filter's operators; a bare value means eq
+FILTER_OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists")
 DEFAULT_SCHEDULE = "0 * * * *"  # hourly, UTC
 # The five cron fields both deploy targets read: (name, lowest, highest, names).
 # Day of week stops at 6: Kubernetes' cron parser refuses 7 for Sunday.
@@ -64,7 +66,7 @@ class Expr:
     table: tuple[tuple[Any, Any], ...] | None = None  # map
     default: Any = None
     has_default: bool = False
-    convert: str | None = None  # as
+    convert: tuple[str, ...] = ()  # as: its steps, applied in order
     fields: tuple[FieldMap, ...] = ()  # each
 
 
@@ -122,6 +124,25 @@ class IdempotencyKey(Block):
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One `source.filter` condition: the record's `field` compared by `op` to `value`."""
+
+    field: str  # dotted source path
+    op: str  # one of FILTER_OPERATORS
+    value: Any
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Filter:
+    """`source.filter`: conditions a record must all meet, or a stub predicate."""
+
+    conditions: tuple[Condition, ...]
+    stub: str  # the predicate's function name ("" with conditions)
+    loc: Loc
+
+
+@dataclass(frozen=True)
 class Endpoint(Block):
     spec: Path
     operation: str
@@ -131,6 +152,7 @@ class Endpoint(Block):
     pagination: Pagination | None = None
     incremental: Incremental | None = None
     idempotency_key: IdempotencyKey | None = None
+    filter: Filter | None = None  # source only
 
 
 @dataclass(frozen=True)

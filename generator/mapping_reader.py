@@ -24,10 +24,13 @@ from generator.kinds.pagination import (
 from generator.mapping import (
     DEFAULT_SCHEDULE,
     ENV_VAR,
+    FILTER_OPERATORS,
     Auth,
+    Condition,
     Endpoint,
     Expr,
     FieldMap,
+    Filter,
     IdempotencyKey,
     Incremental,
     Loc,
@@ -56,6 +59,15 @@ class Node:
     @property
     def is_scalar(self) -> bool:
         return isinstance(self.node, yaml.ScalarNode)
+
+    @property
+    def is_list(self) -> bool:
+        return isinstance(self.node, yaml.SequenceNode)
+
+    def elements(self) -> Iterator[Node]:
+        assert isinstance(self.node, yaml.SequenceNode)
+        for item in self.node.value:
+            yield Node(item, self.loader, self.file)
 
     def items(self) -> Iterator[tuple[str, Node, Loc]]:
         assert isinstance(self.node, yaml.MappingNode)
@@ -215,7 +227,7 @@ class Parser:
 
     def endpoint(self, node: Node, side: str, base: Path) -> Endpoint | None:
         allowed = ("spec", "operation", "params", "auth") + (
-            ("records", "pagination", "incremental")
+            ("records", "pagination", "incremental", "filter")
             if side == "source"
             else ("idempotency_key",)
         )
@@ -254,7 +266,84 @@ class Parser:
                 if "idempotency_key" in keys
                 else None
             ),
+            filter=(
+                self.filter(keys["filter"][0], f"{side}.filter")
+                if "filter" in keys
+                else None
+            ),
         )
+
+    def filter(self, node: Node, what: str) -> Filter | None:
+        """`{field: value, field: {op: value}}`, or `{stub: name}` alone."""
+        if not node.is_map:
+            self.error(
+                node.loc,
+                f"{what} must be a mapping of source fields to conditions, "
+                "or {stub: function_name}",
+            )
+            return None
+        entries = list(node.items())
+        if [key for key, _, _ in entries] == ["stub"] and entries[0][1].is_scalar:
+            name = self.string((entries[0][1], entries[0][2]), f"{what}.stub")
+            if name is not None and not is_identifier(name):
+                self.error(
+                    entries[0][1].loc,
+                    f"{what}: stub {name!r} must be a Python function name "
+                    "(letters, digits and _, not a keyword)",
+                )
+                return None
+            return None if name is None else Filter((), name, node.loc)
+        conditions: list[Condition] = []
+        seen: set[str] = set()
+        for key, value, loc in entries:
+            field_ = str(key)
+            if field_ in seen:
+                self.error(
+                    loc, f"duplicate key {field_!r} in {what}", Code.DUPLICATE_KEY
+                )
+                continue
+            seen.add(field_)
+            tests = (
+                [(str(op), n, at) for op, n, at in value.items()]
+                if value.is_map
+                else [("eq", value, value.loc)]
+            )
+            for op, operand, at in tests:
+                condition = self.condition(field_, op, operand, at, f"{what}.{field_}")
+                if condition is not None:
+                    conditions.append(condition)
+        return Filter(tuple(conditions), "", node.loc)
+
+    def condition(
+        self, field_: str, op: str, node: Node, loc: Loc, what: str
+    ) -> Condition | None:
+        """One operator and its value, checked for shape (types: check stage)."""
+        if op not in FILTER_OPERATORS:
+            self.error(
+                loc,
+                f"{what}: unknown operator {op!r}{did_you_mean(op, FILTER_OPERATORS)};"
+                f" use one of {', '.join(FILTER_OPERATORS)}",
+                Code.FILTER_OPERATOR,
+            )
+            return None
+        value = node.value()
+        if op in ("in", "not_in"):
+            problem = "" if isinstance(value, list) else "must be a list of values"
+        elif op == "exists":
+            problem = "" if isinstance(value, bool) else "must be true or false"
+        else:
+            problem = (
+                "" if node.is_scalar else "must be a single value (several: use `in`)"
+            )
+        values = value if isinstance(value, list) and op != "exists" else [value]
+        if not problem and any(v is None for v in values):
+            problem = "cannot be null (a missing or null field meets only `ne` and `exists: false`)"
+        elif not problem and any(isinstance(v, dict | list) for v in values):
+            problem = "must hold single values, not lists or mappings"
+        if problem:
+            self.error(node.loc, f"{what}: {op} {problem}", Code.FILTER_VALUE)
+            return None
+        return Condition(field_, op, value, node.loc)
 
     def auth(self, node: Node, side: str) -> Auth:
         keys = self.keys(node, f"{side}.auth", ("scheme", "env"))

@@ -130,6 +130,8 @@ def declaration(link: Link) -> str:
             f"incremental=Incremental({py_literal(link.incremental_param)},"
             f" {py_literal(link.incremental_field)})"
         )
+    if link.filter_function:
+        source_args.append(f"filter={link.filter_function}")
     source_args += _auth_args(source)
     target_args = _side_args(target)
     if link.target_params:

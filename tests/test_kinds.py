@@ -99,7 +99,7 @@ def _sample(kind: ExprKind) -> Expr:
     if "default" in kind.companions:
         values.update(has_default=True, default=False)
     if "as" in kind.companions:
-        values["convert"] = "string"
+        values["convert"] = ("string",)
     return Expr(kind.name, HERE, **values)
 
 

@@ -1216,6 +1216,11 @@ class Source:
     paginator: Paginator = field(default_factory=NoPagination)
     incremental: Incremental | None = None
     auth: EnvAuth = field(default_factory=NoAuth)
+    filter: Callable[[Any], bool] | None = None  # whether a record is sent (None: all)
+
+    def sends(self, record: BaseModel) -> bool:
+        """Whether a validated record passes `filter` (source.filter)."""
+        return self.filter is None or self.filter(record)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1637,6 +1642,10 @@ def _run_locked(
                     checkpoint.finish(seq)
                     continue
                 try:
+                    if not link.source.sends(record):
+                        summary.count("skipped")  # never sent, never dead-lettered
+                        checkpoint.finish(seq)
+                        continue
                     body = link.transform(record)
                     if link.before_send is not None:
                         body = link.before_send(record, body)
@@ -1893,4 +1902,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:6d606b254ff85e0824712299641c852a288b8e599520f85d550b3873458c28f3
+# p2pgen checksum sha256:4fe8f5253b00cbc64c245cfe777e17e0e308a1ace1c1cb2155fd707623614746

@@ -1135,6 +1135,11 @@ class Source:
     paginator: Paginator = field(default_factory=NoPagination)
     incremental: Incremental | None = None
     auth: EnvAuth = field(default_factory=NoAuth)
+    filter: Callable[[Any], bool] | None = None  # whether a record is sent (None: all)
+
+    def sends(self, record: BaseModel) -> bool:
+        """Whether a validated record passes `filter` (source.filter)."""
+        return self.filter is None or self.filter(record)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1556,6 +1561,10 @@ def _run_locked(
                     checkpoint.finish(seq)
                     continue
                 try:
+                    if not link.source.sends(record):
+                        summary.count("skipped")  # never sent, never dead-lettered
+                        checkpoint.finish(seq)
+                        continue
                     body = link.transform(record)
                     if link.before_send is not None:
                         body = link.before_send(record, body)
@@ -1812,4 +1821,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:94a583288302cf0969acb57c5e8c0e40881ca84ab97b45a936edbceda0573489
+# p2pgen checksum sha256:e8f881167ee4d88394148aac9077cb1b773f736ac041dfcbcae7821a11a84703

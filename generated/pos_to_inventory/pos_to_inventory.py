@@ -1295,6 +1295,11 @@ class Source:
     paginator: Paginator = field(default_factory=NoPagination)
     incremental: Incremental | None = None
     auth: EnvAuth = field(default_factory=NoAuth)
+    filter: Callable[[Any], bool] | None = None  # whether a record is sent (None: all)
+
+    def sends(self, record: BaseModel) -> bool:
+        """Whether a validated record passes `filter` (source.filter)."""
+        return self.filter is None or self.filter(record)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1716,6 +1721,10 @@ def _run_locked(
                     checkpoint.finish(seq)
                     continue
                 try:
+                    if not link.source.sends(record):
+                        summary.count("skipped")  # never sent, never dead-lettered
+                        checkpoint.finish(seq)
+                        continue
                     body = link.transform(record)
                     if link.before_send is not None:
                         body = link.before_send(record, body)
@@ -1972,4 +1981,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:888e7465af60160adfb6ac5ba8966730b6b49391eecbf2d3ee3573d7235815ab
+# p2pgen checksum sha256:256a7ecd02ac1bc1ec180670dd324f5415f9a3819c0c54989afe14301bd922fb

@@ -92,10 +92,14 @@ class Default(Modifier):
 
 
 class As(Modifier):
-    """`as`: a conversion applied last; its result type is what the target gets."""
+    """`as`: conversions and string steps applied last, in order (a name or a list).
+
+    The last step's result type is what the target gets; a string step needs a
+    string before it (the source's, or a conversion's).
+    """
 
     key = "as"
-    # conversion -> (JSON types, format) of what it produces
+    # step -> (JSON types, format) of what it produces
     results: ClassVar[dict[str, tuple[frozenset[str], str]]] = {
         "string": (frozenset({"string"}), ""),
         "integer": (frozenset({"integer"}), ""),
@@ -103,24 +107,58 @@ class As(Modifier):
         "boolean": (frozenset({"boolean"}), ""),
         "date": (frozenset({"string"}), "date"),
         "datetime": (frozenset({"string"}), "date-time"),
+        "lowercase": (frozenset({"string"}), ""),
+        "uppercase": (frozenset({"string"}), ""),
+        "strip": (frozenset({"string"}), ""),
+        "md5": (frozenset({"string"}), ""),
+        "sha256": (frozenset({"string"}), ""),
     }
+    string_steps: ClassVar[frozenset[str]] = frozenset(
+        {"lowercase", "uppercase", "strip", "md5", "sha256"}
+    )
 
     def read(
         self, parser: Parser, entry: tuple[Node, Loc], what: str
     ) -> dict[str, Any]:
-        convert = parser.string(entry, f"{what}.as")
-        if convert is not None and convert not in self.results:
-            names = tuple(self.results)
-            parser.error(
-                entry[0].loc,
-                f"{what}: unknown conversion {convert!r}"
-                f"{did_you_mean(convert, names)}; use one of {', '.join(names)}",
-            )
+        node, loc = entry
+        entries = [(n, loc) for n in node.elements()] if node.is_list else [entry]
+        if not entries:
+            parser.error(node.loc, f"{what}.as: the list of steps is empty")
             return {}
-        return {"convert": convert}
+        steps = []
+        for item in entries:
+            step = parser.string(item, f"{what}.as")
+            if step is None:
+                return {}
+            if step not in self.results:
+                names = tuple(self.results)
+                parser.error(
+                    item[0].loc,
+                    f"{what}: unknown conversion {step!r}"
+                    f"{did_you_mean(step, names)}; use one of {', '.join(names)}",
+                )
+                return {}
+            steps.append(step)
+        return {"convert": tuple(steps)}
+
+    @classmethod
+    def result(
+        cls, steps: tuple[str, ...], types: set[str], fmt: str
+    ) -> tuple[set[str], str, str]:
+        """The types and format the steps give a value of `types`, and the first
+        string step that gets something other than a string ("" if none)."""
+        for step in steps:
+            known = types - {"null"}
+            if step in cls.string_steps and known and known != {"string"}:
+                return types, fmt, step
+            results, fmt = cls.results[step]
+            types = set(results)
+        return types, fmt, ""
 
     def wrap(self, expr: Expr, code: str) -> str:
-        return f"_as_{expr.convert}({code})" if expr.convert else code
+        for step in expr.convert:
+            code = f"_as_{step}({code})"
+        return code
 
 
 MODIFIERS: dict[str, Modifier] = {m.key: m for m in (MapTable(), Default(), As())}
@@ -460,12 +498,12 @@ def _check_map(
     outputs = [("map value", value) for _, value in pairs]
     if expr.has_default:
         outputs.append(("default", expr.default))
-    for label, value in outputs:
-        if expr.convert:
-            # the conversion decides the type that reaches the target
-            checker.check_types({"string"}, "", tshape, expr.loc, what, "map", expr)
-            break
-        checker.check_value(json_safe(value), tshape, expr.loc, what, label)
+    if expr.convert:  # the steps decide the type that reaches the target
+        types = {value_type(json_safe(value)) for _, value in outputs}
+        checker.check_types(types, "", tshape, expr.loc, what, "map", expr)
+    else:
+        for label, value in outputs:
+            checker.check_value(json_safe(value), tshape, expr.loc, what, label)
     keys = [key for key, _ in pairs]
     for i, key in enumerate(keys):
         for other in keys[i + 1 :]:

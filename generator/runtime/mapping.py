@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import UTC, datetime
@@ -134,3 +135,37 @@ def _as_datetime(value: Any) -> Any:
         return None
     instant = _parse_instant(value).astimezone(UTC)
     return instant.isoformat().replace("+00:00", "Z")
+
+
+def _text(value: Any, step: str) -> str:
+    """The text a string step works on; anything else is refused."""
+    if not isinstance(value, str):
+        raise TypeError(f"as: {step} needs text, not {type(value).__name__}")
+    return value
+
+
+def _as_lowercase(value: Any) -> Any:
+    return None if value is None else _text(value, "lowercase").lower()
+
+
+def _as_uppercase(value: Any) -> Any:
+    return None if value is None else _text(value, "uppercase").upper()
+
+
+def _as_strip(value: Any) -> Any:
+    return None if value is None else _text(value, "strip").strip()
+
+
+def _as_md5(value: Any) -> Any:
+    """The hex MD5 digest of the UTF-8 text (e.g. Mailchimp's subscriber hash)."""
+    if value is None:
+        return None
+    data = _text(value, "md5").encode("utf-8")
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _as_sha256(value: Any) -> Any:
+    """The hex SHA-256 digest of the UTF-8 text."""
+    if value is None:
+        return None
+    return hashlib.sha256(_text(value, "sha256").encode("utf-8")).hexdigest()

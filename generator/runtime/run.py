@@ -86,6 +86,11 @@ class Source:
     paginator: Paginator = field(default_factory=NoPagination)
     incremental: Incremental | None = None
     auth: EnvAuth = field(default_factory=NoAuth)
+    filter: Callable[[Any], bool] | None = None  # whether a record is sent (None: all)
+
+    def sends(self, record: BaseModel) -> bool:
+        """Whether a validated record passes `filter` (source.filter)."""
+        return self.filter is None or self.filter(record)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -410,6 +415,36 @@ def _instant(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equality by `_later`'s rules: numbers as numbers, instants as instants."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    when_a, when_b = _instant(a), _instant(b)
+    if when_a is not None and when_b is not None:
+        return when_a == when_b
+    return bool(a == b)
+
+
+def _holds(value: Any, op: str, operand: Any) -> bool:
+    """Whether a record's value meets one source.filter condition.
+
+    A missing (or null) value meets only `ne` and `exists: false`.
+    """
+    if op == "exists":
+        return (value is not None) is operand
+    if value is None:
+        return op == "ne"
+    if op in ("in", "not_in"):
+        return any(_same(value, item) for item in operand) is (op == "in")
+    if op in ("eq", "ne"):
+        return _same(value, operand) is (op == "eq")
+    if op in ("gte", "lte") and _same(value, operand):
+        return True
+    return _later(value, operand) if op in ("gt", "gte") else _later(operand, value)
+
+
 def run_link(
     link: Link,
     config: Config,
@@ -519,6 +554,10 @@ def _run_locked(
                     checkpoint.finish(seq)
                     continue
                 try:
+                    if not link.source.sends(record):
+                        summary.count("skipped")  # never sent, never dead-lettered
+                        checkpoint.finish(seq)
+                        continue
                     body = link.transform(record)
                     if link.before_send is not None:
                         body = link.before_send(record, body)

@@ -36,8 +36,10 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
@@ -47,7 +49,7 @@ from typing import IO, Annotated, Any, Self
 from urllib.parse import quote, quote_plus
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 LINK_NAME = "kitchen_sink"
 
@@ -57,11 +59,17 @@ LINK_NAME = "kitchen_sink"
 
 
 class Name(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     first: str | None = None
     last: str | None = None
 
 
 class Customer(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     email: str
     name: Name | None = None
 
@@ -74,11 +82,17 @@ class Tier(Enum):
 
 
 class Part(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     code: str | None = None
     count: int | None = None
 
 
 class Line(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     sku: str
     qty: int | None = None
     price: str | None = None
@@ -86,6 +100,9 @@ class Line(BaseModel):
 
 
 class Order(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
     id: str
     number: int
     customer: Customer
@@ -746,13 +763,14 @@ def fetch(
             WATCHDOG.attach(key, info.get("return_value"))
 
     request.extensions["trace"] = trace
+    request.headers["Accept-Encoding"] = "gzip, deflate"  # what _decoded() inflates
     try:
         response = client.send(request, stream=True)
         try:
             WATCHDOG.attach(key, response.extensions.get("network_stream"))
             chunks: list[bytes] = []
             size = 0
-            for chunk in response.iter_bytes():
+            for chunk in _decoded(response, config.max_body):
                 size += len(chunk)
                 if size > config.max_body:
                     raise WriteFailed(
@@ -785,6 +803,37 @@ def fetch(
     return httpx.Response(
         response.status_code, headers=headers, content=b"".join(chunks), request=request
     )
+
+
+def _decoded(response: httpx.Response, limit: int) -> Iterator[bytes]:
+    """The answer's body, decoded, in pieces of at most `limit` + 1 bytes.
+
+    httpx inflates each piece read from the network whole, so 64 KiB of gzip
+    can become 64 MiB at once; here a gzip bomb grows a bounded piece at a time.
+    """
+    if response.is_stream_consumed:  # in memory already (an in-process transport)
+        yield response.content
+        return
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding == "identity":
+        yield from response.iter_raw()
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise httpx.DecodingError(
+            f"the answer's Content-Encoding {encoding!r} is not supported"
+        )
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or a zlib header
+    try:
+        for raw in response.iter_raw():
+            rest = raw
+            while rest:
+                yield inflater.decompress(rest, limit + 1)
+                rest = inflater.unconsumed_tail
+        yield inflater.flush()
+    except zlib.error as exc:
+        raise httpx.DecodingError(
+            f"the answer's {encoding} body is damaged: {exc}"
+        ) from None
 
 
 def send(
@@ -842,7 +891,89 @@ def _same_origin(url: httpx.URL, base: httpx.URL) -> bool:
     return (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
 
 
+# --- Alerts: post the summary of a run that did not end clean to a webhook ---
+
+
+def keep_notify_url_secret(url: str) -> None:
+    """Redact the notify URL from now on: a webhook URL often carries its token."""
+    SECRETS.add(url)
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return
+    SECRETS.add(str(parsed))  # the form httpx logs and puts in its errors
+    if parsed.password:
+        SECRETS.add(parsed.password)
+
+
+def notify(url: str, result: dict[str, Any], config: Config) -> None:
+    """POST `result`, with a one-line `text`, to `url`; a failure is logged, never raised.
+
+    One try within --timeout; a redirect is not followed. Only the URL's origin
+    is ever logged: the rest of it may be a token.
+    """
+    try:
+        where = _origin(httpx.URL(url))
+    except httpx.InvalidURL:
+        log.warning(
+            "could not notify: --notify (or P2PGEN_NOTIFY_URL) is no http(s) URL"
+        )
+        return
+    payload = {"text": _headline(result), **result}
+    try:
+        with httpx.Client(timeout=config.timeout, follow_redirects=False) as client:
+            request = client.build_request("POST", url, json=payload)
+            response = fetch(client, request, config)
+    except (httpx.HTTPError, WriteFailed, OSError) as exc:
+        log.warning("could not notify %s: %s", where, redact(_brief(exc)))
+        return
+    if response.status_code >= 300:
+        what = (
+            " (a redirect, which is not followed)" if response.status_code < 400 else ""
+        )
+        log.warning("could not notify %s: HTTP %d%s", where, response.status_code, what)
+
+
+def _origin(url: httpx.URL) -> str:
+    if url.scheme not in ("http", "https") or not url.host:
+        raise httpx.InvalidURL("not an http(s) URL")
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}"
+
+
+def _headline(result: dict[str, Any]) -> str:
+    """One line for chat tools: which link, how it ended, the counts."""
+    counts = (
+        f"read {result.get('read', 0)}, written {result.get('written', 0)},"
+        f" failed {result.get('failed', 0)}"
+    )
+    link = result.get("link", "?")
+    if result.get("exit_code") == 1:
+        return f"p2pgen link {link}: records were dead-lettered (exit 1); {counts}"
+    error = " ".join(str(result.get("error", "a fatal error")).split())[:300]
+    return f"p2pgen link {link} stopped (exit 2): {error}; {counts}"
+
+
 # --- Auth kinds: credentials from environment variables, added to each request ---
+
+
+MAX_TOKEN_ANSWER = 1024 * 1024  # a token answer is a few hundred bytes
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """Read an answer whole, refusing one larger than `limit` bytes before it is all in."""
+    size = 0
+    chunks = []
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            raise FatalError(f"the OAuth2 token answer is larger than {limit} bytes")
+        chunks.append(chunk)
+    # httpx reads each answer of an auth flow again once the flow moves on: keep the
+    # content where its read() finds it, as read() itself would
+    response._content = b"".join(chunks)
+    return response._content
 
 
 class EnvAuth(httpx.Auth):
@@ -957,9 +1088,11 @@ class ClientCredentialsAuth(EnvAuth):
         token_request = httpx.Request(
             "POST", request.url.join(self.token_url), data=data, headers=headers
         )
+        # the request's trace: the watchdog bounds the token fetch within its deadline
+        token_request.extensions = dict(request.extensions)
         for attempt in range(1, self.max_retries + 2):
             response = yield token_request
-            response.read()
+            answer = _read_capped(response, MAX_TOKEN_ANSWER)
             if response.status_code < 500 and response.status_code != 429:
                 break
             if attempt <= self.max_retries:
@@ -974,7 +1107,7 @@ class ClientCredentialsAuth(EnvAuth):
                 f"OAuth2 token request failed: HTTP {response.status_code}{hint}"
             )
         try:
-            payload = response.json()
+            payload = json.loads(answer)
             self.token = str(payload["access_token"])
             lifetime = float(payload.get("expires_in") or 3600)
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -1332,6 +1465,7 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 MAX_EMPTY_PAGES = 100
+HISTORY_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -1365,6 +1499,11 @@ class Source:
     paginator: Paginator = field(default_factory=NoPagination)
     incremental: Incremental | None = None
     auth: EnvAuth = field(default_factory=NoAuth)
+    filter: Callable[[Any], bool] | None = None  # whether a record is sent (None: all)
+
+    def sends(self, record: BaseModel) -> bool:
+        """Whether a validated record passes `filter` (source.filter)."""
+        return self.filter is None or self.filter(record)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1786,6 +1925,10 @@ def _run_locked(
                     checkpoint.finish(seq)
                     continue
                 try:
+                    if not link.source.sends(record):
+                        summary.count("skipped")  # never sent, never dead-lettered
+                        checkpoint.finish(seq)
+                        continue
                     body = link.transform(record)
                     if link.before_send is not None:
                         body = link.before_send(record, body)
@@ -1808,7 +1951,8 @@ def _run_locked(
                 if len(pending) >= config.concurrency * 2:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     _raise_first_error(finished)
-                pending.add(pool.submit(deliver, seq, record, body, raw))
+                with STOP_SIGNALS.held():  # a write thread the pool waits for
+                    pending.add(pool.submit(deliver, seq, record, body, raw))
             _raise_first_error(wait(pending).done)
         except BaseException:  # a fatal error, Ctrl-C or SIGTERM: start no more writes
             for future in pending:
@@ -1822,7 +1966,7 @@ def _run_locked(
         if incremental is not None and newest is not None:
             cap = signpost if isinstance(newest, str) else time.time()
             state["high_water"] = cap if _later(newest, cap) else newest
-    state["last_run"] = summary.as_dict()
+    _record_run(state, summary.as_dict())
     if not config.dry_run:
         save_state(config.state_path, state)
 
@@ -1833,11 +1977,20 @@ def _raise_first_error(futures: set[Future[None]]) -> None:
         future.result()
 
 
-def _save_last_run(path: Path | None, summary: Summary) -> None:
-    """Keep a fatal run's summary in the state file, beside its checkpoint."""
+def _record_run(state: dict[str, Any], run: dict[str, Any]) -> None:
+    """Keep a run's summary as `last_run` and at the end of `history` (the last 100)."""
+    history = state.get("history")
+    state["last_run"] = run
+    state["history"] = [*(history if isinstance(history, list) else []), run][
+        -HISTORY_SIZE:
+    ]
+
+
+def _save_last_run(path: Path | None, result: dict[str, Any]) -> None:
+    """Keep a fatal run's summary, with its error, in the state file beside its checkpoint."""
     try:
-        state = load_state(path, summary.link)
-        state["last_run"] = summary.as_dict()
+        state = load_state(path, result["link"])
+        _record_run(state, result)
         save_state(path, state)
     except (FatalError, OSError):
         log.warning("could not record the run in the state file %s", path)
@@ -1894,22 +2047,60 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
         default=MAX_BODY,
         help=f"largest answer accepted, in bytes, decoded (default {MAX_BODY})",
     )
+    add(
+        "--notify",
+        metavar="URL",
+        help="POST the summary here when a run ends with exit 1 or 2"
+        " (else P2PGEN_NOTIFY_URL)",
+    )
     add("--log-format", choices=("text", "json"), default="text")
     add("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     return parser.parse_args(argv)
 
 
-def _stop_on_signals() -> None:
-    """SIGTERM stops the run as Ctrl-C does; later signals do not break that clean stop."""
+class StopSignals:
+    """SIGTERM and SIGINT stop the run as Ctrl-C does, where it can stop cleanly.
 
-    def stop(signum: int, frame: object) -> None:
-        for name in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(name, lambda *_: log.warning("already stopping; please wait"))
+    A stop raised inside ThreadPoolExecutor.submit() can leave a started write
+    thread that the pool never waits for: it writes on after the clients are
+    closed and saves its checkpoint over the summary. Inside held() a stop
+    waits for the end of the block. Later signals do not break the clean stop.
+    """
+
+    def __init__(self) -> None:
+        self.holding = 0
+        self.pending = False
+        self.stopping = False
+
+    def install(self) -> None:
+        self.holding, self.pending, self.stopping = 0, False, False
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+
+    def stop(self, signum: int, frame: object) -> None:
+        if self.stopping:
+            log.warning("already stopping; please wait")
+            return
+        self.stopping = True
+        if self.holding:
+            self.pending = True
+            return
         raise KeyboardInterrupt
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding += 1
+        try:
+            yield
+        finally:
+            self.holding -= 1
+        if self.pending and not self.holding:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
+STOP_SIGNALS = StopSignals()
 
 
 def main_link(
@@ -1931,13 +2122,10 @@ def main_link(
         handlers=[handler],
         force=True,
     )
+    notify_url = args.notify or os.environ.get("P2PGEN_NOTIFY_URL")
+    if notify_url:
+        keep_notify_url_secret(notify_url)
     summary = Summary(link=link.name, started=_now(), exit_code=2)
-    missing = [name for name in link.required_env if not os.environ.get(name)]
-    if missing:
-        problem = f"set the environment variable(s): {', '.join(missing)}"
-        log.error(problem)
-        print(json.dumps({**summary.as_dict(), "error": problem}))
-        return 2
     config = Config(
         source_url=args.source_url
         or os.environ.get("SOURCE_BASE_URL")
@@ -1955,7 +2143,12 @@ def main_link(
         max_retries=max(args.max_retries, 0),
         max_body=max(args.max_body, 1),
     )
-    _stop_on_signals()
+    missing = [name for name in link.required_env if not os.environ.get(name)]
+    if missing:
+        problem = f"set the environment variable(s): {', '.join(missing)}"
+        log.error(problem)
+        return _finish({**summary.as_dict(), "error": problem}, config, notify_url)
+    STOP_SIGNALS.install()
     try:
         if run is not None:
             run(config, summary)
@@ -1973,16 +2166,23 @@ def main_link(
         log.error("fatal: %s", problem)
         summary.finished = _now()
         summary.exit_code = 2
+        result = {**summary.as_dict(), "error": problem}
         if not isinstance(exc, LockHeld):
-            _save_last_run(None if config.dry_run else config.state_path, summary)
-        print(json.dumps({**summary.as_dict(), "error": problem}))
-        return 2
-    print(json.dumps(summary.as_dict()))
-    return summary.exit_code
+            _save_last_run(None if config.dry_run else config.state_path, result)
+        return _finish(result, config, notify_url)
+    return _finish(summary.as_dict(), config, notify_url)
+
+
+def _finish(result: dict[str, Any], config: Config, notify_url: str | None) -> int:
+    """Print the summary as stdout's last line; post it when the run did not end clean."""
+    print(json.dumps(result), flush=True)
+    if notify_url and result["exit_code"] in (1, 2):
+        notify(notify_url, result, config)
+    return int(result["exit_code"])
 
 
 if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:7cae485d9a25659a5526922bae447b31b58c42474004faa3e017151c5080aebf
+# p2pgen checksum sha256:97da23d57acd4c6a8add771ba79918d451546d385103054b0588ed0eff9c2f69
