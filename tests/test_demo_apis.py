@@ -545,9 +545,8 @@ def _sections(report: str) -> dict[str, str]:
 @pytest.mark.slow
 def test_run_demo_fills_in_stubs_regenerates_and_replays():
     out = io.StringIO()
-    started = time.monotonic()
+    # its speed is not asserted here: shared machines are noisy (bench/ measures speed)
     assert run_demo(DEFAULT_LINKS, SPECS, out) == 0, out.getvalue()
-    assert time.monotonic() - started < 60
     report = out.getvalue()
     sections = _sections(report)
     assert set(sections) == set(DEFAULT_LINKS)

@@ -133,6 +133,7 @@ fields:
 """
 
 
+@pytest.mark.slow
 def test_schemas_named_like_runtime_classes_pass_mypy_strict(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
     links = tmp_path / "specs" / "links"
