@@ -265,13 +265,24 @@ def cause_of(step: str, code: int, output: str) -> str:
         return f"{step}: {' '.join(codes[:6]) or 'failed'}"
     elif step == "tests":
         failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
-        lines = [
-            re.sub(r"^(FAILED|ERROR) \S+::", r"\1 ", line) for line in failed
-        ] or lines[-1:]
-    elif step in ("init", "generate"):
-        lines = [
-            line.split(": ", 2)[-1] if re.match(r"^\S+:\d+:\d+: ", line) else line
+        dead = [
+            line.split("dead-letter ", 1)[1]
             for line in lines
+            if "dead-letter (" in line
+        ]
+        lines = (
+            dead[:1]
+            or [re.sub(r"^(FAILED|ERROR) \S+::", r"\1 ", line) for line in failed]
+            or lines[-1:]
+        )
+    elif step in ("init", "generate", "validate"):
+        located = [
+            re.sub(r"^\S+:\d+:\d+: ", "", line)
+            for line in lines
+            if re.match(r"^\S+:\d+:\d+: ", line)
+        ]
+        lines = located or [
+            line for line in lines if not line.startswith(("wrote ", "unchanged "))
         ]
     text = lines[0] if lines else f"exit {code}"
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
