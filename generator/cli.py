@@ -22,7 +22,7 @@ from generator.fleet import as_json, as_mermaid, as_table, survey
 from generator.fleet_html import as_html
 from generator.output import PlannedFile, plan, write_all
 from generator.regions import ORPHAN_HOST, diff
-from generator.render_cache import rendered
+from generator.render_cache import fill_rendered, rendered
 from generator.resolve import Resolution, resolve
 from generator.specs import SpecSet, iter_operations
 from generator.validation import validate_document
@@ -426,6 +426,8 @@ def _deployables(mappings: tuple[Path, ...], generated: Path) -> list[Deployable
     if clashes or any(r.errors or r.link is None for r in results):
         click.echo("nothing written: fix the problems above", err=True)
         sys.exit(1)
+    for result in results:  # deploying needs the Link itself, not only its files
+        fill_rendered(result)
     links, stale = deployables(results, _plan_all(results, generated))
     if stale:
         _echo_problems(stale)

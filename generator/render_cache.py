@@ -37,16 +37,8 @@ def rendered(mapping_path: Path, root: Path) -> Resolution:
     if hit is not None:
         return hit
     result = resolve(mapping_path, root)
-    link = result.link
-    if link is not None and not result.errors:
-        result.name = link.name
-        result.files = render_link(link)
-        result.about = {
-            "source_api": link.source.title,
-            "source_operation": link.source.operation_id or link.source.path,
-            "target_api": link.target.title,
-            "target_operation": link.target.operation_id or link.target.path,
-        }
+    if result.link is not None and not result.errors:
+        fill_rendered(result)
         remember(key, result)
     return result
 
@@ -59,6 +51,20 @@ def code_fingerprint() -> str:
     for path in sources:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+def fill_rendered(result: Resolution) -> None:
+    """Render a resolved link into its Resolution: its name, files and what it links."""
+    link = result.link
+    assert link is not None
+    result.name = link.name
+    result.files = render_link(link)
+    result.about = {
+        "source_api": link.source.title,
+        "source_operation": link.source.operation_id or link.source.path,
+        "target_api": link.target.title,
+        "target_operation": link.target.operation_id or link.target.path,
+    }
 
 
 def cache_key(mapping_path: Path, root: Path) -> str | None:
