@@ -151,6 +151,9 @@ def main() -> int:
         False,
     )
     if args.opc:
+        # Stripe's enums hold keys that differ only in case (GMT0/gmt0), which its
+        # default Enum classes refuse; literal enums are its documented way round.
+        (work / "opc.yaml").write_text("literal_enums: true\n")
         tools["openapi-python-client"] = (
             [
                 args.opc,
@@ -160,6 +163,8 @@ def main() -> int:
                 "--output-path",
                 "opc",
                 "--overwrite",
+                "--config",
+                "opc.yaml",
             ],
             True,
         )
@@ -172,7 +177,7 @@ def main() -> int:
                 "--input-file-type",
                 "openapi",
                 "--output",
-                "dcg.py",
+                "dcg",
                 "--output-model-type",
                 "pydantic_v2.BaseModel",
             ],
@@ -193,7 +198,7 @@ def main() -> int:
             if fresh:
                 for old in ("cold", "opc"):
                     shutil.rmtree(work / old, ignore_errors=True)
-                (work / "dcg.py").unlink(missing_ok=True)
+                shutil.rmtree(work / "dcg", ignore_errors=True)
             wall, _rss = timed(cmd, {**env, "XDG_CACHE_HOME": str(cache)}, work)
             walls[name].append(wall)
             print(f"run {run + 1}: {name}: {wall:.2f}s", file=sys.stderr)
