@@ -99,11 +99,14 @@ def render_script(link: Link) -> str:
 
 
 def _names_used(code: str) -> set[str]:
-    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)} | {
-        n.value.id
-        for n in ast.walk(ast.parse(code))
-        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
-    }
+    """The names a piece of code reads, the bases of attribute reads included."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            names.add(node.value.id)
+    return names
 
 
 def _bound_name(import_line: str) -> str:

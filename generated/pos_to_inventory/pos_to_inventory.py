@@ -780,7 +780,7 @@ def _read_capped(response: httpx.Response, limit: int) -> bytes:
     """Read an answer whole, refusing one larger than `limit` bytes before it is all in."""
     size = 0
     chunks = []
-    for chunk in response.iter_bytes():
+    for chunk in _decoded(response, limit):  # inflated a bounded piece at a time
         size += len(chunk)
         if size > limit:
             response.close()
@@ -906,6 +906,9 @@ class ClientCredentialsAuth(EnvAuth):
         )
         # the request's trace: the watchdog bounds the token fetch within its deadline
         token_request.extensions = dict(request.extensions)
+        token_request.headers["Accept-Encoding"] = (
+            "gzip, deflate"  # what _decoded() inflates
+        )
         for attempt in range(1, self.max_retries + 2):
             response = yield token_request
             answer = _read_capped(response, MAX_TOKEN_ANSWER)
@@ -1981,4 +1984,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:256a7ecd02ac1bc1ec180670dd324f5415f9a3819c0c54989afe14301bd922fb
+# p2pgen checksum sha256:ae19d45e3d2a1cade498008cbe298a9885e8e80080e1ca502ee2ecae858fb24a

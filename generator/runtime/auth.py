@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from generator.runtime.core import SECRETS, FatalError
-from generator.runtime.http import retry_delay
+from generator.runtime.http import _decoded, retry_delay
 
 MAX_TOKEN_ANSWER = 1024 * 1024  # a token answer is a few hundred bytes
 
@@ -22,7 +22,7 @@ def _read_capped(response: httpx.Response, limit: int) -> bytes:
     """Read an answer whole, refusing one larger than `limit` bytes before it is all in."""
     size = 0
     chunks = []
-    for chunk in response.iter_bytes():
+    for chunk in _decoded(response, limit):  # inflated a bounded piece at a time
         size += len(chunk)
         if size > limit:
             response.close()
@@ -184,6 +184,9 @@ class ClientCredentialsAuth(EnvAuth):
         )
         # the request's trace: the watchdog bounds the token fetch within its deadline
         token_request.extensions = dict(request.extensions)
+        token_request.headers["Accept-Encoding"] = (
+            "gzip, deflate"  # what _decoded() inflates
+        )
         for attempt in range(1, self.max_retries + 2):
             response = yield token_request
             answer = _read_capped(response, MAX_TOKEN_ANSWER)

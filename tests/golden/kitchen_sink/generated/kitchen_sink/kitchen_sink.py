@@ -964,7 +964,7 @@ def _read_capped(response: httpx.Response, limit: int) -> bytes:
     """Read an answer whole, refusing one larger than `limit` bytes before it is all in."""
     size = 0
     chunks = []
-    for chunk in response.iter_bytes():
+    for chunk in _decoded(response, limit):  # inflated a bounded piece at a time
         size += len(chunk)
         if size > limit:
             response.close()
@@ -1090,6 +1090,9 @@ class ClientCredentialsAuth(EnvAuth):
         )
         # the request's trace: the watchdog bounds the token fetch within its deadline
         token_request.extensions = dict(request.extensions)
+        token_request.headers["Accept-Encoding"] = (
+            "gzip, deflate"  # what _decoded() inflates
+        )
         for attempt in range(1, self.max_retries + 2):
             response = yield token_request
             answer = _read_capped(response, MAX_TOKEN_ANSWER)
@@ -2185,4 +2188,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:97da23d57acd4c6a8add771ba79918d451546d385103054b0588ed0eff9c2f69
+# p2pgen checksum sha256:fe80b4a523e7c4cbc0e601dae7bcc5e634c39669fba32755e7dd9a68ba4d604f
