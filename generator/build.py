@@ -16,9 +16,19 @@ from generator.errors import Code, P2pgenError, Problem
 from generator.expressions import Compiler
 from generator.kinds.expressions import EXPRESSIONS
 from generator.kinds.pagination import STYLES
-from generator.link import AuthModel, Link, PaginationModel, Param, Side, StubModel
+from generator.link import (
+    AuthModel,
+    CallModel,
+    Link,
+    MatchModel,
+    PaginationModel,
+    Param,
+    Side,
+    StubModel,
+)
+from generator.literals import py_literal
 from generator.load import Loaded
-from generator.mapping import Endpoint, FieldMap, json_safe
+from generator.mapping import Endpoint, FieldMap, TargetCall, json_safe
 from generator.models import Need, build_models, source_need, target_need
 from generator.samples import sample
 from generator.schemas import Walker, value_type
@@ -63,6 +73,7 @@ class _Builder:
         self.body: Schema = checked.body
         self.source_auth: AuthModel = checked.source_auth
         self.target_auth: AuthModel = checked.target_auth
+        self.writes = checked.writes
         self.root = root
 
     def build(self) -> Link:
@@ -124,6 +135,23 @@ class _Builder:
             dependencies=RUNTIME_DEPENDENCIES,
             filter_conditions=compiler.filter(predicate, "src") if predicate else (),
             filter_stub=predicate.stub if predicate else "",
+            target_body_sent=self.loaded.target.request_body is not None,
+            match=self._match(compiler),
+        )
+
+    def _match(self, compiler: Compiler) -> MatchModel | None:
+        """target.match, on_match, update and on_missing, as the script declares them."""
+        t, writes = self.mapping.target, self.writes
+        if t.match is None or writes.match is None:
+            return None
+        update = None
+        if t.update is not None and writes.update is not None:
+            update = _call(t.update, writes.update, compiler, "update_params")
+        return MatchModel(
+            call=_call(t.match, writes.match, compiler, "match_params"),
+            records=t.match.records or "",
+            update=update,
+            on_missing=t.on_missing,
         )
 
     def _record_need(self, pagination: PaginationModel) -> Need:
@@ -133,8 +161,9 @@ class _Builder:
         m = self.mapping
         inc, key = m.source.incremental, m.target.idempotency_key
         conditions = m.source.filter.conditions if m.source.filter else ()
+        calls = (call for call in (m.target.match, m.target.update) if call)
         return source_need(
-            (*m.fields, *m.target.params),
+            (*m.fields, *m.target.params, *(p for c in calls for p in c.params)),
             (
                 pagination.next_from_last,
                 inc.field if inc else "",
@@ -267,6 +296,32 @@ class _Builder:
                 items = self.walker.shape(found).items
                 if items is not None:
                     yield from self._stubs(fm.expr.fields, items, in_each=True)
+
+
+def _call(call: TargetCall, op: Operation, compiler: Compiler, name: str) -> CallModel:
+    """A target call; `{match: PATH}` reads the matched target record."""
+    locations = {p.name: p.location for p in op.parameters}
+    params = tuple(
+        Param(
+            fm.target,
+            locations[fm.target],
+            (
+                f"_get(matched, {py_literal(fm.expr.path)})"
+                if fm.expr.kind == "match"
+                else compiler.expr(fm.expr, "src", 0)
+            ),
+            uses_record=fm.expr.kind != "match"
+            and EXPRESSIONS[fm.expr.kind].reads_record,
+        )
+        for fm in call.params
+    )
+    return CallModel(
+        name,
+        f"target.{name.split('_', maxsplit=1)[0]}",
+        op.method.upper(),
+        op.path,
+        params,
+    )
 
 
 def _pagination(source: Endpoint) -> PaginationModel:

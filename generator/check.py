@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from generator.auth import resolve_auth
 from generator.checks import TypeChecker
+from generator.checks_writes import WriteChecker, Writes, records_items
 from generator.errors import Code, P2pgenError, Problem, did_you_mean
 from generator.kinds.expressions import EXPRESSIONS
 from generator.kinds.pagination import KEY_KINDS, STYLES
@@ -33,6 +34,7 @@ class Checked:
     body: Schema | None = None
     source_auth: AuthModel | None = None
     target_auth: AuthModel | None = None
+    writes: Writes = field(default_factory=Writes)
 
     @property
     def ok(self) -> bool:
@@ -84,6 +86,7 @@ class _Checker:
         self.result.source_auth = self._auth(m.source, self.source, "source")
         self.result.target_auth = self._auth(m.target, self.target, "target")
         self._stub_names(m.fields)
+        self.result.writes = WriteChecker(self.loaded, self.types).run(record)
         return self.result
 
     def _auth(self, endpoint: Endpoint, op: Operation, side: str) -> AuthModel | None:
@@ -95,50 +98,30 @@ class _Checker:
 
     def _record_schema(self) -> Schema | None:
         m = self.mapping.source
-        if self.source.response is None:
-            self.error(
-                m.loc,
-                f"source operation {self.source.label} has no JSON response "
-                "schema for a 2xx status; choose an operation that returns records",
-                Code.NO_RECORDS,
-            )
-            return None
-        schema: Schema = self.source.response
-        if m.records:
-            found = self.walker.find(schema, m.records)
-            if isinstance(found, Miss):
-                self.error(
-                    m.at("records"),
-                    "source.records: "
-                    + found.describe(f" in the response of {self.source.label}"),
-                    Code.NO_RECORDS,
-                )
-                return None
-            schema = found
-        shape = self.walker.shape(schema)
-        if "array" not in shape.types or shape.items is None:
-            where = f"'{m.records}'" if m.records else "the response body"
-            arrays = [
-                n
-                for n, s in self.walker.shape(self.source.response).properties.items()
-                if "array" in self.walker.shape(s).types
-            ]
-            hint = f"; set `records:` to {arrays[0]!r}" if arrays else ""
-            self.error(
-                m.at("records"),
-                f"source.records: {where} is not a list of records{hint}",
-                Code.NO_RECORDS,
-            )
-            return None
-        return shape.items
+        return records_items(
+            self.walker, self.source, m.records, m, "source", self.result.problems
+        )
 
     def _body_schema(self) -> Schema | None:
+        fields_loc = self.mapping.fields_loc or self.mapping.target.loc
+        if self.target.request_body is None and not self.mapping.fields:
+            # a write without a body (a DELETE, a PUT of path parameters only)
+            return Schema(self.target.doc, {"type": "object"}, self.target.pointer)
         if self.target.request_body is None:
             self.error(
                 self.mapping.target.loc,
                 f"target operation {self.target.label} has "
-                "no JSON request body; choose an operation that accepts one",
+                "no JSON request body; choose an operation that accepts one"
+                " (or, for a write without a body, map its parameters in"
+                " target.params and write `fields: {}`)",
                 Code.NO_REQUEST_BODY,
+            )
+            return None
+        if not self.mapping.fields:
+            self.error(
+                fields_loc,
+                "fields is empty; map at least one target field",
+                Code.INVALID_VALUE,
             )
             return None
         shape = self.walker.shape(self.target.request_body)

@@ -52,6 +52,10 @@ class Code(StrEnum):
     FILTER_OPERATOR = "filter-operator"
     FILTER_VALUE = "filter-value"
     FILTER_TYPE = "filter-type"
+    # target.match, target.update
+    MATCH_OPERATION = "match-operation"
+    MATCH_FIELD = "match-field"
+    UPDATE_BODY = "update-body"
     # auth
     AUTH_SCHEME = "auth-scheme"
     AUTH_UNSUPPORTED = "auth-unsupported"

@@ -88,6 +88,27 @@ class StubModel:
 
 
 @dataclass(frozen=True)
+class CallModel:
+    """target.match or target.update: another operation of the target API."""
+
+    function: str  # the script's function that builds its parameters
+    what: str  # target.match | target.update, for its docstring
+    method: str
+    path: str
+    params: tuple[Param, ...]
+
+
+@dataclass(frozen=True)
+class MatchModel:
+    """Upsert: the match request, the update (None: on_match skip), on_missing."""
+
+    call: CallModel
+    records: str
+    update: CallModel | None
+    on_missing: str
+
+
+@dataclass(frozen=True)
 class Link:
     name: str
     description: str
@@ -116,6 +137,15 @@ class Link:
     dependencies: tuple[str, ...]
     filter_conditions: tuple[str, ...] = ()  # source.filter's, as boolean expressions
     filter_stub: str = ""  # or the stub predicate that replaces them
+    target_body_sent: bool = True  # False: the target operation takes no body
+    match: MatchModel | None = None
+
+    @property
+    def calls(self) -> tuple[CallModel, ...]:
+        """The target calls besides the write whose parameters the script builds."""
+        m = self.match
+        calls = (m.call, m.update) if m is not None else ()
+        return tuple(call for call in calls if call is not None and call.params)
 
     @property
     def filter_function(self) -> str:

@@ -142,6 +142,24 @@ class Filter:
     loc: Loc
 
 
+# target.on_match and target.on_missing: their values, the default first
+ON_MATCH = ("update", "skip")
+ON_MISSING = ("create", "skip", "dead_letter")
+
+
+@dataclass(frozen=True)
+class TargetCall(Block):
+    """`target.match` or `target.update`: another operation of the target API.
+
+    Its params are values as in `fields`; an update's may be `{match: PATH}`
+    (Expr kind "match"), a field of the matched target record.
+    """
+
+    operation: str
+    params: tuple[FieldMap, ...] = ()
+    records: str | None = None  # match: the list in its answer (None: the body)
+
+
 @dataclass(frozen=True)
 class Endpoint(Block):
     spec: Path
@@ -153,6 +171,10 @@ class Endpoint(Block):
     incremental: Incremental | None = None
     idempotency_key: IdempotencyKey | None = None
     filter: Filter | None = None  # source only
+    match: TargetCall | None = None  # target only, from here on
+    on_match: str = ""  # "" when not written: update with `update`, else skip
+    update: TargetCall | None = None
+    on_missing: str = ON_MISSING[0]
 
 
 @dataclass(frozen=True)
@@ -165,6 +187,7 @@ class Mapping:
     target: Endpoint
     fields: tuple[FieldMap, ...]
     schedule: str = DEFAULT_SCHEDULE  # cron, UTC: when the deploy targets run the link
+    fields_loc: Loc | None = None  # where `fields` is written
 
 
 def is_identifier(name: str) -> bool:

@@ -25,6 +25,8 @@ from generator.mapping import (
     DEFAULT_SCHEDULE,
     ENV_VAR,
     FILTER_OPERATORS,
+    ON_MATCH,
+    ON_MISSING,
     Auth,
     Condition,
     Endpoint,
@@ -36,6 +38,7 @@ from generator.mapping import (
     Loc,
     Mapping,
     Pagination,
+    TargetCall,
     cron_problem,
     is_identifier,
 )
@@ -158,9 +161,16 @@ class Parser:
         return " ".join(text.split())
 
     def field_maps(
-        self, node: Node, what: str, scalars_are_constants: bool = False
+        self,
+        node: Node,
+        what: str,
+        scalars_are_constants: bool = False,
+        matched: str = "",
     ) -> tuple[FieldMap, ...]:
-        """Target path -> expression; in source params a plain value is a constant."""
+        """Target path -> expression; in source params a plain value is a constant.
+
+        `matched` ("update"): `{match: PATH}` reads the matched target record.
+        """
         if not node.is_map:
             self.error(node.loc, f"{what} must be a mapping of target paths to values")
             return ()
@@ -176,11 +186,29 @@ class Parser:
             seen.add(target)
             if scalars_are_constants and value.is_scalar:
                 expr: Expr | None = Expr("const", value.loc, value=value.value())
+            elif _is_match(value):
+                expr = self.match_expr(value, f"{what}.{target}", matched)
             else:
                 expr = self.expr(value, f"{what}.{target}")
             if expr is not None:
                 result.append(FieldMap(target, expr, loc))
         return tuple(result)
+
+    def match_expr(self, node: Node, what: str, matched: str) -> Expr | None:
+        """`{match: PATH}`: a field of the target record `target.match` found."""
+        entry = next(node.items())
+        path = self.string((entry[1], entry[2]), f"{what}.match")
+        if path is None:
+            return None
+        if matched != "update":
+            self.error(
+                node.loc,
+                f"{what}: {{match: {path}}} reads the target record found by"
+                " target.match, so it can be used only in target.update.params",
+                Code.MATCH_FIELD,
+            )
+            return None
+        return Expr("match", node.loc, path=path.strip())
 
     def expr(self, node: Node, what: str) -> Expr | None:
         if node.is_scalar:
@@ -229,7 +257,7 @@ class Parser:
         allowed = ("spec", "operation", "params", "auth") + (
             ("records", "pagination", "incremental", "filter")
             if side == "source"
-            else ("idempotency_key",)
+            else ("idempotency_key", *WRITE_KEYS)
         )
         keys = self.keys(node, side, allowed, required=("spec", "operation"))
         spec = self.string(keys.get("spec"), f"{side}.spec")
@@ -271,6 +299,46 @@ class Parser:
                 if "filter" in keys
                 else None
             ),
+            **self.writes(keys),
+        )
+
+    def writes(self, keys: dict[str, tuple[Node, Loc]]) -> dict[str, Any]:
+        """The target's match, on_match, update and on_missing keys."""
+        found: dict[str, Any] = {}
+        for key in ("match", "update"):
+            if key in keys:
+                found[key] = self.target_call(keys[key][0], key)
+        for key, values in (("on_match", ON_MATCH), ("on_missing", ON_MISSING)):
+            value = self.string(keys.get(key), f"target.{key}")
+            if value is not None and value not in values:
+                self.error(
+                    keys[key][0].loc,
+                    f"target.{key}: {value!r} is not one of {', '.join(values)}"
+                    f"{did_you_mean(value, values)}",
+                )
+            elif value is not None:
+                found[key] = value
+        return found
+
+    def target_call(self, node: Node, key: str) -> TargetCall | None:
+        """`target.match` (operation, params, records) or `target.update`."""
+        what = f"target.{key}"
+        allowed = ("operation", "params") + (("records",) if key == "match" else ())
+        keys = self.keys(node, what, allowed, required=("operation",))
+        operation = self.string(keys.get("operation"), f"{what}.operation")
+        if operation is None:
+            return None
+        params = (
+            self.field_maps(keys["params"][0], f"{what}.params", matched=key)
+            if "params" in keys
+            else ()
+        )
+        return TargetCall(
+            operation=operation,
+            params=params,
+            records=self.string(keys.get("records"), f"{what}.records"),
+            loc=node.loc,
+            locs=_locs(keys),
         )
 
     def filter(self, node: Node, what: str) -> Filter | None:
@@ -454,6 +522,15 @@ TAKEN_MODULE_NAMES = sys.stdlib_module_names | {
 }
 
 
+# target keys of the writes beyond one request per record (checks_writes.py)
+WRITE_KEYS = ("match", "on_match", "update", "on_missing")
+
+
+def _is_match(node: Node) -> bool:
+    """Whether a value is `{match: PATH}`."""
+    return node.is_map and [str(key) for key, _, _ in node.items()] == ["match"]
+
+
 def _locs(keys: dict[str, tuple[Node, Loc]]) -> dict[str, Loc]:
     return {key: node.loc for key, (node, _) in keys.items()}
 
@@ -546,10 +623,6 @@ def load_mapping(path: Path) -> Mapping:
         parser.endpoint(top["target"][0], "target", base) if "target" in top else None
     )
     fields = parser.field_maps(top["fields"][0], "fields") if "fields" in top else ()
-    if "fields" in top and not fields and not parser.problems:
-        parser.error(
-            top["fields"][0].loc, "fields is empty; map at least one target field"
-        )
     if parser.problems or name is None or source is None or target is None:
         raise P2pgenError(parser.problems)
     return Mapping(
@@ -561,4 +634,5 @@ def load_mapping(path: Path) -> Mapping:
         target=target,
         fields=fields,
         schedule=schedule,
+        fields_loc=top["fields"][0].loc,
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 
-from generator.link import Link
+from generator.link import CallModel, Link
 from generator.literals import comment, docstring, py_literal
 from generator.reserved import templates_dir
 from generator.runtime_copy import MARKER, copy_for
@@ -146,6 +146,10 @@ def declaration(link: Link) -> str:
             f" {py_literal(link.idempotency_from)})"
         )
     target_args += _auth_args(target)
+    if not link.target_body_sent:
+        target_args.append("body=False")
+    if link.match is not None:
+        target_args.append(f"match={_match(link)}")
     parts = [
         f"name={py_literal(link.name)}",
         f"source=Source({', '.join(source_args)},)",
@@ -157,6 +161,27 @@ def declaration(link: Link) -> str:
         f"required_env={py_literal(link.required_env)}",
     ]
     return f"Link({', '.join(parts)},)"
+
+
+def _match(link: Link) -> str:
+    """The write.Match that upserts: match, then update or create."""
+    assert link.match is not None
+    m = link.match
+    args = [f"call={_call(m.call)}"]
+    if m.records:
+        args.append(f"records={py_literal(m.records)}")
+    if m.update is not None:
+        args.append(f"update={_call(m.update)}")
+    args.append(f"on_missing={py_literal(m.on_missing)}")
+    return f"Match({', '.join(args)},)"
+
+
+def _call(call: CallModel) -> str:
+    args = [f"method={py_literal(call.method)}", f"path={py_literal(call.path)}"]
+    if call.params:
+        args.append(f"params={call.function}")
+        args.append(f"locations={_locations(call.params)}")
+    return f"Call({', '.join(args)},)"
 
 
 def _side_args(side: Any) -> list[str]:

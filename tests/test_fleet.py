@@ -44,7 +44,7 @@ def test_every_example_link_is_listed_current(repo: Path) -> None:
     crm = next(r for r in rows if r["name"] == "crm_to_mailer")
     assert crm["source_api"].startswith("Acme CRM")
     assert crm["source_operation"] == "listContacts"
-    assert crm["target_operation"] == "addListMember"
+    assert crm["target_operation"] == "setListMember"
 
 
 def test_stale_and_missing_links_and_the_last_run_are_shown(repo: Path) -> None:

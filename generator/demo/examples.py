@@ -48,9 +48,17 @@ class CrmApi(Api):
     def setup(self) -> None:
         self.seed("contacts", seed_contacts(random.Random(1), self.n(60)))
         self.check = body_validator(self.spec, "POST", "/customers")
+        self.check_update = body_validator(
+            self.spec, "PATCH", "/customers/{customer_id}"
+        )
+        self.check_batch = body_validator(self.spec, "POST", "/customers/batch")
         self.route("GET", "/contacts", self.list_contacts)
         self.route("GET", "/customers", self.list_customers)
         self.route("POST", "/customers", self.create_customer)
+        self.route("POST", "/customers/batch", self.create_customers)
+        one = r"/customers/(?P<customer_id>[^/]+)"
+        self.route("PATCH", one, self.update_customer)
+        self.route("DELETE", one, self.delete_customer)
 
     def authorised(self, req: Request) -> bool:
         return same_secret(req.bearer(), self.creds["CRM_TOKEN"])
@@ -79,21 +87,63 @@ class CrmApi(Api):
         return self.page(req, contacts, "data")
 
     def list_customers(self, req: Request, _: re.Match[str]) -> Response:
-        return self.page(req, self.store.all("customers"), "data")
+        ref, email = req.query.get("external_ref"), req.query.get("email")
+        customers = [
+            c
+            for c in self.store.all("customers")
+            if (ref is None or c.get("external_ref") == ref)
+            and (email is None or str(c.get("email")).lower() == email.lower())
+        ]
+        return self.page(req, customers, "data")
+
+    def new_customer(self, body: Json) -> Json:
+        """Store a checked input as a new customer (the store is held)."""
+        customer = {
+            **body,
+            "id": f"cus_{self.store.next_number('customers'):06x}",
+            "created_at": now_iso(),
+        }
+        self.store.add("customers", customer)
+        return customer
 
     def create_customer(self, req: Request, _: re.Match[str]) -> Response:
         def apply() -> Response:
-            body = self.parse(req, self.check, 422)
-            number = self.store.count("customers") + 1
-            customer = {
-                **body,
-                "id": f"cus_{number:06x}",
-                "created_at": now_iso(),
-            }
-            self.store.add("customers", customer)
-            return Response(201, customer)
+            return Response(201, self.new_customer(self.parse(req, self.check, 422)))
 
         return self.write(req, apply)
+
+    def create_customers(self, req: Request, _: re.Match[str]) -> Response:
+        """Each input on its own: one result per input, in order."""
+
+        def apply() -> Response:
+            body = self.parse(req, self.check_batch, 422)
+            results: list[Json] = []
+            for item in body["inputs"]:
+                problems = self.check(item)
+                if problems:
+                    error = self.error(422, "the input does not match the schema")
+                    assert error.body is not None
+                    error.body["details"] = [{"problem": p} for p in problems]
+                    results.append({"status": 422, "error": error.body})
+                else:
+                    results.append({"status": 201, "customer": self.new_customer(item)})
+            return Response(200, {"results": results})
+
+        return self.write(req, apply)
+
+    def update_customer(self, req: Request, match: re.Match[str]) -> Response:
+        with self.store.locked():
+            found = self.store.find("customers", match["customer_id"])
+            if found is None:
+                return self.error(404, f"no customer {match['customer_id']!r}")
+            customer = {**found, **self.parse(req, self.check_update, 422)}
+            self.store.replace("customers", match["customer_id"], customer)
+            return Response(200, customer)
+
+    def delete_customer(self, req: Request, match: re.Match[str]) -> Response:
+        if not self.store.delete("customers", match["customer_id"]):
+            return self.error(404, f"no customer {match['customer_id']!r}")
+        return Response(204)
 
 
 class MailerApi(Api):
@@ -106,6 +156,9 @@ class MailerApi(Api):
         members = r"/lists/(?P<list_id>[^/]+)/members"
         self.route("GET", members, self.list_members)
         self.route("POST", members, self.add_member)
+        one = members + r"/(?P<subscriber_hash>[^/]+)"
+        self.route("PUT", one, self.set_member)
+        self.route("DELETE", one, self.delete_member)
 
     def authorised(self, req: Request) -> bool:
         return same_secret(
@@ -175,6 +228,40 @@ class MailerApi(Api):
             return Response(201, member)
 
         return self.write(req, apply)
+
+    def set_member(self, req: Request, match: re.Match[str]) -> Response:
+        """Create or replace the member whose hash is in the path."""
+        with self.store.locked():
+            try:
+                self.members(match)
+            except LookupError:
+                return self.error(404, f"list {match['list_id']!r} does not exist")
+            body = self.parse(req, self.check, 400)
+            email = str(body["email_address"]).lower()
+            member_id = hashlib.md5(email.encode()).hexdigest()
+            if member_id != match["subscriber_hash"]:
+                return self.error(
+                    400, "subscriber_hash is not the MD5 of the lowercased email"
+                )
+            member = {
+                **body,
+                "id": member_id,
+                "list_id": match["list_id"],
+                "last_changed": now_iso(),
+            }
+            if self.store.replace("members", member_id, member):
+                return Response(200, member)
+            self.store.add("members", member)
+            return Response(201, member)
+
+    def delete_member(self, req: Request, match: re.Match[str]) -> Response:
+        try:
+            self.members(match)
+        except LookupError:
+            return self.error(404, f"list {match['list_id']!r} does not exist")
+        if not self.store.delete("members", match["subscriber_hash"]):
+            return self.error(404, "no such member")
+        return Response(204)
 
 
 class InvoicingApi(Api):

@@ -56,6 +56,7 @@ class Store:
         # atomic without SQLite transactions across requests.
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._lock = threading.RLock()
+        self._numbers: dict[str, int] = {}  # the last number given, by collection
         self._db.executescript("""
             CREATE TABLE records (
                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -127,6 +128,39 @@ class Store:
                 (collection, f"$.{field}", value),
             ).fetchone()
         return row is not None
+
+    def find(self, collection: str, record_id: str) -> Json | None:
+        """The record with this id, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM records WHERE collection = ? AND id = ?",
+                (collection, record_id),
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def replace(self, collection: str, record_id: str, record: Json) -> bool:
+        """Replace the record with this id in place; False when there is none."""
+        with self._lock, self._db:
+            cursor = self._db.execute(
+                "UPDATE records SET body = ? WHERE collection = ? AND id = ?",
+                (json.dumps(record), collection, record_id),
+            )
+        return cursor.rowcount > 0
+
+    def delete(self, collection: str, record_id: str) -> bool:
+        """Delete the record with this id; False when there is none."""
+        with self._lock, self._db:
+            cursor = self._db.execute(
+                "DELETE FROM records WHERE collection = ? AND id = ?",
+                (collection, record_id),
+            )
+        return cursor.rowcount > 0
+
+    def next_number(self, collection: str) -> int:
+        """A number for a new record's id, never one a deleted record had."""
+        with self._lock:
+            self._numbers[collection] = self._numbers.get(collection, 0) + 1
+            return self._numbers[collection]
 
     def count(self, collection: str) -> int:
         """Return how many records a collection holds."""

@@ -40,12 +40,15 @@ class Config:
 class Summary:
     link: str = ""
     read: int = 0
-    written: int = 0
+    written: int = 0  # every successful write: created + updated + deleted
     failed: int = 0
     skipped: int = 0
     started: str = ""
     finished: str = ""
     exit_code: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, name: str) -> None:
@@ -57,6 +60,9 @@ class Summary:
             "link": self.link,
             "read": self.read,
             "written": self.written,
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
             "failed": self.failed,
             "skipped": self.skipped,
             "started": self.started,

@@ -50,6 +50,7 @@ from generator.runtime.http import _safe_url, _same_origin, _url, send
 from generator.runtime.mapping import _as_string, _get
 from generator.runtime.notify import keep_notify_url_secret, notify
 from generator.runtime.pagination import NoPagination, Paginator
+from generator.runtime.write import outcome, write
 
 MAX_EMPTY_PAGES = 100
 HISTORY_SIZE = 100
@@ -102,6 +103,9 @@ class Target:
     locations: dict[str, str] = field(default_factory=dict)
     idempotency: IdempotencyKey | None = None
     auth: EnvAuth = field(default_factory=NoAuth)
+    body: bool = True  # False: the operation takes no request body (a DELETE...)
+    # write.Match: match-then-write (client, config, record, its write, place_params)
+    match: Callable[[httpx.Client, Config, Any, httpx.Request, Any], str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -353,18 +357,12 @@ def target_request(
         )
     payload = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
     return client.build_request(
-        target.method, path, params=params, headers=headers, json=payload
+        target.method,
+        path,
+        params=params,
+        headers=headers,
+        json=payload if target.body else None,
     )
-
-
-def write(client: httpx.Client, request: httpx.Request, config: Config) -> None:
-    response, attempts = send(client, request, config)
-    if response.status_code >= 300:
-        raise WriteFailed(
-            f"HTTP {response.status_code}: {response.text[:500]}",
-            response.status_code,
-            attempts,
-        )
 
 
 class Progress:
@@ -383,7 +381,11 @@ class Progress:
         self.last = now
         s = self.summary
         rate = s.read / max(now - self.started, 1e-9)
-        text = f"read {s.read}, written {s.written}, failed {s.failed} ({rate:.0f} records/s)"
+        done = f"created {s.created}, updated {s.updated}, deleted {s.deleted}"
+        text = (
+            f"read {s.read}, written {s.written} ({done}), failed {s.failed}"
+            f" ({rate:.0f} records/s)"
+        )
         if self.live:
             sys.stderr.write("\r" + text + ("\n" if final else ""))
             sys.stderr.flush()
@@ -515,7 +517,15 @@ def _run_locked(
             leaves the checkpoint before this record and stops the run.
             """
             try:
-                write(target, target_request(target, link, record, body, raw), config)
+                request = target_request(target, link, record, body, raw)
+                if link.target.match is not None:
+                    done = link.target.match(
+                        target, config, record, request, place_params
+                    )
+                else:
+                    done = outcome(
+                        request.method, write(target, request, config).status_code
+                    )
             except FatalError:
                 raise
             except WriteFailed as exc:
@@ -526,7 +536,9 @@ def _run_locked(
                 summary.count("failed")
                 dead.add("write", _brief(exc), raw)
             else:
-                summary.count("written")
+                summary.count(done)
+                if done != "skipped":
+                    summary.count("written")
             checkpoint.finish(seq)
             progress.tick()
 

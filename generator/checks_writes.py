@@ -1,0 +1,258 @@
+"""Checks of the target's writes beyond one request per record: match and update.
+
+`target.match` must be a GET of the target API whose answer holds a list of
+records; `target.update` an operation whose body takes every mapped field;
+`{match: PATH}` must name a field of the matched record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.checks import TypeChecker
+from generator.errors import Code, P2pgenError, Problem, did_you_mean
+from generator.kinds.expressions import EXPRESSIONS
+from generator.load import Loaded
+from generator.mapping import ON_MATCH, Block, FieldMap, Loc, TargetCall
+from generator.schemas import Miss, Walker
+from generator.specs import Operation, Schema, find_operation, iter_operations
+
+
+@dataclass
+class Writes:
+    """What the checks found: the operations the build stage declares."""
+
+    match: Operation | None = None
+    match_record: Schema | None = None  # one record of the match answer
+    update: Operation | None = None
+
+
+def records_items(
+    walker: Walker,
+    op: Operation,
+    records: str | None,
+    block: Block,
+    what: str,
+    problems: list[Problem],
+) -> Schema | None:
+    """The schema of one record in the answer of `op` (at `records`), or a problem.
+
+    `block` is where the operation is named (source, target.match) and `what`
+    its name in messages.
+    """
+    if op.response is None:
+        problems.append(
+            block.loc.problem(
+                f"{what} operation {op.label} has no JSON response schema for a 2xx"
+                " status; choose an operation that returns records",
+                code=Code.NO_RECORDS,
+            )
+        )
+        return None
+    schema: Schema = op.response
+    if records:
+        found = walker.find(schema, records)
+        if isinstance(found, Miss):
+            problems.append(
+                block.at("records").problem(
+                    f"{what}.records: "
+                    + found.describe(f" in the response of {op.label}"),
+                    code=Code.NO_RECORDS,
+                )
+            )
+            return None
+        schema = found
+    shape = walker.shape(schema)
+    if "array" in shape.types and shape.items is not None:
+        return shape.items
+    where = f"'{records}'" if records else "the response body"
+    arrays = [
+        name
+        for name, s in walker.shape(op.response).properties.items()
+        if "array" in walker.shape(s).types
+    ]
+    hint = f"; set `records:` to {arrays[0]!r}" if arrays else ""
+    problems.append(
+        block.at("records").problem(
+            f"{what}.records: {where} is not a list of records{hint}",
+            code=Code.NO_RECORDS,
+        )
+    )
+    return None
+
+
+class WriteChecker:
+    """Collects the problems of target.match, on_match, update and on_missing."""
+
+    def __init__(self, loaded: Loaded, types: TypeChecker) -> None:
+        self.loaded = loaded
+        self.target = loaded.mapping.target
+        self.types = types
+        self.walker = types.walker
+        self.problems = types.problems
+
+    def error(self, loc: Loc, message: str, code: Code) -> None:
+        self.problems.append(loc.problem(message, code=code))
+
+    def run(self, record: Schema | None) -> Writes:
+        t = self.target
+        found = Writes()
+        if t.match is None:
+            for key in ("update", "on_match", "on_missing"):
+                if key in t.locs:
+                    self.error(
+                        t.at(key),
+                        f"target.{key} needs target.match: it says what to do with"
+                        " the target record that the match finds (or does not find)",
+                        Code.MISSING_KEY,
+                    )
+            return found
+        if t.on_match == ON_MATCH[0] and t.update is None:
+            self.error(
+                t.at("on_match"),
+                "target.on_match: update needs target.update (the operation that"
+                " changes the matched record, e.g. a PATCH); or write on_match: skip",
+                Code.MISSING_KEY,
+            )
+        elif t.on_match == "skip" and t.update is not None:
+            self.error(
+                t.at("update"),
+                "target.update is never used with on_match: skip; remove one of them",
+                Code.CONFLICTING_KEYS,
+            )
+        found.match = self._operation(t.match, "target.match")
+        if found.match is not None and self._match_operation(found.match, t.match):
+            found.match_record = records_items(
+                self.walker,
+                found.match,
+                t.match.records,
+                t.match,
+                "target.match",
+                self.problems,
+            )
+            self._params(t.match, found.match, "target.match", record, None)
+        if t.update is not None:
+            found.update = self._operation(t.update, "target.update")
+            if found.update is not None:
+                self._update_operation(found.update, t.update)
+                self._params(
+                    t.update, found.update, "target.update", record, found.match_record
+                )
+        return found
+
+    def _operation(self, call: TargetCall, what: str) -> Operation | None:
+        try:
+            return find_operation(
+                self.loaded.specs, self.loaded.target.doc, call.operation
+            )
+        except P2pgenError as exc:
+            message = exc.problems[0].message
+            self.error(
+                call.at("operation"),
+                f"{what}.operation: {message} in {self.loaded.target.doc.path.name}",
+                Code.OPERATION_NOT_FOUND,
+            )
+            return None
+
+    def _match_operation(self, op: Operation, call: TargetCall) -> bool:
+        """Whether the match operation is a GET (the search the match needs)."""
+        if op.method == "get":
+            return True
+        searches = [
+            str(o.get("operationId") or f"{m.upper()} {p}")
+            for m, p, o in iter_operations(self.loaded.target.doc)
+            if m == "get"
+        ]
+        hint = f"; the target's GET operations: {', '.join(searches[:8])}"
+        self.error(
+            call.at("operation"),
+            f"target.match: {op.label} is not a GET; the match operation must"
+            " search the target's records (e.g. GET /customers?email=...)"
+            + (hint if searches else ""),
+            Code.MATCH_OPERATION,
+        )
+        return False
+
+    def _update_operation(self, op: Operation, call: TargetCall) -> None:
+        fields = self.loaded.mapping.fields
+        if op.method == "get":
+            self.error(
+                call.at("operation"),
+                f"target.update: {op.label} is a GET, which changes nothing; choose"
+                " the operation that updates one record (a PATCH or a PUT)",
+                Code.UPDATE_BODY,
+            )
+            return
+        if op.request_body is None:
+            if fields:
+                self.error(
+                    call.at("operation"),
+                    f"target.update: {op.label} has no JSON request body, but the"
+                    " update sends the mapped fields; choose an operation that"
+                    " accepts them",
+                    Code.UPDATE_BODY,
+                )
+            return
+        for fm in fields:
+            miss = self.walker.find(op.request_body, fm.target)
+            if isinstance(miss, Miss):
+                self.error(
+                    fm.loc,
+                    f"fields.{fm.target}: target.update {op.label} sends the same"
+                    f" body as target.operation, but {miss.describe(' in its body')};"
+                    " remove the field or choose another update operation",
+                    Code.UPDATE_BODY,
+                )
+
+    def _params(
+        self,
+        call: TargetCall,
+        op: Operation,
+        what: str,
+        record: Schema | None,
+        matched: Schema | None,
+    ) -> None:
+        known = {p.name: p for p in op.parameters}
+        for fm in call.params:
+            if fm.target not in known:
+                self.error(
+                    fm.loc,
+                    f"{what}.params: {op.label} has no parameter {fm.target!r}"
+                    f"{did_you_mean(fm.target, known)}",
+                    Code.UNKNOWN_PARAMETER,
+                )
+            elif fm.expr.kind == "match":
+                self._matched_field(fm, matched, what)
+            elif not EXPRESSIONS[fm.expr.kind].makes_parameter:
+                self.error(
+                    fm.loc,
+                    f"{what}.params.{fm.target}: {fm.expr.kind!r} cannot produce a"
+                    " request parameter",
+                    Code.PARAMETER_VALUE,
+                )
+            elif record is not None and fm.expr.kind == "path":
+                self.types.source_field(
+                    record, fm.expr.path, fm.expr.loc, f"{what}.params"
+                )
+        mapped = {fm.target for fm in call.params}
+        for param in op.parameters:
+            if param.required and param.name not in mapped:
+                example = "{match: id}" if what == "target.update" else "a source field"
+                self.error(
+                    call.loc,
+                    f"{what}.params: {op.label} requires the {param.location}"
+                    f" parameter {param.name!r}; map it, e.g. `{param.name}: {example}`",
+                    Code.REQUIRED_PARAMETER_UNMAPPED,
+                )
+
+    def _matched_field(self, fm: FieldMap, matched: Schema | None, what: str) -> None:
+        if matched is None:
+            return  # the match operation's own problem is reported
+        found = self.walker.find(matched, fm.expr.path)
+        if isinstance(found, Miss):
+            self.error(
+                fm.expr.loc,
+                f"{what}.params.{fm.target}: {{match: {fm.expr.path}}}: the matched"
+                f" target record has no such field: {found.describe()}",
+                Code.MATCH_FIELD,
+            )

@@ -1,0 +1,213 @@
+"""Writes to the target: one record's request, and match-then-write (upsert)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+
+from generator.runtime.core import RETRY_STATUSES, Config, WriteFailed, redact
+from generator.runtime.http import _safe_url, retry_delay, send
+from generator.runtime.mapping import _get
+
+# run.place_params: (path, values, locations) -> (path, query, headers)
+Place = Callable[
+    [str, dict[str, Any], dict[str, str]],
+    tuple[str, dict[str, str], dict[str, str]],
+]
+
+
+def write(
+    client: httpx.Client, request: httpx.Request, config: Config
+) -> httpx.Response:
+    """Send one write; an answer that is not 2xx after the retries is a WriteFailed."""
+    response, attempts = send(client, request, config)
+    if response.status_code >= 300:
+        raise WriteFailed(
+            f"HTTP {response.status_code}: {response.text[:500]}",
+            response.status_code,
+            attempts,
+        )
+    return response
+
+
+def outcome(method: str, status: int) -> str:
+    """What a successful write did, for the summary: created, updated or deleted."""
+    if method == "DELETE":
+        return "deleted"
+    if status == 201 or method == "POST":
+        return "created"
+    return "updated"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call:
+    """A request of the target API besides the record's own write: a match or an update."""
+
+    method: str
+    path: str
+    # (source record, matched target record or None) -> path, query and header values
+    params: Callable[[Any, Any], dict[str, Any]] | None = None
+    locations: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self,
+        client: httpx.Client,
+        place: Place,
+        record: Any,
+        matched: Any = None,
+        body: httpx.Request | None = None,
+    ) -> httpx.Request:
+        """This call for one record; `body`: the record's write, whose body it sends."""
+        values = self.params(record, matched) if self.params is not None else {}
+        path, query, headers = place(self.path, values, self.locations)
+        if body is not None and body.content:
+            headers["Content-Type"] = body.headers.get(
+                "Content-Type", "application/json"
+            )
+        return client.build_request(
+            self.method,
+            path,
+            params=query,
+            headers=headers,
+            content=body.content if body is not None else None,
+        )
+
+
+class KeyLocks:
+    """A lock per key in use: records sharing a match key are written one at a time.
+
+    Only keys in use are kept, so memory stays flat however many keys a run sees.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.locks: dict[str, tuple[threading.Lock, list[int]]] = {}
+
+    @contextmanager
+    def held(self, key: str) -> Iterator[None]:
+        with self.lock:
+            lock, users = self.locks.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self.lock:
+                users[0] -= 1
+                if not users[0]:
+                    del self.locks[key]
+
+
+def matches(
+    client: httpx.Client, request: httpx.Request, records: str, config: Config
+) -> list[Any]:
+    """The target records a match request finds (the first page of its answer)."""
+    response, attempts = send(client, request, config)
+    where = _safe_url(request.url)
+    if response.status_code >= 300:
+        raise WriteFailed(
+            f"match {where}: HTTP {response.status_code}: {response.text[:500]}",
+            response.status_code,
+            attempts,
+        )
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        raise WriteFailed(
+            f"match {where}: the answer is not JSON", response.status_code, attempts
+        ) from None
+    found = _get(body, records) if records else body
+    if not isinstance(found, list):
+        raise WriteFailed(
+            f"match {where}: no list of records at {records or 'the answer'!r}",
+            response.status_code,
+            attempts,
+        )
+    return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class Match:
+    """Upsert (target.match): look for the record at the target, then write.
+
+    No match: `on_missing` (create sends the record's own write). One match:
+    `update` with the matched record, or skip. Two or more: dead-lettered as
+    ambiguous. A rerun after a kill finds what the killed run created, so it
+    never creates a record twice.
+    """
+
+    call: Call
+    records: str = ""  # the list in the match answer ("": the answer is the list)
+    update: Call | None = None  # None: on_match is skip
+    on_missing: str = "create"  # create | skip | dead_letter
+    locks: KeyLocks = field(default_factory=KeyLocks, compare=False, repr=False)
+
+    def __call__(
+        self,
+        client: httpx.Client,
+        config: Config,
+        record: Any,
+        request: httpx.Request,
+        place: Place,
+    ) -> str:
+        """Write one record; return the count it adds to: created, updated or skipped.
+
+        A create whose answer is lost (or refused with 429/5xx) is not sent
+        again blindly: the match runs again first, and finds the record if
+        the create went through.
+        """
+        look = self.call.request(client, place, record)
+        once = replace(config, max_retries=0)
+        with self.locks.held(str(look.url)):
+            attempt = 0
+            while True:
+                attempt += 1
+                found = matches(client, look, self.records, config)
+                if len(found) > 1:
+                    raise WriteFailed(
+                        f"ambiguous: {len(found)} target records match"
+                        f" {_safe_url(look.url)}{_query(look)}; not guessing which"
+                        " to update",
+                        None,
+                        attempt,
+                    )
+                if found and attempt > 1:
+                    return "created"  # the create whose answer was lost
+                if found and self.update is None:
+                    return "skipped"
+                if found and self.update is not None:
+                    update = self.update.request(
+                        client, place, record, found[0], request
+                    )
+                    write(client, update, config)
+                    return "updated"
+                if self.on_missing == "skip":
+                    return "skipped"
+                if self.on_missing == "dead_letter":
+                    raise WriteFailed(
+                        f"no target record matches {_safe_url(look.url)}{_query(look)}"
+                        " (on_missing: dead_letter)",
+                        None,
+                        1,
+                    )
+                try:
+                    response = write(client, request, once)
+                except WriteFailed as exc:
+                    lost = exc.status is None or exc.status in RETRY_STATUSES
+                    if not lost or attempt > config.max_retries:
+                        raise WriteFailed(str(exc), exc.status, attempt) from None
+                    time.sleep(retry_delay(attempt, None))
+                    continue
+                return outcome(request.method, response.status_code)
+
+
+def _query(request: httpx.Request) -> str:
+    """The match request's query, for a dead letter: what was looked for."""
+    query = request.url.query.decode("ascii", "replace")
+    return redact(f"?{query}") if query else ""
