@@ -230,7 +230,7 @@ def test_transform_builds_a_body_the_target_schema_accepts() -> None:
         assert _get(payload, path) == value, path
 
 
-@pytest.mark.usefixtures("stubs_filled")
+@pytest.mark.usefixtures("stubs_filled", "every_record_sent")
 def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     records = make_records(RECORD_COUNT)
     source, target = FakeSource(records), FakeTarget()
@@ -250,7 +250,7 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     assert state["last_run"]["written"] == len(records)
 
 
-@pytest.mark.usefixtures("stubs_filled")
+@pytest.mark.usefixtures("stubs_filled", "every_record_sent")
 def test_rejected_write_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     records = make_records(3)
     summary = run_link(tmp_path, FakeSource(records), FakeTarget([(422, {})]))
@@ -260,9 +260,24 @@ def test_rejected_write_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     assert entry["record"] == records[0]
 
 
+@pytest.fixture
+def every_record_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run tests send every sample record; the filter has a test of its own."""
+    monkeypatch.setattr(link, "source_filter", lambda record: True)
+
+
+def test_source_filter_decides_on_the_sample_record() -> None:
+    record = link.SourceRecord.model_validate(SAMPLE_RECORDS[0])
+    try:
+        decision = link.source_filter(record)
+    except NotImplementedError as exc:
+        pytest.skip(str(exc))
+    assert isinstance(decision, bool)
+
+
 def test_invalid_body_is_rejected_by_the_target_model() -> None:
     with pytest.raises(ValidationError):
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:a651c7ca48660c258ced128e3aaa5660fe60f81d967ff6e6aa5542cd9453d53f
+# p2pgen checksum sha256:094653ae28e81e6b88585346c3846f6f7c8f2a216e8bcbd77690c9672c2f07c2

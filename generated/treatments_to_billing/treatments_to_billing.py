@@ -237,12 +237,15 @@ class Config:
 class Summary:
     link: str = ""
     read: int = 0
-    written: int = 0
+    written: int = 0  # every successful write: created + updated + deleted
     failed: int = 0
     skipped: int = 0
     started: str = ""
     finished: str = ""
     exit_code: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, name: str) -> None:
@@ -254,6 +257,9 @@ class Summary:
             "link": self.link,
             "read": self.read,
             "written": self.written,
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
             "failed": self.failed,
             "skipped": self.skipped,
             "started": self.started,
@@ -1072,6 +1078,32 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
             yield number, entry["record"]
 
 
+# --- Writes to the target: one record's request, and match-then-write (upsert) ---
+
+
+def write(
+    client: httpx.Client, request: httpx.Request, config: Config
+) -> httpx.Response:
+    """Send one write; an answer that is not 2xx after the retries is a WriteFailed."""
+    response, attempts = send(client, request, config)
+    if response.status_code >= 300:
+        raise WriteFailed(
+            f"HTTP {response.status_code}: {response.text[:500]}",
+            response.status_code,
+            attempts,
+        )
+    return response
+
+
+def outcome(method: str, status: int) -> str:
+    """What a successful write did, for the summary: created, updated or deleted."""
+    if method == "DELETE":
+        return "deleted"
+    if status == 201 or method == "POST":
+        return "created"
+    return "updated"
+
+
 # --- The link declaration, the run loop and the script's command line ---
 
 
@@ -1126,6 +1158,9 @@ class Target:
     locations: dict[str, str] = field(default_factory=dict)
     idempotency: IdempotencyKey | None = None
     auth: EnvAuth = field(default_factory=NoAuth)
+    body: bool = True  # False: the operation takes no request body (a DELETE...)
+    # write.Match: match-then-write (client, config, record, its write, place_params)
+    match: Callable[[httpx.Client, Config, Any, httpx.Request, Any], str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1368,18 +1403,12 @@ def target_request(
         )
     payload = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
     return client.build_request(
-        target.method, path, params=params, headers=headers, json=payload
+        target.method,
+        path,
+        params=params,
+        headers=headers,
+        json=payload if target.body else None,
     )
-
-
-def write(client: httpx.Client, request: httpx.Request, config: Config) -> None:
-    response, attempts = send(client, request, config)
-    if response.status_code >= 300:
-        raise WriteFailed(
-            f"HTTP {response.status_code}: {response.text[:500]}",
-            response.status_code,
-            attempts,
-        )
 
 
 class Progress:
@@ -1398,7 +1427,11 @@ class Progress:
         self.last = now
         s = self.summary
         rate = s.read / max(now - self.started, 1e-9)
-        text = f"read {s.read}, written {s.written}, failed {s.failed} ({rate:.0f} records/s)"
+        done = f"created {s.created}, updated {s.updated}, deleted {s.deleted}"
+        text = (
+            f"read {s.read}, written {s.written} ({done}), failed {s.failed}"
+            f" ({rate:.0f} records/s)"
+        )
         if self.live:
             sys.stderr.write("\r" + text + ("\n" if final else ""))
             sys.stderr.flush()
@@ -1497,7 +1530,15 @@ def _run_locked(
             leaves the checkpoint before this record and stops the run.
             """
             try:
-                write(target, target_request(target, link, record, body, raw), config)
+                request = target_request(target, link, record, body, raw)
+                if link.target.match is not None:
+                    done = link.target.match(
+                        target, config, record, request, place_params
+                    )
+                else:
+                    done = outcome(
+                        request.method, write(target, request, config).status_code
+                    )
             except FatalError:
                 raise
             except WriteFailed as exc:
@@ -1508,7 +1549,9 @@ def _run_locked(
                 summary.count("failed")
                 dead.add("write", _brief(exc), raw)
             else:
-                summary.count("written")
+                summary.count(done)
+                if done != "skipped":
+                    summary.count("written")
             checkpoint.finish(seq)
             progress.tick()
 
@@ -1796,4 +1839,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:451b52d1f5b20d302cff54ed002900b2542dde18bdbb788acc1ae7db80444ecb
+# p2pgen checksum sha256:bed2979748b94913ebb2ef2483b3dbdd94d25e3c4f972bcad3617ceda9bcd5a1
