@@ -152,6 +152,11 @@ class _Builder:
             records=t.match.records or "",
             update=update,
             on_missing=t.on_missing,
+            sample=(
+                sample(self.walker, writes.match_record, "record")
+                if writes.match_record is not None
+                else None
+            ),
         )
 
     def _record_need(self, pagination: PaginationModel) -> Need:

@@ -106,6 +106,7 @@ class MatchModel:
     records: str
     update: CallModel | None
     on_missing: str
+    sample: Any = None  # a target record the match answer may hold, for the tests
 
 
 @dataclass(frozen=True)

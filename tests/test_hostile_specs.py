@@ -82,21 +82,21 @@ def _validate(project: Path, change: Callable[[Path], None]) -> tuple[int, str]:
         ),
         (
             _edit("example: 1704067200", "example: " + "9" * 5000),
-            "crm.yaml:238:20: a number with 5000 digits is too long; write it as a "
+            "crm.yaml:362:20: a number with 5000 digits is too long; write it as a "
             "string or a smaller number",
         ),
         (
             _as_json(lambda t: t.replace("1704067200", "9" * 5000, 1)),
-            "crm.json:377:18: a number with 5000 digits is too long",
+            "crm.json:569:18: a number with 5000 digits is too long",
         ),
         (
             _as_json(lambda t: t.replace("1704067200", "NaN", 1)),
-            "crm.json:377:18: invalid JSON: NaN is not a JSON number; write a "
+            "crm.json:569:18: invalid JSON: NaN is not a JSON number; write a "
             "number or a string",
         ),
         (
             _as_json(lambda t: t.replace("1704067200", "-Infinity", 1)),
-            "crm.json:377:18: invalid JSON: -Infinity is not a JSON number",
+            "crm.json:569:18: invalid JSON: -Infinity is not a JSON number",
         ),
     ],
     ids=["alias_bomb", "recursive_alias", "huge_int", "json_huge_int", "nan", "inf"],
@@ -116,7 +116,7 @@ def test_duplicate_keys_in_yaml_and_json_name_the_line(project: Path) -> None:
     )
     assert code == 0, output
     assert (
-        "crm.yaml:222:11: warning: duplicate key 'type' (first at line 221); the "
+        "crm.yaml:346:11: warning: duplicate key 'type' (first at line 345); the "
         "last one wins"
     ) in output, output
     code, output = _validate(
@@ -146,7 +146,7 @@ def _both(*edits: Callable[[Path], None]) -> Callable[[Path], None]:
     return edit
 
 
-REF_AT = "crm.yaml:252:1: at /components/schemas/Contact/properties/address/$ref: "
+REF_AT = "crm.yaml:376:1: at /components/schemas/Contact/properties/address/$ref: "
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ REF_AT = "crm.yaml:252:1: at /components/schemas/Contact/properties/address/$ref
         ),
         (
             _edit(PERSON_REF, '$ref: "#/components/schemas/PersonNam"'),
-            "crm.yaml:225:1: at /components/schemas/Contact/properties/name/$ref: "
+            "crm.yaml:349:1: at /components/schemas/Contact/properties/name/$ref: "
             "$ref '#/components/schemas/PersonNam': pointer not found: nothing named "
             "'PersonNam' under /components/schemas; fix the $ref; did you mean "
             "'PersonName'?",
@@ -175,7 +175,7 @@ REF_AT = "crm.yaml:252:1: at /components/schemas/Contact/properties/address/$ref
                 "    PersonName:\n      $ref: '#/components/schemas/PersonName'\n"
                 "    P2:\n",
             ),
-            "crm.yaml:201:1: at /components/schemas/PersonName/$ref: $ref "
+            "crm.yaml:325:1: at /components/schemas/PersonName/$ref: $ref "
             "'#/components/schemas/PersonName': $ref cycle (#/components/schemas/"
             "PersonName): the $refs lead back to themselves",
         ),
