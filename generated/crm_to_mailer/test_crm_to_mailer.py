@@ -185,7 +185,7 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content))
+        self.bodies.append(json.loads(request.content) if request.content else None)
         return httpx.Response(201, json={"ok": True})
 
 
@@ -271,4 +271,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:b7c165cbfcdba0fe5687fd9884c3344b963630a569b465f46e075cb93ced518e
+# p2pgen checksum sha256:9724ba942351ab5f95e7a73a770ce7449ff4d9a00de39d7e55285c25a3f13806

@@ -53,6 +53,18 @@ EXPECTED: dict[str, Any] = {
     "company": "Cobol Systems",
     "currency": "EUR",
 }
+# A target record, as the target.match request's answer holds them.
+MATCHED: Any = {
+    "external_ref": "ledger-cus-0042",
+    "name": "Grace Hopper",
+    "email": "grace@example.com",
+    "company": "Cobol Systems",
+    "lifetime_value_cents": 125000,
+    "currency": "EUR",
+    "last_paid_at": "2024-02-28T16:05:00Z",
+    "id": "cus_7f3a9c",
+    "created_at": "2024-03-05T10:00:00Z",
+}
 # Fields made distinct in each test record (record ids, cursors, high-water marks).
 DISTINCT_FIELDS: list[str] = ["id"]
 SECRETS: dict[str, str] = {
@@ -165,9 +177,12 @@ class FakeTarget:
         self,
         script: list[tuple[int, dict[str, str]]] | None = None,
         reply: Callable[[httpx.Request], httpx.Response] | None = None,
+        matched: list[Any] | None = None,
     ) -> None:
         self.script = list(script or [])
         self.reply = reply
+        self.matched = list(matched or [])  # what every target.match request finds
+        self.matches: list[httpx.Request] = []
         self.token_script: list[int] = []  # token endpoint statuses to give first
         self.tokens = 0
         self.token_requests: list[httpx.Request] = []
@@ -176,6 +191,11 @@ class FakeTarget:
         self.bodies: list[Any] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == "/customers":
+            self.matches.append(request)
+            found: Any = {}
+            _put(found, "data", self.matched)
+            return httpx.Response(200, json=found)
         self.requests.append(request)
         self.authorizations.append(request.headers.get("Authorization"))
         if self.reply is not None:
@@ -186,7 +206,7 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content))
+        self.bodies.append(json.loads(request.content) if request.content else None)
         return httpx.Response(201, json={"ok": True})
 
 
@@ -260,6 +280,29 @@ def test_rejected_write_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     assert entry["record"] == records[0]
 
 
+@pytest.mark.usefixtures("stubs_filled", "every_record_sent")
+def test_a_record_the_match_finds_is_updated(tmp_path: Path) -> None:
+    records = make_records(3)
+    target = FakeTarget(matched=[MATCHED])
+    summary = run_link(tmp_path, FakeSource(records), target)
+    assert len(target.matches) == len(records), "one match request per record"
+    for request in target.matches:
+        assert "{" not in request.url.path
+    assert (summary.updated, summary.created, summary.failed) == (len(records), 0, 0)
+    for request in target.requests:
+        assert request.method == "PATCH"
+        assert "{" not in request.url.path, "every path parameter is filled in"
+
+
+@pytest.mark.usefixtures("stubs_filled", "every_record_sent")
+def test_two_matches_are_dead_lettered_as_ambiguous(tmp_path: Path) -> None:
+    records = make_records(2)
+    target = FakeTarget(matched=[MATCHED, MATCHED])
+    summary = run_link(tmp_path, FakeSource(records), target)
+    assert (summary.failed, summary.written, target.requests) == (2, 0, [])
+    assert all("ambiguous" in entry["reason"] for entry in dead_letters(tmp_path))
+
+
 @pytest.fixture
 def every_record_sent(monkeypatch: pytest.MonkeyPatch) -> None:
     """The run tests send every sample record; the filter has a test of its own."""
@@ -280,4 +323,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:094653ae28e81e6b88585346c3846f6f7c8f2a216e8bcbd77690c9672c2f07c2
+# p2pgen checksum sha256:d1a5a2c14386eccc59fda483c7fb96f00eb16ff36c3880f9740ca34f92702ed7

@@ -186,7 +186,7 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content))
+        self.bodies.append(json.loads(request.content) if request.content else None)
         return httpx.Response(201, json={"ok": True})
 
 
@@ -274,4 +274,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:9adf63d25a3afb1ddeb90fe85d545cb3b9e3dc9d7769419f9be7d18a2a8e2d4c
+# p2pgen checksum sha256:510a191e27a6b19723c9f6d355a4957635c970d6ff975bca276b91faa69cd6f9

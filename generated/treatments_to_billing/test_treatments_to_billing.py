@@ -175,7 +175,7 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content))
+        self.bodies.append(json.loads(request.content) if request.content else None)
         return httpx.Response(201, json={"ok": True})
 
 
@@ -254,4 +254,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:2a5284458cf8384aeaf830a8193613228d86fc734b8aebbe5b7ade9a9162cd1f
+# p2pgen checksum sha256:ceac6d67ae4f04ecebe0726c1a9edf4ce1da22bf2ff5634e24978ef310d1bf7e

@@ -195,7 +195,7 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content))
+        self.bodies.append(json.loads(request.content) if request.content else None)
         return httpx.Response(201, json={"ok": True})
 
 
@@ -301,4 +301,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:7ceeca86c33e4d42483fb49f696b14ed73515f800d864519457caff1e1953c07
+# p2pgen checksum sha256:a854488b237926f0ea2380241eb567f0040b1aa71f45588d91d5c03860bd8f98
