@@ -20,6 +20,7 @@ from generator.link import (
     AuthModel,
     CallModel,
     Link,
+    LookupModel,
     MatchModel,
     PaginationModel,
     Param,
@@ -137,7 +138,24 @@ class _Builder:
             filter_stub=predicate.stub if predicate else "",
             target_body_sent=self.loaded.target.request_body is not None,
             match=self._match(compiler),
+            lookups=tuple(self._lookups(compiler)),
         )
+
+    def _lookups(self, compiler: Compiler) -> Iterable[LookupModel]:
+        for lookup in self.mapping.lookups:
+            op = self.writes.lookups[lookup.name]
+            function = f"lookup_{lookup.name}_params"
+            item = self.writes.looked_up.get(lookup.name)
+            yield LookupModel(
+                name=lookup.name,
+                api=lookup.api,
+                call=_call(lookup, op, compiler, function, f"lookups.{lookup.name}"),
+                records=lookup.records or "",
+                on_missing=lookup.on_missing,
+                sample=(
+                    sample(self.walker, item, "record") if item is not None else None
+                ),
+            )
 
     def _match(self, compiler: Compiler) -> MatchModel | None:
         """target.match, on_match, update and on_missing, as the script declares them."""
@@ -146,9 +164,11 @@ class _Builder:
             return None
         update = None
         if t.update is not None and writes.update is not None:
-            update = _call(t.update, writes.update, compiler, "update_params")
+            update = _call(
+                t.update, writes.update, compiler, "update_params", "target.update"
+            )
         return MatchModel(
-            call=_call(t.match, writes.match, compiler, "match_params"),
+            call=_call(t.match, writes.match, compiler, "match_params", "target.match"),
             records=t.match.records or "",
             update=update,
             on_missing=t.on_missing,
@@ -166,7 +186,8 @@ class _Builder:
         m = self.mapping
         inc, key = m.source.incremental, m.target.idempotency_key
         conditions = m.source.filter.conditions if m.source.filter else ()
-        calls = (call for call in (m.target.match, m.target.update) if call)
+        calls = [call for call in (m.target.match, m.target.update) if call]
+        calls += m.lookups
         return source_need(
             (*m.fields, *m.target.params, *(p for c in calls for p in c.params)),
             (
@@ -303,7 +324,9 @@ class _Builder:
                     yield from self._stubs(fm.expr.fields, items, in_each=True)
 
 
-def _call(call: TargetCall, op: Operation, compiler: Compiler, name: str) -> CallModel:
+def _call(
+    call: TargetCall, op: Operation, compiler: Compiler, name: str, what: str
+) -> CallModel:
     """A target call; `{match: PATH}` reads the matched target record."""
     locations = {p.name: p.location for p in op.parameters}
     params = tuple(

@@ -86,7 +86,7 @@ class _Checker:
         self.result.source_auth = self._auth(m.source, self.source, "source")
         self.result.target_auth = self._auth(m.target, self.target, "target")
         self._stub_names(m.fields)
-        self.result.writes = WriteChecker(self.loaded, self.types).run(record)
+        self.result.writes = WriteChecker(self.loaded, self.types).run(record, body)
         return self.result
 
     def _auth(self, endpoint: Endpoint, op: Operation, side: str) -> AuthModel | None:

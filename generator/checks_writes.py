@@ -7,15 +7,21 @@ records; `target.update` an operation whose body takes every mapped field;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from generator.checks import TypeChecker
 from generator.errors import Code, P2pgenError, Problem, did_you_mean
 from generator.kinds.expressions import EXPRESSIONS
 from generator.load import Loaded
-from generator.mapping import ON_MATCH, Block, FieldMap, Loc, TargetCall
+from generator.mapping import ON_MATCH, Block, Expr, FieldMap, Loc, TargetCall
 from generator.schemas import Miss, Walker
-from generator.specs import Operation, Schema, find_operation, iter_operations
+from generator.specs import (
+    Document,
+    Operation,
+    Schema,
+    find_operation,
+    iter_operations,
+)
 
 
 @dataclass
@@ -25,6 +31,8 @@ class Writes:
     match: Operation | None = None
     match_record: Schema | None = None  # one record of the match answer
     update: Operation | None = None
+    lookups: dict[str, Operation] = field(default_factory=dict)  # by name
+    looked_up: dict[str, Schema] = field(default_factory=dict)  # what each finds
 
 
 def records_items(
@@ -90,13 +98,14 @@ class WriteChecker:
         self.types = types
         self.walker = types.walker
         self.problems = types.problems
+        self.writes = Writes()
 
     def error(self, loc: Loc, message: str, code: Code) -> None:
         self.problems.append(loc.problem(message, code=code))
 
-    def run(self, record: Schema | None) -> Writes:
-        t = self.target
-        found = Writes()
+    def run(self, record: Schema | None, body: Schema | None) -> Writes:
+        self._lookups(record, body)
+        t, found, what = self.target, self.writes, "target.match"
         if t.match is None:
             for key in ("update", "on_match", "on_missing"):
                 if key in t.locs:
@@ -121,7 +130,7 @@ class WriteChecker:
                 Code.CONFLICTING_KEYS,
             )
         found.match = self._operation(t.match, "target.match")
-        if found.match is not None and self._match_operation(found.match, t.match):
+        if found.match is not None and self._is_get(found.match, t.match, what):
             found.match_record = records_items(
                 self.walker,
                 found.match,
@@ -140,38 +149,92 @@ class WriteChecker:
                 )
         return found
 
-    def _operation(self, call: TargetCall, what: str) -> Operation | None:
+    def _operation(
+        self, call: TargetCall, what: str, doc: Document | None = None
+    ) -> Operation | None:
+        """The operation a call names in `doc` (default: the target's spec)."""
+        doc = doc or self.loaded.target.doc
         try:
-            return find_operation(
-                self.loaded.specs, self.loaded.target.doc, call.operation
-            )
+            return find_operation(self.loaded.specs, doc, call.operation)
         except P2pgenError as exc:
             message = exc.problems[0].message
             self.error(
                 call.at("operation"),
-                f"{what}.operation: {message} in {self.loaded.target.doc.path.name}",
+                f"{what}.operation: {message} in {doc.path.name}",
                 Code.OPERATION_NOT_FOUND,
             )
             return None
 
-    def _match_operation(self, op: Operation, call: TargetCall) -> bool:
-        """Whether the match operation is a GET (the search the match needs)."""
+    def _is_get(self, op: Operation, call: TargetCall, what: str) -> bool:
+        """Whether a match or lookup operation is a GET (the search it needs)."""
         if op.method == "get":
             return True
         searches = [
             str(o.get("operationId") or f"{m.upper()} {p}")
-            for m, p, o in iter_operations(self.loaded.target.doc)
+            for m, p, o in iter_operations(op.doc)
             if m == "get"
         ]
-        hint = f"; the target's GET operations: {', '.join(searches[:8])}"
+        hint = f"; the GET operations of {op.doc.path.name}: {', '.join(searches[:8])}"
         self.error(
             call.at("operation"),
-            f"target.match: {op.label} is not a GET; the match operation must"
-            " search the target's records (e.g. GET /customers?email=...)"
-            + (hint if searches else ""),
+            f"{what}: {op.label} is not a GET; it must search the API's records"
+            " (e.g. GET /customers?email=...)" + (hint if searches else ""),
             Code.MATCH_OPERATION,
         )
         return False
+
+    def _lookups(self, record: Schema | None, body: Schema | None) -> None:
+        """Each lookup's operation, and the fields that read what it finds."""
+        found: dict[str, Schema | None] = {}
+        for lookup in self.loaded.mapping.lookups:
+            what = f"lookups.{lookup.name}"
+            side = self.loaded.source if lookup.api == "source" else self.loaded.target
+            op = self._operation(lookup, what, side.doc)
+            found[lookup.name] = None
+            if op is None or not self._is_get(op, lookup, what):
+                continue
+            self.writes.lookups[lookup.name] = op
+            item = records_items(
+                self.walker, op, lookup.records, lookup, what, self.problems
+            )
+            found[lookup.name] = item
+            if item is not None:
+                self.writes.looked_up[lookup.name] = item
+            self._params(lookup, op, what, record, None)
+        for fm, expr in _looked_up(self.loaded.mapping.fields):
+            what = f"fields.{fm.target}"
+            if expr.text not in found:
+                self.error(
+                    expr.loc,
+                    f"{what}: no lookup named {expr.text!r}"
+                    f"{did_you_mean(expr.text, found)}; declare it under `lookups:`",
+                    Code.LOOKUP,
+                )
+                continue
+            schema = found[expr.text]
+            if schema is None:
+                continue  # the lookup's own problem is reported
+            value = self.walker.find(schema, expr.path)
+            if isinstance(value, Miss):
+                self.error(
+                    expr.loc,
+                    f"{what}: the record lookup {expr.text!r} finds has no such"
+                    f" field: {value.describe()}",
+                    Code.LOOKUP,
+                )
+                continue
+            target = self.walker.find(body, fm.target) if body is not None else None
+            if target is not None and not isinstance(target, Miss):
+                shape = self.walker.shape(value)
+                self.types.check_types(
+                    set(shape.types),
+                    shape.format,
+                    self.walker.shape(target),
+                    expr.loc,
+                    what,
+                    f"lookup {expr.text}.{expr.path}",
+                    expr,
+                )
 
     def _update_operation(self, op: Operation, call: TargetCall) -> None:
         fields = self.loaded.mapping.fields
@@ -256,3 +319,14 @@ class WriteChecker:
                 f" target record has no such field: {found.describe()}",
                 Code.MATCH_FIELD,
             )
+
+
+def _looked_up(fields: tuple[FieldMap, ...]) -> list[tuple[FieldMap, Expr]]:
+    """Every `{lookup: ...}` expression, nested `each` fields included."""
+    found: list[tuple[FieldMap, Expr]] = []
+    for fm in fields:
+        if fm.expr.kind == "lookup":
+            found.append((fm, fm.expr))
+        elif fm.expr.kind == "each":
+            found += _looked_up(fm.expr.fields)
+    return found

@@ -56,6 +56,7 @@ class Code(StrEnum):
     MATCH_OPERATION = "match-operation"
     MATCH_FIELD = "match-field"
     UPDATE_BODY = "update-body"
+    LOOKUP = "lookup"
     # auth
     AUTH_SCHEME = "auth-scheme"
     AUTH_UNSUPPORTED = "auth-unsupported"

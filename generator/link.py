@@ -97,6 +97,11 @@ class CallModel:
     path: str
     params: tuple[Param, ...]
 
+    @property
+    def query_names(self) -> list[str]:
+        """The query parameters it sends, sorted (the generated tests tell calls apart)."""
+        return sorted(p.name for p in self.params if p.location == "query")
+
 
 @dataclass(frozen=True)
 class MatchModel:
@@ -107,6 +112,18 @@ class MatchModel:
     update: CallModel | None
     on_missing: str
     sample: Any = None  # a target record the match answer may hold, for the tests
+
+
+@dataclass(frozen=True)
+class LookupModel:
+    """One `lookups` entry: its request, and what a record it finds nothing for gets."""
+
+    name: str
+    api: str  # source | target
+    call: CallModel
+    records: str
+    on_missing: str
+    sample: Any = None  # a record it may find, for the tests
 
 
 @dataclass(frozen=True)
@@ -140,12 +157,14 @@ class Link:
     filter_stub: str = ""  # or the stub predicate that replaces them
     target_body_sent: bool = True  # False: the target operation takes no body
     match: MatchModel | None = None
+    lookups: tuple[LookupModel, ...] = ()
 
     @property
     def calls(self) -> tuple[CallModel, ...]:
-        """The target calls besides the write whose parameters the script builds."""
+        """The calls besides the write whose parameters the script builds."""
         m = self.match
-        calls = (m.call, m.update) if m is not None else ()
+        calls = [m.call, m.update] if m is not None else []
+        calls += [lookup.call for lookup in self.lookups]
         return tuple(call for call in calls if call is not None and call.params)
 
     @property

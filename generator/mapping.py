@@ -160,6 +160,20 @@ class TargetCall(Block):
     records: str | None = None  # match: the list in its answer (None: the body)
 
 
+# lookups: which API a lookup asks, and what a record it finds nothing for gets
+LOOKUP_APIS = ("target", "source")
+LOOKUP_ON_MISSING = ("dead_letter", "omit", "skip")
+
+
+@dataclass(frozen=True)
+class Lookup(TargetCall):
+    """One `lookups` entry: a GET of the source or target API, one per distinct key."""
+
+    name: str = ""
+    api: str = LOOKUP_APIS[0]
+    on_missing: str = LOOKUP_ON_MISSING[0]
+
+
 @dataclass(frozen=True)
 class Endpoint(Block):
     spec: Path
@@ -188,6 +202,7 @@ class Mapping:
     fields: tuple[FieldMap, ...]
     schedule: str = DEFAULT_SCHEDULE  # cron, UTC: when the deploy targets run the link
     fields_loc: Loc | None = None  # where `fields` is written
+    lookups: tuple[Lookup, ...] = ()
 
 
 def is_identifier(name: str) -> bool:

@@ -25,6 +25,8 @@ from generator.mapping import (
     DEFAULT_SCHEDULE,
     ENV_VAR,
     FILTER_OPERATORS,
+    LOOKUP_APIS,
+    LOOKUP_ON_MISSING,
     ON_MATCH,
     ON_MISSING,
     Auth,
@@ -36,6 +38,7 @@ from generator.mapping import (
     IdempotencyKey,
     Incremental,
     Loc,
+    Lookup,
     Mapping,
     Pagination,
     TargetCall,
@@ -320,6 +323,58 @@ class Parser:
                 found[key] = value
         return found
 
+    def lookups(self, node: Node) -> tuple[Lookup, ...]:
+        """`lookups`: name -> {api, operation, params, records, on_missing}."""
+        if not node.is_map:
+            self.error(node.loc, "lookups must be a mapping of names to look-ups")
+            return ()
+        found: list[Lookup] = []
+        for name, value, loc in node.items():
+            what = f"lookups.{name}"
+            if not is_identifier(str(name)):
+                self.error(loc, f"{what}: the name must be letters, digits and _")
+                continue
+            keys = self.keys(
+                value,
+                what,
+                ("api", "operation", "params", "records", "on_missing"),
+                required=("operation",),
+            )
+            operation = self.string(keys.get("operation"), f"{what}.operation")
+            choices = {}
+            for key, values in (
+                ("api", LOOKUP_APIS),
+                ("on_missing", LOOKUP_ON_MISSING),
+            ):
+                choice = self.string(keys.get(key), f"{what}.{key}")
+                if choice is not None and choice not in values:
+                    self.error(
+                        keys[key][0].loc,
+                        f"{what}.{key}: {choice!r} is not one of {', '.join(values)}"
+                        f"{did_you_mean(choice, values)}",
+                    )
+                elif choice is not None:
+                    choices[key] = choice
+            if operation is None:
+                continue
+            params = (
+                self.field_maps(keys["params"][0], f"{what}.params")
+                if "params" in keys
+                else ()
+            )
+            found.append(
+                Lookup(
+                    operation=operation,
+                    params=params,
+                    records=self.string(keys.get("records"), f"{what}.records"),
+                    name=str(name),
+                    loc=value.loc,
+                    locs=_locs(keys),
+                    **choices,
+                )
+            )
+        return tuple(found)
+
     def target_call(self, node: Node, key: str) -> TargetCall | None:
         """`target.match` (operation, params, records) or `target.update`."""
         what = f"target.{key}"
@@ -583,7 +638,16 @@ def load_mapping(path: Path) -> Mapping:
     top = parser.keys(
         Node(root, loader, file),
         "the mapping",
-        ("version", "name", "description", "schedule", "source", "target", "fields"),
+        (
+            "version",
+            "name",
+            "description",
+            "schedule",
+            "source",
+            "target",
+            "lookups",
+            "fields",
+        ),
         required=("version", "name", "source", "target", "fields"),
     )
     version = top["version"][0].value() if "version" in top else 1
@@ -623,6 +687,7 @@ def load_mapping(path: Path) -> Mapping:
         parser.endpoint(top["target"][0], "target", base) if "target" in top else None
     )
     fields = parser.field_maps(top["fields"][0], "fields") if "fields" in top else ()
+    lookups = parser.lookups(top["lookups"][0]) if "lookups" in top else ()
     if parser.problems or name is None or source is None or target is None:
         raise P2pgenError(parser.problems)
     return Mapping(
@@ -635,4 +700,5 @@ def load_mapping(path: Path) -> Mapping:
         fields=fields,
         schedule=schedule,
         fields_loc=top["fields"][0].loc,
+        lookups=lookups,
     )

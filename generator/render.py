@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 
-from generator.link import CallModel, Link
+from generator.link import CallModel, Link, LookupModel
 from generator.literals import comment, docstring, py_literal
 from generator.reserved import templates_dir
 from generator.runtime_copy import MARKER, copy_for
@@ -160,6 +160,10 @@ def declaration(link: Link) -> str:
         "after_run=after_run",
         f"required_env={py_literal(link.required_env)}",
     ]
+    if link.lookups:
+        parts.append(
+            f"lookups=Lookups(({''.join(_lookup(x) + ',' for x in link.lookups)}))"
+        )
     return f"Link({', '.join(parts)},)"
 
 
@@ -174,6 +178,15 @@ def _match(link: Link) -> str:
         args.append(f"update={_call(m.update)}")
     args.append(f"on_missing={py_literal(m.on_missing)}")
     return f"Match({', '.join(args)},)"
+
+
+def _lookup(lookup: LookupModel) -> str:
+    args = [f"name={py_literal(lookup.name)}", f"call={_call(lookup.call)}"]
+    args.append(f"api={py_literal(lookup.api)}")
+    if lookup.records:
+        args.append(f"records={py_literal(lookup.records)}")
+    args.append(f"on_missing={py_literal(lookup.on_missing)}")
+    return f"Lookup({', '.join(args)},)"
 
 
 def _call(call: CallModel) -> str:

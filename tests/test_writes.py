@@ -444,3 +444,96 @@ def test_fields_for_an_operation_without_a_body(project: Path) -> None:
     target = "operation: deleteCustomer\nparams: {customer_id: customer.id}\n"
     problem = only(problems(mapping(project, target)), Code.NO_REQUEST_BODY)
     assert "write `fields: {}`" in problem.message
+
+
+# --- lookups ----------------------------------------------------------------
+
+LOOKUP = """\
+lookups:
+  known:
+    api: target
+    operation: listCustomers
+    params: {email: customer.email}
+    records: data
+    on_missing: ON_MISSING
+"""
+
+
+def lookup_mapping(project: Path, on_missing: str) -> Path:
+    path = mapping(
+        project,
+        "operation: createCustomer\n",
+        CUSTOMER_FIELDS + "company: {lookup: known, field: company}\n",
+    )
+    text = path.read_text("utf-8").replace(
+        "fields:", LOOKUP.replace("ON_MISSING", on_missing) + "fields:"
+    )
+    path.write_text(text, "utf-8")
+    return path
+
+
+class CountingCrm:
+    """Counts the demo CRM's GET /customers requests."""
+
+    def __init__(self, demo: DemoApis) -> None:
+        api = demo.apis["crm"]
+        self.seen: list[str] = []
+        handler = api.list_customers
+
+        def counted(req: Any, match: Any) -> Any:
+            self.seen.append(req.query.get("email", ""))
+            return handler(req, match)
+
+        api.routes = [
+            (m, pattern, counted if h == handler else h, public)
+            for m, pattern, h, public in api.routes
+        ]
+
+
+@pytest.mark.parametrize("on_missing", ["omit", "skip", "dead_letter"])
+def test_lookups_ask_once_per_key_and_fill_fields(
+    project: Path, demo: DemoApis, on_missing: str
+) -> None:
+    module = generate(project, lookup_mapping(project, on_missing))
+    emails = [i["customer"]["email"] for i in paid(demo)]
+    known = list(dict.fromkeys(emails))[:2]
+    for n, email in enumerate(known):
+        record = {"id": f"cus_k{n}", "email": email, "company": f"Known {n}"}
+        demo.apis["crm"].store.add("customers", {**record, "external_ref": "x"})
+    counting = CountingCrm(demo)
+    summary = drive(module, demo, project)
+    found = len([e for e in emails if e in known])
+    missing = len(emails) - found
+    assert (summary.written, summary.skipped, summary.failed) == {
+        "omit": (30, 15, 0),
+        "skip": (found, 15 + missing, 0),
+        "dead_letter": (found, 15, missing),
+    }[on_missing]
+    # one request per distinct email, however many invoices share it
+    assert sorted(counting.seen) == sorted(set(emails))
+    created = [c for c in demo.records("crm", "customers") if c["external_ref"] != "x"]
+    assert {c["email"]: c.get("company") for c in created if c["email"] in known} == {
+        known[0]: "Known 0",
+        known[1]: "Known 1",
+    }
+    if on_missing == "omit":
+        assert {c.get("company") for c in created if c["email"] not in known} == {None}
+    if on_missing == "dead_letter":
+        assert "lookup known: nothing found at" in dead_letters(project)[0]["reason"]
+
+
+def test_lookup_errors_are_located(project: Path) -> None:
+    path = lookup_mapping(project, "omit")
+    text = path.read_text("utf-8")
+    path.write_text(text.replace("field: company}", "field: compny}"), "utf-8")
+    problem = only(problems(path), Code.LOOKUP)
+    assert "no such field: 'compny' not found" in problem.message
+    assert "did you mean 'company'?" in problem.message
+    path.write_text(text.replace("{lookup: known,", "{lookup: knwn,"), "utf-8")
+    problem = only(problems(path), Code.LOOKUP)
+    assert "no lookup named 'knwn'; did you mean 'known'?" in problem.message
+    path.write_text(
+        text.replace("operation: listCustomers", "operation: createCustomer"), "utf-8"
+    )
+    problem = only(problems(path), Code.MATCH_OPERATION)
+    assert problem.message.startswith("lookups.known: POST /customers is not a GET")

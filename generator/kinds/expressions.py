@@ -476,8 +476,46 @@ class Each(ExprKind):
         return f"[{inner} for {item} in _items({data}, {py_literal(expr.path)})]"
 
 
+class LookedUp(ExprKind):
+    """`{lookup: NAME, field: PATH}`: a field of the record a `lookups` entry found.
+
+    Its checks against the looked-up record's schema are in checks_writes.py,
+    which knows the lookups; the run loop looks the record up before transform().
+    """
+
+    name = "lookup"
+    key = "lookup"
+    companions = ("field", "default", "as")
+    makes_parameter = False
+
+    def read(
+        self, parser: Parser, keys: Keys, loc: Loc, what: str, common: dict[str, Any]
+    ) -> Expr | None:
+        name = parser.string(keys["lookup"], f"{what}.lookup")
+        if "field" not in keys:
+            parser.error(
+                loc,
+                f"{what}: 'lookup' needs 'field' (the field of the looked-up record)",
+                Code.MISSING_KEY,
+            )
+            return None
+        path = parser.string(keys["field"], f"{what}.field")
+        if name is None or path is None:
+            return None
+        return Expr("lookup", loc, text=name, path=path, **common)
+
+    def compile(self, expr: Expr, data: str, depth: int, compiler: Compiler) -> str:
+        default = (
+            f", default={py_literal(json_safe(expr.default))}"
+            if expr.has_default
+            else ""
+        )
+        return f"_looked_up({py_literal(expr.text)}, {py_literal(expr.path)}{default})"
+
+
 EXPRESSIONS: dict[str, ExprKind] = {
-    kind.name: kind for kind in (Path(), Const(), Template(), Env(), Stub(), Each())
+    kind.name: kind
+    for kind in (Path(), Const(), Template(), Env(), Stub(), Each(), LookedUp())
 }
 
 

@@ -118,6 +118,10 @@ class Link:
     before_send: Callable[[Any, Any], BaseModel] | None = None
     after_run: Callable[[Summary], None] | None = None
     required_env: tuple[str, ...] = ()
+    # write.Lookups: (source, target, config, record, place_params) -> send it
+    lookups: Callable[[httpx.Client, httpx.Client, Config, Any, Any], bool] | None = (
+        None
+    )
 
 
 def path_segment(name: str, value: Any) -> str:
@@ -570,9 +574,17 @@ def _run_locked(
                         summary.count("skipped")  # never sent, never dead-lettered
                         checkpoint.finish(seq)
                         continue
+                    if link.lookups is not None and not link.lookups(
+                        source, target, config, record, place_params
+                    ):
+                        summary.count("skipped")  # a lookup found nothing (skip)
+                        checkpoint.finish(seq)
+                        continue
                     body = link.transform(record)
                     if link.before_send is not None:
                         body = link.before_send(record, body)
+                except FatalError:
+                    raise
                 except Exception as exc:  # any failure of one record dead-letters it
                     log.debug("record %d: transform failed", seq, exc_info=True)
                     summary.count("failed")

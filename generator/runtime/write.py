@@ -1,11 +1,13 @@
-"""Writes to the target: one record's request, and match-then-write (upsert)."""
+"""Writes to the target: one record's request, match-then-write (upsert), lookups."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -105,14 +107,18 @@ class KeyLocks:
 
 
 def matches(
-    client: httpx.Client, request: httpx.Request, records: str, config: Config
+    client: httpx.Client,
+    request: httpx.Request,
+    records: str,
+    config: Config,
+    what: str = "match",
 ) -> list[Any]:
-    """The target records a match request finds (the first page of its answer)."""
+    """The records a match or lookup request finds (the first page of its answer)."""
     response, attempts = send(client, request, config)
-    where = _safe_url(request.url)
+    where = f"{what} {_safe_url(request.url)}"
     if response.status_code >= 300:
         raise WriteFailed(
-            f"match {where}: HTTP {response.status_code}: {response.text[:500]}",
+            f"{where}: HTTP {response.status_code}: {response.text[:500]}",
             response.status_code,
             attempts,
         )
@@ -120,12 +126,12 @@ def matches(
         body = response.json()
     except (ValueError, RecursionError):
         raise WriteFailed(
-            f"match {where}: the answer is not JSON", response.status_code, attempts
+            f"{where}: the answer is not JSON", response.status_code, attempts
         ) from None
     found = _get(body, records) if records else body
     if not isinstance(found, list):
         raise WriteFailed(
-            f"match {where}: no list of records at {records or 'the answer'!r}",
+            f"{where}: no list of records at {records or 'the answer'!r}",
             response.status_code,
             attempts,
         )
@@ -205,6 +211,96 @@ class Match:
                     time.sleep(retry_delay(attempt, None))
                     continue
                 return outcome(request.method, response.status_code)
+
+
+# what each lookup found for the record being transformed (set by Lookups)
+LOOKED_UP: ContextVar[dict[str, Any]] = ContextVar("LOOKED_UP")
+
+
+def _looked_up(name: str, path: str, default: Any = None) -> Any:
+    """In transform(): a field of the record that lookup `name` found (None: none)."""
+    found = LOOKED_UP.get({}).get(name)
+    value = _get(found, path) if found is not None else None
+    return default if value is None else value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lookup:
+    """One `lookups` entry: a GET of the source or target API."""
+
+    name: str
+    call: Call
+    api: str = "target"  # source | target: which client (base URL and auth)
+    records: str = ""
+    on_missing: str = "dead_letter"  # dead_letter | omit | skip
+
+
+class LookupCache:
+    """What each distinct lookup request found, the last MAX_KEYS of them."""
+
+    MAX_KEYS = 10_000
+
+    def __init__(self) -> None:
+        self.found: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, key: str) -> tuple[bool, Any]:
+        if key not in self.found:
+            return False, None
+        self.found.move_to_end(key)
+        return True, self.found[key]
+
+    def put(self, key: str, value: Any) -> None:
+        self.found[key] = value
+        if len(self.found) > self.MAX_KEYS:
+            self.found.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """`lookups`: what each record needs from other records, one request per key.
+
+    Called in the read loop before transform(); a lookup that finds nothing
+    dead-letters the record, leaves its fields out, or skips it (on_missing).
+    """
+
+    lookups: tuple[Lookup, ...]
+    cache: LookupCache = field(default_factory=LookupCache, compare=False)
+
+    def __call__(
+        self,
+        source: httpx.Client,
+        target: httpx.Client,
+        config: Config,
+        record: Any,
+        place: Place,
+    ) -> bool:
+        """Look up what `record` needs; False: skip the record (on_missing: skip)."""
+        found: dict[str, Any] = {}
+        for lookup in self.lookups:
+            client = source if lookup.api == "source" else target
+            request = lookup.call.request(client, place, record)
+            where = f"{_safe_url(request.url)}{_query(request)}"
+            cached, value = self.cache.get(f"{lookup.api} {request.url}")
+            if not cached:
+                records = matches(client, request, lookup.records, config, "lookup")
+                if len(records) > 1:
+                    raise WriteFailed(
+                        f"lookup {lookup.name}: ambiguous: {len(records)} records"
+                        f" match {where}",
+                        None,
+                        1,
+                    )
+                value = records[0] if records else None
+                self.cache.put(f"{lookup.api} {request.url}", value)
+            if value is None and lookup.on_missing == "skip":
+                return False
+            if value is None and lookup.on_missing == "dead_letter":
+                raise WriteFailed(
+                    f"lookup {lookup.name}: nothing found at {where}", None, 1
+                )
+            found[lookup.name] = value
+        LOOKED_UP.set(found)
+        return True
 
 
 def _query(request: httpx.Request) -> str:
