@@ -1151,7 +1151,7 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
             yield number, entry["record"]
 
 
-# --- Writes to the target: one record's request, and match-then-write (upsert) ---
+# --- Writes to the target: one record's request, match-then-write (upsert), lookups ---
 
 
 # run.place_params: (path, values, locations) -> (path, query, headers)
@@ -1244,14 +1244,18 @@ class KeyLocks:
 
 
 def matches(
-    client: httpx.Client, request: httpx.Request, records: str, config: Config
+    client: httpx.Client,
+    request: httpx.Request,
+    records: str,
+    config: Config,
+    what: str = "match",
 ) -> list[Any]:
-    """The target records a match request finds (the first page of its answer)."""
+    """The records a match or lookup request finds (the first page of its answer)."""
     response, attempts = send(client, request, config)
-    where = _safe_url(request.url)
+    where = f"{what} {_safe_url(request.url)}"
     if response.status_code >= 300:
         raise WriteFailed(
-            f"match {where}: HTTP {response.status_code}: {response.text[:500]}",
+            f"{where}: HTTP {response.status_code}: {response.text[:500]}",
             response.status_code,
             attempts,
         )
@@ -1259,12 +1263,12 @@ def matches(
         body = response.json()
     except (ValueError, RecursionError):
         raise WriteFailed(
-            f"match {where}: the answer is not JSON", response.status_code, attempts
+            f"{where}: the answer is not JSON", response.status_code, attempts
         ) from None
     found = _get(body, records) if records else body
     if not isinstance(found, list):
         raise WriteFailed(
-            f"match {where}: no list of records at {records or 'the answer'!r}",
+            f"{where}: no list of records at {records or 'the answer'!r}",
             response.status_code,
             attempts,
         )
@@ -1421,6 +1425,10 @@ class Link:
     before_send: Callable[[Any, Any], BaseModel] | None = None
     after_run: Callable[[Summary], None] | None = None
     required_env: tuple[str, ...] = ()
+    # write.Lookups: (source, target, config, record, place_params) -> send it
+    lookups: Callable[[httpx.Client, httpx.Client, Config, Any, Any], bool] | None = (
+        None
+    )
 
 
 def path_segment(name: str, value: Any) -> str:
@@ -1861,9 +1869,17 @@ def _run_locked(
                         summary.count("skipped")  # never sent, never dead-lettered
                         checkpoint.finish(seq)
                         continue
+                    if link.lookups is not None and not link.lookups(
+                        source, target, config, record, place_params
+                    ):
+                        summary.count("skipped")  # a lookup found nothing (skip)
+                        checkpoint.finish(seq)
+                        continue
                     body = link.transform(record)
                     if link.before_send is not None:
                         body = link.before_send(record, body)
+                except FatalError:
+                    raise
                 except Exception as exc:  # any failure of one record dead-letters it
                     log.debug("record %d: transform failed", seq, exc_info=True)
                     summary.count("failed")
@@ -2117,4 +2133,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:8cc1b1578b6b80e967ccdd7ac0068bb255c38f4f77d53709b507e21b67588d42
+# p2pgen checksum sha256:7791733ec5a4bab24f4d25e63110a1266e609d31884068570fe728b99155f20d

@@ -10,6 +10,7 @@ tested in p2pgen itself.
 import contextlib
 import copy
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,20 @@ def _put(data: dict[str, Any], path: str, value: Any) -> None:
     data[last] = value
 
 
+def _is_call(
+    method: str, template: str, query: frozenset[str], request: httpx.Request
+) -> bool:
+    """Whether a request is of an operation: its method, path ({param}: one segment)
+    and query parameter names (a match and a lookup may share an operation)."""
+    parts = re.split(r"\{[^}]*\}", template)
+    pattern = "[^/]+".join(re.escape(part) for part in parts)
+    return (
+        request.method == method
+        and re.fullmatch(pattern, request.url.path) is not None
+        and query <= set(request.url.params)
+    )
+
+
 def make_records(count: int) -> list[Any]:
     """Copies of the sample record, with distinct ids so each one is its own record."""
     records = []
@@ -191,7 +206,7 @@ class FakeTarget:
         self.bodies: list[Any] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and request.url.path == "/customers":
+        if _is_call("GET", "/customers", frozenset(["external_ref"]), request):
             self.matches.append(request)
             found: Any = {}
             _put(found, "data", self.matched)
@@ -323,4 +338,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:d1a5a2c14386eccc59fda483c7fb96f00eb16ff36c3880f9740ca34f92702ed7
+# p2pgen checksum sha256:cbbe972375c9d35c58cad8a7174eb84c7171438b002f0fc64fe3186513034926

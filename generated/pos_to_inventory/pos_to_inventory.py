@@ -1266,7 +1266,7 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
             yield number, entry["record"]
 
 
-# --- Writes to the target: one record's request, and match-then-write (upsert) ---
+# --- Writes to the target: one record's request, match-then-write (upsert), lookups ---
 
 
 def write(
@@ -1361,6 +1361,10 @@ class Link:
     before_send: Callable[[Any, Any], BaseModel] | None = None
     after_run: Callable[[Summary], None] | None = None
     required_env: tuple[str, ...] = ()
+    # write.Lookups: (source, target, config, record, place_params) -> send it
+    lookups: Callable[[httpx.Client, httpx.Client, Config, Any, Any], bool] | None = (
+        None
+    )
 
 
 def path_segment(name: str, value: Any) -> str:
@@ -1771,9 +1775,17 @@ def _run_locked(
                         summary.count("skipped")  # never sent, never dead-lettered
                         checkpoint.finish(seq)
                         continue
+                    if link.lookups is not None and not link.lookups(
+                        source, target, config, record, place_params
+                    ):
+                        summary.count("skipped")  # a lookup found nothing (skip)
+                        checkpoint.finish(seq)
+                        continue
                     body = link.transform(record)
                     if link.before_send is not None:
                         body = link.before_send(record, body)
+                except FatalError:
+                    raise
                 except Exception as exc:  # any failure of one record dead-letters it
                     log.debug("record %d: transform failed", seq, exc_info=True)
                     summary.count("failed")
@@ -2027,4 +2039,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:824d88eae24304031ac3247754ab02f7912629f505955118f0340dc356b9f9d3
+# p2pgen checksum sha256:f3943c7dc9cdfbc811dc95454aace9bb4f6823849e44c978f5e21f6cde7b626e

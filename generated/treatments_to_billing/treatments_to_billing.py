@@ -1078,7 +1078,7 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
             yield number, entry["record"]
 
 
-# --- Writes to the target: one record's request, and match-then-write (upsert) ---
+# --- Writes to the target: one record's request, match-then-write (upsert), lookups ---
 
 
 def write(
@@ -1173,6 +1173,10 @@ class Link:
     before_send: Callable[[Any, Any], BaseModel] | None = None
     after_run: Callable[[Summary], None] | None = None
     required_env: tuple[str, ...] = ()
+    # write.Lookups: (source, target, config, record, place_params) -> send it
+    lookups: Callable[[httpx.Client, httpx.Client, Config, Any, Any], bool] | None = (
+        None
+    )
 
 
 def path_segment(name: str, value: Any) -> str:
@@ -1583,9 +1587,17 @@ def _run_locked(
                         summary.count("skipped")  # never sent, never dead-lettered
                         checkpoint.finish(seq)
                         continue
+                    if link.lookups is not None and not link.lookups(
+                        source, target, config, record, place_params
+                    ):
+                        summary.count("skipped")  # a lookup found nothing (skip)
+                        checkpoint.finish(seq)
+                        continue
                     body = link.transform(record)
                     if link.before_send is not None:
                         body = link.before_send(record, body)
+                except FatalError:
+                    raise
                 except Exception as exc:  # any failure of one record dead-letters it
                     log.debug("record %d: transform failed", seq, exc_info=True)
                     summary.count("failed")
@@ -1839,4 +1851,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:bed2979748b94913ebb2ef2483b3dbdd94d25e3c4f972bcad3617ceda9bcd5a1
+# p2pgen checksum sha256:a7158f85034d7d640c23f96e2271632702fce4e40b4607b193fca906fa34bb56

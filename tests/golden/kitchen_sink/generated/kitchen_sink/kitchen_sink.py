@@ -1470,7 +1470,7 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
             yield number, entry["record"]
 
 
-# --- Writes to the target: one record's request, and match-then-write (upsert) ---
+# --- Writes to the target: one record's request, match-then-write (upsert), lookups ---
 
 
 def write(
@@ -1565,6 +1565,10 @@ class Link:
     before_send: Callable[[Any, Any], BaseModel] | None = None
     after_run: Callable[[Summary], None] | None = None
     required_env: tuple[str, ...] = ()
+    # write.Lookups: (source, target, config, record, place_params) -> send it
+    lookups: Callable[[httpx.Client, httpx.Client, Config, Any, Any], bool] | None = (
+        None
+    )
 
 
 def path_segment(name: str, value: Any) -> str:
@@ -1975,9 +1979,17 @@ def _run_locked(
                         summary.count("skipped")  # never sent, never dead-lettered
                         checkpoint.finish(seq)
                         continue
+                    if link.lookups is not None and not link.lookups(
+                        source, target, config, record, place_params
+                    ):
+                        summary.count("skipped")  # a lookup found nothing (skip)
+                        checkpoint.finish(seq)
+                        continue
                     body = link.transform(record)
                     if link.before_send is not None:
                         body = link.before_send(record, body)
+                except FatalError:
+                    raise
                 except Exception as exc:  # any failure of one record dead-letters it
                     log.debug("record %d: transform failed", seq, exc_info=True)
                     summary.count("failed")
@@ -2231,4 +2243,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:64f1293660c5760be180447e5a4befba1e384b68178ab5a47de0ed5cf9d77528
+# p2pgen checksum sha256:d6d2696d6e6bce45299490a3db98e366e566a07164e6615e362126df0da8074d
