@@ -18,6 +18,7 @@ from generator.kinds.expressions import EXPRESSIONS
 from generator.kinds.pagination import STYLES
 from generator.link import (
     AuthModel,
+    BatchModel,
     CallModel,
     Link,
     LookupModel,
@@ -139,6 +140,11 @@ class _Builder:
             target_body_sent=self.loaded.target.request_body is not None,
             match=self._match(compiler),
             lookups=tuple(self._lookups(compiler)),
+            batch=(
+                BatchModel(b.size, b.path or "", b.results or "")
+                if (b := m.target.batch) is not None
+                else None
+            ),
         )
 
     def _lookups(self, compiler: Compiler) -> Iterable[LookupModel]:

@@ -61,8 +61,9 @@ class _Checker:
 
     def run(self) -> Checked:
         m = self.mapping
+        writes = WriteChecker(self.loaded, self.types)
         record = self.result.record = self._record_schema()
-        body = self.result.body = self._body_schema()
+        body = self.result.body = writes.batch_body(self._body_schema())
         self._pagination(record)
         if m.source.incremental is not None:
             inc = m.source.incremental
@@ -86,7 +87,7 @@ class _Checker:
         self.result.source_auth = self._auth(m.source, self.source, "source")
         self.result.target_auth = self._auth(m.target, self.target, "target")
         self._stub_names(m.fields)
-        self.result.writes = WriteChecker(self.loaded, self.types).run(record, body)
+        self.result.writes = writes.run(record, body)
         return self.result
 
     def _auth(self, endpoint: Endpoint, op: Operation, side: str) -> AuthModel | None:

@@ -103,6 +103,82 @@ class WriteChecker:
     def error(self, loc: Loc, message: str, code: Code) -> None:
         self.problems.append(loc.problem(message, code=code))
 
+    def batch_body(self, body: Schema | None) -> Schema | None:
+        """With target.batch, the body of one record: an item of the list at `path`."""
+        batch, op = self.target.batch, self.loaded.target
+        if batch is None or body is None:
+            return body
+        for key, conflict in (
+            ("match", "a match is one request per record"),
+            ("idempotency_key", "one header cannot carry a key per record"),
+        ):
+            if key in self.target.locs:
+                self.error(
+                    self.target.at(key),
+                    f"target.{key} cannot be used with target.batch: {conflict}",
+                    Code.CONFLICTING_KEYS,
+                )
+        for fm in self.target.params:
+            if EXPRESSIONS[fm.expr.kind].reads_record:
+                self.error(
+                    fm.loc,
+                    f"target.params.{fm.target}: a batch request holds several"
+                    " records, so its parameters cannot read one; use {const: ...}"
+                    " or {env: ...}",
+                    Code.CONFLICTING_KEYS,
+                )
+        found = self.walker.find(body, batch.path) if batch.path else body
+        shape = None if isinstance(found, Miss) else self.walker.shape(found)
+        if shape is None or "array" not in shape.types or shape.items is None:
+            arrays = [
+                name
+                for name, s in self.walker.shape(body).properties.items()
+                if "array" in self.walker.shape(s).types
+            ]
+            where = f"{batch.path!r}" if batch.path else "the request body"
+            problem = (
+                found.describe(" in the request body")
+                if isinstance(found, Miss)
+                else f"{where} is not a list"
+            )
+            hint = f"; set `path:` to {arrays[0]!r}" if arrays else ""
+            self.error(
+                batch.at("path"),
+                f"target.batch.path: {op.label}: {problem}{hint}",
+                Code.BATCH,
+            )
+            return None
+        assert not isinstance(found, Miss)
+        most = self.walker.specs.deref(found).node.get("maxItems")
+        if isinstance(most, int) and batch.size > most:
+            self.error(
+                batch.at("size"),
+                f"target.batch.size: {op.label} takes at most {most} records per"
+                f" request; set `size: {most}` or less",
+                Code.BATCH,
+            )
+        if batch.results:
+            self._batch_results(batch.results, batch.at("results"))
+        return shape.items
+
+    def _batch_results(self, path: str, loc: Loc) -> None:
+        op = self.loaded.target
+        found = self.walker.find(op.response, path) if op.response else None
+        if found is None or isinstance(found, Miss):
+            problem = (
+                found.describe(f" in the response of {op.label}")
+                if isinstance(found, Miss)
+                else f"{op.label} has no JSON response schema"
+            )
+            self.error(loc, f"target.batch.results: {problem}", Code.BATCH)
+        elif "array" not in self.walker.shape(found).types:
+            self.error(
+                loc,
+                f"target.batch.results: {path!r} in the response of {op.label} is"
+                " not a list (one result per record)",
+                Code.BATCH,
+            )
+
     def run(self, record: Schema | None, body: Schema | None) -> Writes:
         self._lookups(record, body)
         t, found, what = self.target, self.writes, "target.match"

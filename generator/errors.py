@@ -57,6 +57,7 @@ class Code(StrEnum):
     MATCH_FIELD = "match-field"
     UPDATE_BODY = "update-body"
     LOOKUP = "lookup"
+    BATCH = "batch"
     # auth
     AUTH_SCHEME = "auth-scheme"
     AUTH_UNSUPPORTED = "auth-unsupported"

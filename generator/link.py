@@ -115,6 +115,15 @@ class MatchModel:
 
 
 @dataclass(frozen=True)
+class BatchModel:
+    """target.batch: records per request, where their bodies go, their results."""
+
+    size: int
+    path: str
+    results: str
+
+
+@dataclass(frozen=True)
 class LookupModel:
     """One `lookups` entry: its request, and what a record it finds nothing for gets."""
 
@@ -158,6 +167,7 @@ class Link:
     target_body_sent: bool = True  # False: the target operation takes no body
     match: MatchModel | None = None
     lookups: tuple[LookupModel, ...] = ()
+    batch: BatchModel | None = None
 
     @property
     def calls(self) -> tuple[CallModel, ...]:

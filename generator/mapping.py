@@ -160,6 +160,15 @@ class TargetCall(Block):
     records: str | None = None  # match: the list in its answer (None: the body)
 
 
+@dataclass(frozen=True)
+class Batch(Block):
+    """`target.batch`: up to `size` records per request to a bulk operation."""
+
+    size: int
+    path: str | None = None  # the list of bodies in the request body (None: the body)
+    results: str | None = None  # per-record results in the answer, in request order
+
+
 # lookups: which API a lookup asks, and what a record it finds nothing for gets
 LOOKUP_APIS = ("target", "source")
 LOOKUP_ON_MISSING = ("dead_letter", "omit", "skip")
@@ -189,6 +198,7 @@ class Endpoint(Block):
     on_match: str = ""  # "" when not written: update with `update`, else skip
     update: TargetCall | None = None
     on_missing: str = ON_MISSING[0]
+    batch: Batch | None = None
 
 
 @dataclass(frozen=True)

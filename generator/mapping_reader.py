@@ -30,6 +30,7 @@ from generator.mapping import (
     ON_MATCH,
     ON_MISSING,
     Auth,
+    Batch,
     Condition,
     Endpoint,
     Expr,
@@ -311,6 +312,8 @@ class Parser:
         for key in ("match", "update"):
             if key in keys:
                 found[key] = self.target_call(keys[key][0], key)
+        if "batch" in keys:
+            found["batch"] = self.batch(keys["batch"][0])
         for key, values in (("on_match", ON_MATCH), ("on_missing", ON_MISSING)):
             value = self.string(keys.get(key), f"target.{key}")
             if value is not None and value not in values:
@@ -374,6 +377,22 @@ class Parser:
                 )
             )
         return tuple(found)
+
+    def batch(self, node: Node) -> Batch | None:
+        """`target.batch`: size, path, results."""
+        keys = self.keys(
+            node, "target.batch", ("size", "path", "results"), required=("size",)
+        )
+        size = self.integer(keys.get("size"), "target.batch.size", 1)
+        if size is None:
+            return None
+        return Batch(
+            size=size,
+            path=self.string(keys.get("path"), "target.batch.path"),
+            results=self.string(keys.get("results"), "target.batch.results"),
+            loc=node.loc,
+            locs=_locs(keys),
+        )
 
     def target_call(self, node: Node, key: str) -> TargetCall | None:
         """`target.match` (operation, params, records) or `target.update`."""
@@ -578,7 +597,7 @@ TAKEN_MODULE_NAMES = sys.stdlib_module_names | {
 
 
 # target keys of the writes beyond one request per record (checks_writes.py)
-WRITE_KEYS = ("match", "on_match", "update", "on_missing")
+WRITE_KEYS = ("match", "on_match", "update", "on_missing", "batch")
 
 
 def _is_match(node: Node) -> bool:

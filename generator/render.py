@@ -150,6 +150,12 @@ def declaration(link: Link) -> str:
         target_args.append("body=False")
     if link.match is not None:
         target_args.append(f"match={_match(link)}")
+    if link.batch is not None:
+        b = link.batch
+        target_args.append(
+            f"batch=Batch(size={b.size}, path={py_literal(b.path)},"
+            f" results={py_literal(b.results)})"
+        )
     parts = [
         f"name={py_literal(link.name)}",
         f"source=Source({', '.join(source_args)},)",

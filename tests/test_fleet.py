@@ -15,6 +15,7 @@ from generator.fleet import LinkStatus, Run, as_mermaid, as_table
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = [
+    "contacts_to_customers",
     "crm_to_mailer",
     "invoices_to_crm",
     "pos_to_inventory",
@@ -86,7 +87,7 @@ def test_a_broken_mapping_is_listed_not_fatal(repo: Path) -> None:
 def test_mermaid_draws_one_arrow_per_link(repo: Path) -> None:
     chart = links("--format", "mermaid")
     assert chart.startswith("flowchart LR")
-    assert chart.count("-->|") == 4
+    assert chart.count("-->|") == 5
     assert '["Acme CRM' in chart
 
 

@@ -240,6 +240,7 @@ class Link:
 
 
 LINKS = [
+    Link("contacts_to_customers", "crm", "crm.yaml", no_quirks),
     Link("crm_to_mailer", "crm", "mailer.yaml", non_ascii_emails),
     Link("invoices_to_crm", "invoicing", "crm.yaml", no_quirks),
     Link("pos_to_inventory", "pos", "inventory.yaml", no_quirks),

@@ -23,6 +23,7 @@ from generator.demo.apis import DemoApis
 from generator.demo.http import Faults
 from generator.errors import Code, Problem
 from generator.resolve import resolve
+from tests.runtime_helpers import Loopback, answer
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "writes_probe"
@@ -537,3 +538,95 @@ def test_lookup_errors_are_located(project: Path) -> None:
     )
     problem = only(problems(path), Code.MATCH_OPERATION)
     assert problem.message.startswith("lookups.known: POST /customers is not a GET")
+
+
+# --- batches ----------------------------------------------------------------
+
+BATCH = """\
+operation: createCustomers
+batch: {size: 10, path: inputs, results: results}
+"""
+CONTACT_FIELDS = """\
+external_ref: id
+name: {template: "{name.first} {name.last}"}
+email: email
+"""
+
+
+def batch_link(project: Path, target: str = BATCH) -> ModuleType:
+    return generate(project, mapping(project, target, CONTACT_FIELDS, CONTACTS_SOURCE))
+
+
+def test_a_batch_sends_size_records_per_request(project: Path, demo: DemoApis) -> None:
+    module = batch_link(project)
+    before = demo.requests_seen("crm")
+    summary = drive(module, demo, project, "crm", "crm", concurrency=2)
+    active = [c for c in demo.records("crm", "contacts") if c["status"] == "active"]
+    assert (summary.created, summary.written, summary.failed) == (48, 48, 0)
+    pages = 2  # listContacts, 25 a page
+    assert demo.requests_seen("crm") - before == pages + 5  # 48 records, 10 a batch
+    assert sorted(
+        c["external_ref"] for c in demo.records("crm", "customers")
+    ) == sorted(c["id"] for c in active)
+    assert "checkpoint" not in json.loads((project / "state.json").read_text())
+
+
+def test_a_failed_item_is_dead_lettered_alone(project: Path, demo: DemoApis) -> None:
+    module = batch_link(project)
+    contacts = demo.apis["crm"].store
+    bad = {**demo.records("crm", "contacts")[0], "id": "c_9999", "email": "nobody"}
+    contacts.add("contacts", bad)
+    summary = drive(module, demo, project, "crm", "crm")
+    assert (summary.created, summary.failed) == (48, 1)
+    (entry,) = dead_letters(project)
+    assert entry["record"]["id"] == "c_9999" and entry["status"] == 422
+    assert "email" in entry["reason"]
+
+
+def test_a_refused_batch_dead_letters_its_records_with_the_answer(
+    project: Path, demo: DemoApis
+) -> None:
+    module = batch_link(project)
+
+    def refuse(handler: Any, seen: Any) -> None:
+        body = json.loads(seen.body)
+        status = 400 if len(body["inputs"]) == 8 else 200  # the last, short batch
+        results = [{"status": 201}] * len(body["inputs"])
+        answer(handler, status, {"results": results} if status == 200 else {"no": 1})
+
+    with Loopback(refuse) as target:
+        config = module.Config(
+            source_url=demo.base_url("crm"),
+            target_url=target.url,
+            state_path=project / "state.json",
+            dead_letter_path=project / "dead.jsonl",
+        )
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in demo.env().items():
+                env.setenv(name, value)
+            summary = module.run(config)
+    assert (summary.created, summary.failed) == (40, 8)
+    entries = dead_letters(project)
+    assert {e["status"] for e in entries} == {400}
+    assert all('{"no": 1}' in e["reason"] for e in entries)
+
+
+@pytest.mark.parametrize(
+    ("target", "code", "words"),
+    [
+        (BATCH.replace("path: inputs", "path: input"), Code.BATCH, "did you mean"),
+        (
+            BATCH.replace("path: inputs, ", ""),
+            Code.BATCH,
+            "the request body is not a list; set `path:` to 'inputs'",
+        ),
+        (BATCH.replace("size: 10", "size: 500"), Code.BATCH, "at most 100 records"),
+        (BATCH.replace("results: results", "results: data"), Code.BATCH, "'data'"),
+        (BATCH + UPSERT.split("\n", 1)[1], Code.CONFLICTING_KEYS, "target.match"),
+    ],
+)
+def test_batch_errors(project: Path, target: str, code: Code, words: str) -> None:
+    path = mapping(project, target, CONTACT_FIELDS, CONTACTS_SOURCE)
+    found = problems(path)
+    assert code in [p.code for p in found], [str(p) for p in found]
+    assert any(words in p.message for p in found), [str(p) for p in found]

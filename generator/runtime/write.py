@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -211,6 +212,71 @@ class Match:
                     time.sleep(retry_delay(attempt, None))
                     continue
                 return outcome(request.method, response.status_code)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Batch:
+    """target.batch: up to `size` records in one request to a bulk endpoint.
+
+    A refused batch dead-letters its records with the answer; with `results`,
+    the answer's per-record results (in request order) settle each record
+    alone: one whose result has a 4xx/5xx `status` or an `error` fails.
+    """
+
+    size: int
+    path: str = ""  # where the list of bodies goes ("": the body is the list)
+    results: str = ""  # the list of per-record results in the answer
+
+    def __call__(
+        self,
+        client: httpx.Client,
+        config: Config,
+        target: Any,
+        items: list[tuple[Any, ...]],
+        place: Place,
+    ) -> list[str | Exception]:
+        """Write (record, body) pairs; per record: the count it adds to, or why not."""
+        values = target.params(items[0][0]) if target.params is not None else {}
+        path, query, headers = place(target.path, values, target.locations)
+        payload: Any = [
+            body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+            for _, body in items
+        ]
+        for key in reversed(self.path.split(".") if self.path else []):
+            payload = {key: payload}
+        request = client.build_request(
+            target.method, path, params=query, headers=headers, json=payload
+        )
+        response = write(client, request, config)
+        status = response.status_code
+        if not self.results:
+            return [outcome(target.method, status)] * len(items)
+        try:
+            results = _get(response.json(), self.results)
+        except (ValueError, RecursionError):
+            results = None
+        if not isinstance(results, list) or len(results) != len(items):
+            count = len(results) if isinstance(results, list) else "no list of"
+            problem = WriteFailed(
+                f"the batch was answered HTTP {status} with {count} results at"
+                f" {self.results!r} for {len(items)} records; whether each was"
+                f" written is unknown: {response.text[:300]}",
+                status,
+                1,
+            )
+            return [problem] * len(items)
+        return [_item_outcome(item, target.method, status) for item in results]
+
+
+def _item_outcome(item: Any, method: str, status: int) -> str | Exception:
+    """One per-record result of a batch: what it did, or why it failed."""
+    if not isinstance(item, dict):
+        return outcome(method, status)
+    code = item.get("status", item.get("status_code"))
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    if (code is not None and code >= 400) or item.get("error") or item.get("errors"):
+        return WriteFailed(f"batch item: {json.dumps(item)[:500]}", code, 1)
+    return outcome(method, code or status)
 
 
 # what each lookup found for the record being transformed (set by Lookups)
