@@ -1553,6 +1553,7 @@ class Target:
     body: bool = True  # False: the operation takes no request body (a DELETE...)
     # write.Match: match-then-write (client, config, record, its write, place_params)
     match: Callable[[httpx.Client, Config, Any, httpx.Request, Any], str] | None = None
+    batch: Any = None  # write.Batch: several records per request
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1919,31 +1920,14 @@ def _run_locked(
     ):
         pending: set[Future[None]] = set()
 
-        def deliver(seq: int, record: BaseModel, body: BaseModel, raw: Any) -> None:
-            """Write one record, or dead-letter it; then let the checkpoint pass it.
-
-            A FatalError (refused credentials, an unwritable dead-letter file)
-            leaves the checkpoint before this record and stops the run.
-            """
-            try:
-                request = target_request(target, link, record, body, raw)
-                if link.target.match is not None:
-                    done = link.target.match(
-                        target, config, record, request, place_params
-                    )
-                else:
-                    done = outcome(
-                        request.method, write(target, request, config).status_code
-                    )
-            except FatalError:
-                raise
-            except WriteFailed as exc:
+        def settle(seq: int, raw: Any, done: str | Exception) -> None:
+            """Count one record's write, or dead-letter it; let the checkpoint pass it."""
+            if isinstance(done, WriteFailed):
                 summary.count("failed")
-                dead.add("write", str(exc), raw, exc.status, exc.attempts)
-            except Exception as exc:  # any failure of one record dead-letters it
-                log.debug("record %d: write failed", seq, exc_info=True)
+                dead.add("write", str(done), raw, done.status, done.attempts)
+            elif isinstance(done, Exception):
                 summary.count("failed")
-                dead.add("write", _brief(exc), raw)
+                dead.add("write", _brief(done), raw)
             else:
                 summary.count(done)
                 if done != "skipped":
@@ -1951,6 +1935,54 @@ def _run_locked(
             checkpoint.finish(seq)
             progress.tick()
 
+        def deliver(seq: int, record: BaseModel, body: BaseModel, raw: Any) -> None:
+            """Write one record, or dead-letter it; then let the checkpoint pass it.
+
+            A FatalError (refused credentials, an unwritable dead-letter file)
+            leaves the checkpoint before this record and stops the run.
+            """
+            done: str | Exception
+            try:
+                request = target_request(target, link, record, body, raw)
+                if link.target.match is not None:
+                    done = link.target.match(
+                        target, config, record, request, place_params
+                    )
+                else:
+                    response = write(target, request, config)
+                    done = outcome(request.method, response.status_code)
+            except FatalError:
+                raise
+            except Exception as exc:  # any failure of one record dead-letters it
+                log.debug("record %d: write failed", seq, exc_info=True)
+                done = exc
+            settle(seq, raw, done)
+
+        def deliver_batch(items: list[tuple[int, BaseModel, BaseModel, Any]]) -> None:
+            """Write records in one request (target.batch); each is settled alone."""
+            results: list[str | Exception]
+            try:
+                results = link.target.batch(
+                    target, config, link.target, [i[1:3] for i in items], place_params
+                )
+            except FatalError:
+                raise
+            except Exception as exc:  # the whole batch failed: each record with it
+                log.debug("batch of %d: write failed", len(items), exc_info=True)
+                results = [exc] * len(items)
+            for (seq, _, _, raw), done in zip(items, results, strict=True):
+                settle(seq, raw, done)
+
+        def submit(job: Callable[..., None], *args: Any) -> None:
+            """Start a write, once fewer than twice --concurrency are in flight."""
+            nonlocal pending
+            if len(pending) >= config.concurrency * 2:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                _raise_first_error(finished)
+            with STOP_SIGNALS.held():  # a write thread the pool waits for
+                pending.add(pool.submit(job, *args))
+
+        batched: list[tuple[int, BaseModel, BaseModel, Any]] = []
         reading = Reading(complete=bool(config.replay_path))
         records = (
             read_replay(config.replay_path)
@@ -2006,11 +2038,15 @@ def _run_locked(
                         seq
                     )  # saves nothing in a dry run; keeps memory flat
                     continue
-                if len(pending) >= config.concurrency * 2:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    _raise_first_error(finished)
-                with STOP_SIGNALS.held():  # a write thread the pool waits for
-                    pending.add(pool.submit(deliver, seq, record, body, raw))
+                if link.target.batch is None:
+                    submit(deliver, seq, record, body, raw)
+                    continue
+                batched.append((seq, record, body, raw))
+                if len(batched) >= link.target.batch.size:
+                    submit(deliver_batch, batched)
+                    batched = []
+            if batched:
+                submit(deliver_batch, batched)
             _raise_first_error(wait(pending).done)
         except BaseException:  # a fatal error, Ctrl-C or SIGTERM: start no more writes
             for future in pending:
@@ -2243,4 +2279,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:d6d2696d6e6bce45299490a3db98e366e566a07164e6615e362126df0da8074d
+# p2pgen checksum sha256:31625ac501a96489483750a00fe533cc288b4c86d70f192ad440cf6d142428c3
