@@ -20,6 +20,7 @@ from generator.link import (
     AuthModel,
     BatchModel,
     CallModel,
+    DeleteModel,
     Link,
     LookupModel,
     MatchModel,
@@ -145,7 +146,15 @@ class _Builder:
                 if (b := m.target.batch) is not None
                 else None
             ),
+            delete=self._delete(compiler),
         )
+
+    def _delete(self, compiler: Compiler) -> DeleteModel | None:
+        delete, op = self.mapping.target.delete, self.writes.delete
+        if delete is None or op is None or delete.when is None:
+            return None
+        call = _call(delete, op, compiler, "delete_params", "target.delete")
+        return DeleteModel(call, compiler.filter(delete.when, "src"))
 
     def _lookups(self, compiler: Compiler) -> Iterable[LookupModel]:
         for lookup in self.mapping.lookups:
@@ -192,8 +201,11 @@ class _Builder:
         m = self.mapping
         inc, key = m.source.incremental, m.target.idempotency_key
         conditions = m.source.filter.conditions if m.source.filter else ()
+        when = m.target.delete.when if m.target.delete else None
+        conditions += when.conditions if when else ()
         calls = [call for call in (m.target.match, m.target.update) if call]
         calls += m.lookups
+        calls += [m.target.delete] if m.target.delete is not None else []
         return source_need(
             (*m.fields, *m.target.params, *(p for c in calls for p in c.params)),
             (

@@ -33,6 +33,7 @@ class Writes:
     update: Operation | None = None
     lookups: dict[str, Operation] = field(default_factory=dict)  # by name
     looked_up: dict[str, Schema] = field(default_factory=dict)  # what each finds
+    delete: Operation | None = None
 
 
 def records_items(
@@ -179,8 +180,49 @@ class WriteChecker:
                 Code.BATCH,
             )
 
+    def _delete(self, record: Schema | None) -> None:
+        """target.delete: its conditions against the record, its operation's params."""
+        delete = self.target.delete
+        if delete is None:
+            return
+        if "batch" in self.target.locs:
+            self.error(
+                self.target.at("batch"),
+                "target.batch cannot be used with target.delete: a delete is one"
+                " request per record",
+                Code.CONFLICTING_KEYS,
+            )
+        if record is not None and delete.when is not None:
+            for condition in delete.when.conditions:
+                self.types.check_condition(condition, record, "target.delete.when")
+        op = self._operation(delete, "target.delete")
+        if op is None:
+            return
+        self.writes.delete = op
+        if op.method == "get":
+            self.error(
+                delete.at("operation"),
+                f"target.delete: {op.label} is a GET, which deletes nothing; choose"
+                " the operation that deletes one record (a DELETE)",
+                Code.UPDATE_BODY,
+            )
+        uses_match = any(fm.expr.kind == "match" for fm in delete.params)
+        if uses_match and self.target.match is None:
+            self.error(
+                delete.loc,
+                "target.delete.params: {match: PATH} needs target.match (the"
+                " record it reads is the one the match finds)",
+                Code.MATCH_FIELD,
+            )
+        self._params(delete, op, "target.delete", record, self.writes.match_record)
+
     def run(self, record: Schema | None, body: Schema | None) -> Writes:
         self._lookups(record, body)
+        self.writes = self._upsert(record)
+        self._delete(record)
+        return self.writes
+
+    def _upsert(self, record: Schema | None) -> Writes:
         t, found, what = self.target, self.writes, "target.match"
         if t.match is None:
             for key in ("update", "on_match", "on_missing"):

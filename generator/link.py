@@ -124,6 +124,14 @@ class BatchModel:
 
 
 @dataclass(frozen=True)
+class DeleteModel:
+    """target.delete: its request and its conditions, as boolean expressions."""
+
+    call: CallModel
+    conditions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class LookupModel:
     """One `lookups` entry: its request, and what a record it finds nothing for gets."""
 
@@ -168,6 +176,7 @@ class Link:
     match: MatchModel | None = None
     lookups: tuple[LookupModel, ...] = ()
     batch: BatchModel | None = None
+    delete: DeleteModel | None = None
 
     @property
     def calls(self) -> tuple[CallModel, ...]:
@@ -175,6 +184,7 @@ class Link:
         m = self.match
         calls = [m.call, m.update] if m is not None else []
         calls += [lookup.call for lookup in self.lookups]
+        calls += [self.delete.call] if self.delete is not None else []
         return tuple(call for call in calls if call is not None and call.params)
 
     @property

@@ -169,6 +169,13 @@ class Batch(Block):
     results: str | None = None  # per-record results in the answer, in request order
 
 
+@dataclass(frozen=True)
+class Delete(TargetCall):
+    """`target.delete`: records meeting `when` are deleted at the target instead."""
+
+    when: Filter | None = None
+
+
 # lookups: which API a lookup asks, and what a record it finds nothing for gets
 LOOKUP_APIS = ("target", "source")
 LOOKUP_ON_MISSING = ("dead_letter", "omit", "skip")
@@ -199,6 +206,7 @@ class Endpoint(Block):
     update: TargetCall | None = None
     on_missing: str = ON_MISSING[0]
     batch: Batch | None = None
+    delete: Delete | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from generator.mapping import (
     Auth,
     Batch,
     Condition,
+    Delete,
     Endpoint,
     Expr,
     FieldMap,
@@ -204,11 +205,12 @@ class Parser:
         path = self.string((entry[1], entry[2]), f"{what}.match")
         if path is None:
             return None
-        if matched != "update":
+        if matched not in ("update", "delete"):
             self.error(
                 node.loc,
                 f"{what}: {{match: {path}}} reads the target record found by"
-                " target.match, so it can be used only in target.update.params",
+                " target.match, so it can be used only in target.update.params"
+                " and target.delete.params",
                 Code.MATCH_FIELD,
             )
             return None
@@ -314,6 +316,8 @@ class Parser:
                 found[key] = self.target_call(keys[key][0], key)
         if "batch" in keys:
             found["batch"] = self.batch(keys["batch"][0])
+        if "delete" in keys:
+            found["delete"] = self.delete(keys["delete"][0])
         for key, values in (("on_match", ON_MATCH), ("on_missing", ON_MISSING)):
             value = self.string(keys.get(key), f"target.{key}")
             if value is not None and value not in values:
@@ -390,6 +394,34 @@ class Parser:
             size=size,
             path=self.string(keys.get("path"), "target.batch.path"),
             results=self.string(keys.get("results"), "target.batch.results"),
+            loc=node.loc,
+            locs=_locs(keys),
+        )
+
+    def delete(self, node: Node) -> Delete | None:
+        """`target.delete`: when (conditions as in source.filter), operation, params."""
+        what = "target.delete"
+        keys = self.keys(
+            node, what, ("when", "operation", "params"), required=("when", "operation")
+        )
+        operation = self.string(keys.get("operation"), f"{what}.operation")
+        when = self.filter(keys["when"][0], f"{what}.when") if "when" in keys else None
+        if when is not None and when.stub:
+            self.error(
+                when.loc,
+                f"{what}.when: write conditions (a stub predicate is for source.filter)",
+            )
+        if operation is None or when is None:
+            return None
+        params = (
+            self.field_maps(keys["params"][0], f"{what}.params", matched="delete")
+            if "params" in keys
+            else ()
+        )
+        return Delete(
+            operation=operation,
+            params=params,
+            when=when,
             loc=node.loc,
             locs=_locs(keys),
         )
@@ -597,7 +629,7 @@ TAKEN_MODULE_NAMES = sys.stdlib_module_names | {
 
 
 # target keys of the writes beyond one request per record (checks_writes.py)
-WRITE_KEYS = ("match", "on_match", "update", "on_missing", "batch")
+WRITE_KEYS = ("match", "on_match", "update", "on_missing", "batch", "delete")
 
 
 def _is_match(node: Node) -> bool:

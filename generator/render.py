@@ -150,6 +150,10 @@ def declaration(link: Link) -> str:
         target_args.append("body=False")
     if link.match is not None:
         target_args.append(f"match={_match(link)}")
+    if link.delete is not None:
+        target_args.append(
+            f"delete=Delete(when=delete_when, call={_call(link.delete.call)})"
+        )
     if link.batch is not None:
         b = link.batch
         target_args.append(

@@ -5,6 +5,7 @@ the located errors of each key at generation time."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import shutil
@@ -630,3 +631,57 @@ def test_batch_errors(project: Path, target: str, code: Code, words: str) -> Non
     found = problems(path)
     assert code in [p.code for p in found], [str(p) for p in found]
     assert any(words in p.message for p in found), [str(p) for p in found]
+
+
+# --- deletes ----------------------------------------------------------------
+
+ALL_CONTACTS = CONTACTS_SOURCE.replace("params: {status: active}\n", "")
+SYNC = """\
+operation: setListMember
+params:
+  list_id: {env: MAILER_LIST_ID}
+  subscriber_hash: {from: email, as: [lowercase, md5]}
+delete:
+  when: {status: archived}
+  operation: deleteListMember
+  params:
+    list_id: {env: MAILER_LIST_ID}
+    subscriber_hash: {from: email, as: [lowercase, md5]}
+"""
+
+
+def test_records_meeting_when_are_deleted_and_a_404_counts_as_done(
+    project: Path, demo: DemoApis
+) -> None:
+    path = mapping(project, SYNC, MEMBER_FIELDS, ALL_CONTACTS, "mailer.yaml")
+    module = generate(project, path)
+    contacts = demo.records("crm", "contacts")
+    archived = [c for c in contacts if c["status"] == "archived"]
+    # the list holds two archived contacts already; the others were never on it
+    for contact in archived[:2]:
+        member_id = hashlib.md5(contact["email"].lower().encode()).hexdigest()
+        demo.apis["mailer"].store.add(
+            "members",
+            {"id": member_id, "list_id": "news2024", "email_address": contact["email"]},
+        )
+    summary = drive(module, demo, project, "crm", "mailer")
+    assert (summary.deleted, summary.created, summary.failed) == (len(archived), 48, 0)
+    assert summary.written == len(contacts)
+    members = {m["email_address"] for m in demo.records("mailer", "members")}
+    assert members == {c["email"] for c in contacts if c["status"] == "active"}
+
+
+def test_delete_errors(project: Path) -> None:
+    target = SYNC.replace("{status: archived}", "{status: gone}")
+    path = mapping(project, target, MEMBER_FIELDS, ALL_CONTACTS, "mailer.yaml")
+    problem = only(problems(path), Code.FILTER_TYPE)
+    assert problem.message.startswith("target.delete.when.status: 'gone' is not one")
+    target = SYNC.replace(
+        "    subscriber_hash: {from: email, as: [lowercase, md5]}\n", "", 1
+    ).replace(
+        "  subscriber_hash: {from: email, as: [lowercase, md5]}\n",
+        "  subscriber_hash: {match: id}\n",
+    )
+    path = mapping(project, target, MEMBER_FIELDS, ALL_CONTACTS, "mailer.yaml")
+    codes = {p.code for p in problems(path)}
+    assert Code.MATCH_FIELD in codes, codes

@@ -107,6 +107,7 @@ class Target:
     # write.Match: match-then-write (client, config, record, its write, place_params)
     match: Callable[[httpx.Client, Config, Any, httpx.Request, Any], str] | None = None
     batch: Any = None  # write.Batch: several records per request
+    delete: Any = None  # write.Delete: records meeting its `when` are deleted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -538,12 +539,17 @@ def _run_locked(
             """
             done: str | Exception
             try:
-                request = target_request(target, link, record, body, raw)
-                if link.target.match is not None:
+                if link.target.delete is not None and link.target.delete.when(record):
+                    done = link.target.delete(
+                        target, config, record, place_params, link.target.match
+                    )
+                elif link.target.match is not None:
+                    request = target_request(target, link, record, body, raw)
                     done = link.target.match(
                         target, config, record, request, place_params
                     )
                 else:
+                    request = target_request(target, link, record, body, raw)
                     response = write(target, request, config)
                     done = outcome(request.method, response.status_code)
             except FatalError:

@@ -1,4 +1,4 @@
-"""Writes to the target: one record's request, match-then-write (upsert), lookups."""
+"""Writes to the target: one record, upserts, batches, deletes; and lookups."""
 
 from __future__ import annotations
 
@@ -155,6 +155,20 @@ class Match:
     on_missing: str = "create"  # create | skip | dead_letter
     locks: KeyLocks = field(default_factory=KeyLocks, compare=False, repr=False)
 
+    def find(
+        self, client: httpx.Client, config: Config, look: httpx.Request
+    ) -> list[Any]:
+        """The target records the match request finds: none or one, else ambiguous."""
+        found = matches(client, look, self.records, config)
+        if len(found) > 1:
+            raise WriteFailed(
+                f"ambiguous: {len(found)} target records match"
+                f" {_safe_url(look.url)}{_query(look)}; not guessing which one",
+                None,
+                1,
+            )
+        return found
+
     def __call__(
         self,
         client: httpx.Client,
@@ -175,15 +189,7 @@ class Match:
             attempt = 0
             while True:
                 attempt += 1
-                found = matches(client, look, self.records, config)
-                if len(found) > 1:
-                    raise WriteFailed(
-                        f"ambiguous: {len(found)} target records match"
-                        f" {_safe_url(look.url)}{_query(look)}; not guessing which"
-                        " to update",
-                        None,
-                        attempt,
-                    )
+                found = self.find(client, config, look)
                 if found and attempt > 1:
                     return "created"  # the create whose answer was lost
                 if found and self.update is None:
@@ -367,6 +373,51 @@ class Lookups:
             found[lookup.name] = value
         LOOKED_UP.set(found)
         return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delete:
+    """target.delete: a record meeting `when` is deleted at the target, not written.
+
+    With target.match, the record to delete is the one the match finds (none:
+    nothing to delete). An answer 404 counts as deleted: it is gone already.
+    """
+
+    when: Callable[[Any], bool]
+    call: Call
+
+    def __call__(
+        self,
+        client: httpx.Client,
+        config: Config,
+        record: Any,
+        place: Place,
+        match: Match | None,
+    ) -> str:
+        """Delete one record's target record; return the count it adds to."""
+        if match is None:
+            return self.delete(client, config, record, place, None)
+        look = match.call.request(client, place, record)
+        with match.locks.held(str(look.url)):
+            found = match.find(client, config, look)
+            if not found:
+                return "skipped"
+            return self.delete(client, config, record, place, found[0])
+
+    def delete(
+        self,
+        client: httpx.Client,
+        config: Config,
+        record: Any,
+        place: Place,
+        matched: Any,
+    ) -> str:
+        try:
+            write(client, self.call.request(client, place, record, matched), config)
+        except WriteFailed as exc:
+            if exc.status != 404:
+                raise
+        return "deleted"
 
 
 def _query(request: httpx.Request) -> str:
