@@ -267,9 +267,29 @@ def test_rejected_write_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
         assert entry["stage"] == "write" and entry["status"] == 422
 
 
+@pytest.mark.usefixtures("stubs_filled")
+@pytest.mark.parametrize("status", [204, 404])  # 404: gone already, counts as done
+def test_a_record_meeting_delete_when_is_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    monkeypatch.setattr(link, "delete_when", lambda record: True)
+    records = make_records(3)
+    target = FakeTarget(reply=lambda request: httpx.Response(status))
+    summary = run_link(tmp_path, FakeSource(records), target)
+    assert (summary.deleted, summary.written, summary.failed) == (3, 3, 0)
+    for request in target.requests:
+        assert request.method == "DELETE"
+        assert "{" not in request.url.path, "every path parameter is filled in"
+
+
+def test_delete_when_decides_on_the_sample_record() -> None:
+    record = link.SourceRecord.model_validate(SAMPLE_RECORDS[0])
+    assert isinstance(link.delete_when(record), bool)
+
+
 def test_invalid_body_is_rejected_by_the_target_model() -> None:
     with pytest.raises(ValidationError):
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:8be2f0a4a796c9e891a859e25e543dabe9d205b970c375d625e1e25d1d9c6e74
+# p2pgen checksum sha256:315c53ef890df6146ec26d3aa79e64a52c92c9c028b629b424962acb555271e9

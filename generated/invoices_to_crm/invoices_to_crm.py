@@ -1151,7 +1151,7 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
             yield number, entry["record"]
 
 
-# --- Writes to the target: one record's request, match-then-write (upsert), lookups ---
+# --- Writes to the target: one record, upserts, batches, deletes; and lookups ---
 
 
 # run.place_params: (path, values, locations) -> (path, query, headers)
@@ -1291,6 +1291,20 @@ class Match:
     on_missing: str = "create"  # create | skip | dead_letter
     locks: KeyLocks = field(default_factory=KeyLocks, compare=False, repr=False)
 
+    def find(
+        self, client: httpx.Client, config: Config, look: httpx.Request
+    ) -> list[Any]:
+        """The target records the match request finds: none or one, else ambiguous."""
+        found = matches(client, look, self.records, config)
+        if len(found) > 1:
+            raise WriteFailed(
+                f"ambiguous: {len(found)} target records match"
+                f" {_safe_url(look.url)}{_query(look)}; not guessing which one",
+                None,
+                1,
+            )
+        return found
+
     def __call__(
         self,
         client: httpx.Client,
@@ -1311,15 +1325,7 @@ class Match:
             attempt = 0
             while True:
                 attempt += 1
-                found = matches(client, look, self.records, config)
-                if len(found) > 1:
-                    raise WriteFailed(
-                        f"ambiguous: {len(found)} target records match"
-                        f" {_safe_url(look.url)}{_query(look)}; not guessing which"
-                        " to update",
-                        None,
-                        attempt,
-                    )
+                found = self.find(client, config, look)
                 if found and attempt > 1:
                     return "created"  # the create whose answer was lost
                 if found and self.update is None:
@@ -1414,6 +1420,7 @@ class Target:
     # write.Match: match-then-write (client, config, record, its write, place_params)
     match: Callable[[httpx.Client, Config, Any, httpx.Request, Any], str] | None = None
     batch: Any = None  # write.Batch: several records per request
+    delete: Any = None  # write.Delete: records meeting its `when` are deleted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1833,12 +1840,17 @@ def _run_locked(
             """
             done: str | Exception
             try:
-                request = target_request(target, link, record, body, raw)
-                if link.target.match is not None:
+                if link.target.delete is not None and link.target.delete.when(record):
+                    done = link.target.delete(
+                        target, config, record, place_params, link.target.match
+                    )
+                elif link.target.match is not None:
+                    request = target_request(target, link, record, body, raw)
                     done = link.target.match(
                         target, config, record, request, place_params
                     )
                 else:
+                    request = target_request(target, link, record, body, raw)
                     response = write(target, request, config)
                     done = outcome(request.method, response.status_code)
             except FatalError:
@@ -2169,4 +2181,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:7a7e06d0e706181ed225925718c5b13f7dd2e3d68a4b3632221a035deb8f99c8
+# p2pgen checksum sha256:56b2d0e89ccf879d20c321b37bfd6070ef574b6d82d4d3ea5a4c960cd2422132

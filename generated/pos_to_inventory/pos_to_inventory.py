@@ -1266,7 +1266,7 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
             yield number, entry["record"]
 
 
-# --- Writes to the target: one record's request, match-then-write (upsert), lookups ---
+# --- Writes to the target: one record, upserts, batches, deletes; and lookups ---
 
 
 def write(
@@ -1350,6 +1350,7 @@ class Target:
     # write.Match: match-then-write (client, config, record, its write, place_params)
     match: Callable[[httpx.Client, Config, Any, httpx.Request, Any], str] | None = None
     batch: Any = None  # write.Batch: several records per request
+    delete: Any = None  # write.Delete: records meeting its `when` are deleted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1739,12 +1740,17 @@ def _run_locked(
             """
             done: str | Exception
             try:
-                request = target_request(target, link, record, body, raw)
-                if link.target.match is not None:
+                if link.target.delete is not None and link.target.delete.when(record):
+                    done = link.target.delete(
+                        target, config, record, place_params, link.target.match
+                    )
+                elif link.target.match is not None:
+                    request = target_request(target, link, record, body, raw)
                     done = link.target.match(
                         target, config, record, request, place_params
                     )
                 else:
+                    request = target_request(target, link, record, body, raw)
                     response = write(target, request, config)
                     done = outcome(request.method, response.status_code)
             except FatalError:
@@ -2075,4 +2081,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:f6ee5ad4c96d53ccfa60d371cbaaa510bbe3b8d26947f9ed195d57fac7938ea5
+# p2pgen checksum sha256:42fa1d345ef30323bc19c3c888ae9599c0904af8fd4a9369597317f8584c12d1

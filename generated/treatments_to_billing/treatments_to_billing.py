@@ -1078,7 +1078,7 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
             yield number, entry["record"]
 
 
-# --- Writes to the target: one record's request, match-then-write (upsert), lookups ---
+# --- Writes to the target: one record, upserts, batches, deletes; and lookups ---
 
 
 def write(
@@ -1162,6 +1162,7 @@ class Target:
     # write.Match: match-then-write (client, config, record, its write, place_params)
     match: Callable[[httpx.Client, Config, Any, httpx.Request, Any], str] | None = None
     batch: Any = None  # write.Batch: several records per request
+    delete: Any = None  # write.Delete: records meeting its `when` are deleted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1551,12 +1552,17 @@ def _run_locked(
             """
             done: str | Exception
             try:
-                request = target_request(target, link, record, body, raw)
-                if link.target.match is not None:
+                if link.target.delete is not None and link.target.delete.when(record):
+                    done = link.target.delete(
+                        target, config, record, place_params, link.target.match
+                    )
+                elif link.target.match is not None:
+                    request = target_request(target, link, record, body, raw)
                     done = link.target.match(
                         target, config, record, request, place_params
                     )
                 else:
+                    request = target_request(target, link, record, body, raw)
                     response = write(target, request, config)
                     done = outcome(request.method, response.status_code)
             except FatalError:
@@ -1887,4 +1893,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:024175457bbcf370b5115a056ea195fa02c6de1cb481d1d1774d5d752a68f16a
+# p2pgen checksum sha256:baaeedb3b61ec8aeb003022b5d7890e6095b910f34f1e4de92acbbfe3b6ddf07

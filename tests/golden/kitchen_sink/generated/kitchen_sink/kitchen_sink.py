@@ -1470,7 +1470,7 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
             yield number, entry["record"]
 
 
-# --- Writes to the target: one record's request, match-then-write (upsert), lookups ---
+# --- Writes to the target: one record, upserts, batches, deletes; and lookups ---
 
 
 def write(
@@ -1554,6 +1554,7 @@ class Target:
     # write.Match: match-then-write (client, config, record, its write, place_params)
     match: Callable[[httpx.Client, Config, Any, httpx.Request, Any], str] | None = None
     batch: Any = None  # write.Batch: several records per request
+    delete: Any = None  # write.Delete: records meeting its `when` are deleted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1943,12 +1944,17 @@ def _run_locked(
             """
             done: str | Exception
             try:
-                request = target_request(target, link, record, body, raw)
-                if link.target.match is not None:
+                if link.target.delete is not None and link.target.delete.when(record):
+                    done = link.target.delete(
+                        target, config, record, place_params, link.target.match
+                    )
+                elif link.target.match is not None:
+                    request = target_request(target, link, record, body, raw)
                     done = link.target.match(
                         target, config, record, request, place_params
                     )
                 else:
+                    request = target_request(target, link, record, body, raw)
                     response = write(target, request, config)
                     done = outcome(request.method, response.status_code)
             except FatalError:
@@ -2279,4 +2285,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:31625ac501a96489483750a00fe533cc288b4c86d70f192ad440cf6d142428c3
+# p2pgen checksum sha256:5e0e25569f44311710e950aeaa40e7149d1b3417ef4df3872a0ada256d2a02bf
