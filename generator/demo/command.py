@@ -457,7 +457,8 @@ def run_link(
     )
     if not run.finished or not stubs:
         out.write("\n")
-        return LinkOutcome(run.finished, False)
+        ok = run.finished and _rerun(name, mapping_file, apis, demo, workdir, out)
+        return LinkOutcome(ok, False)
     out.write(
         f"   -- unfinished stub {', '.join(f'{s}()' for s in stubs)} held these "
         "back: fill it in, regenerate, replay\n"
@@ -473,7 +474,50 @@ def run_link(
         held=held,
         show_refusal=show_refusal,
     )
+    looped = looped and _rerun(name, mapping_file, apis, demo, workdir, out)
     return LinkOutcome(looped, True)
+
+
+def _rerun(
+    name: str,
+    mapping_file: Path,
+    apis: LinkApis,
+    demo: DemoApis,
+    workdir: Path,
+    out: TextIO,
+) -> bool:
+    """Run an upserting link again from scratch: it updates, it does not duplicate.
+
+    Only links whose target matches before writing (target.match) or deletes
+    (target.delete) are run again; True when the rerun created nothing twice.
+    """
+    mapping = yaml.safe_load(mapping_file.read_text(encoding="utf-8"))
+    target = mapping.get("target") or {}
+    if "match" not in target and "delete" not in target:
+        return True
+    before = len(demo.records(apis.target, TARGET_COLLECTIONS[apis.target]))
+    out.write(
+        "   rerun       from scratch (a new state file): the same records again\n"
+    )
+    run = _run_script(
+        workdir / name / f"{name}.py",
+        apis,
+        demo,
+        [
+            *("--state", str(workdir / f"{name}.rerun.state.json")),
+            *("--dead-letter", str(workdir / f"{name}.rerun.dead.jsonl")),
+        ],
+    )
+    _report_run(run, out, "               ", "   summary     ")
+    counts = json.loads(run.summary) if run.summary else {}
+    out.write(
+        f"   upserted    created {counts.get('created', 0)}, updated"
+        f" {counts.get('updated', 0)}, deleted {counts.get('deleted', 0)}:"
+        " the target's records were found and changed, not duplicated\n"
+    )
+    after = _report_target(apis, demo, out, "   target      ", since=before, shown=1)
+    out.write("\n")
+    return run.finished and after == before and counts.get("created") == 0
 
 
 def run_demo(
