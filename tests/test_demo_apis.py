@@ -554,9 +554,9 @@ def test_run_demo_fills_in_stubs_regenerates_and_replays():
         # The last count of the section is what the target holds at the end.
         held = re.findall(r"now holds (\d+) ", section)
         assert held and int(held[-1]) > 0, (link, section)
-    for link, stub, read in [
-        ("crm_to_mailer", "tags_for", 48),
-        ("pos_to_inventory", "negative_quantity", 80),
+    for link, stub, read, held in [
+        ("crm_to_mailer", "tags_for", 60, 48),  # 12 archived: deleted, not held
+        ("pos_to_inventory", "negative_quantity", 80, 80),
     ]:
         section = sections[link]
         assert f"NotImplementedError: implement {stub}()" in section
@@ -565,11 +565,17 @@ def test_run_demo_fills_in_stubs_regenerates_and_replays():
         assert f"{stub}() kept: the region survives" in section
         assert f"--replay {link}.dead.jsonl" in section
         assert f'"read": {read}' in section and f'"written": {read}' in section
-        assert f"now holds {read} " in section and f"({read} new)" in section
+        assert f"now holds {held} " in section and f"({held} new)" in section
     assert '"tags": ["tier:' in sections["crm_to_mailer"]
     assert '"delta": -' in sections["pos_to_inventory"]
     assert "refused (exit 1), nothing written" in sections["crm_to_mailer"]
     assert "edited outside the p2pgen:begin/end regions" in report
+    # Upserting links run again from scratch: they update, they do not duplicate.
+    assert "created 0, updated 48, deleted 12" in sections["crm_to_mailer"]
+    assert "created 0, updated 30, deleted 0" in sections["invoices_to_crm"]
+    for link in ("crm_to_mailer", "invoices_to_crm"):
+        assert re.search(r"now holds \d+ \w+ \(0 new\)\n", sections[link]), link
+    assert "rerun" not in sections["pos_to_inventory"]
     # Links without stubs get no loop.
     assert "fill in" not in sections["invoices_to_crm"]
     assert "fill in" not in sections["treatments_to_billing"]
