@@ -24,6 +24,7 @@ from generator.specs import (
     Schema,
     SpecSet,
     find_operation,
+    iter_operations,
     schema_name,
 )
 
@@ -267,9 +268,10 @@ class Drafter:
         d.add(f"  operation: {_yaml(self._op_ref(self.target))}", frame=True)
         self._auth_note(d, self.target, "target")
         self._target_params(d, record)
+        candidates = list(self._candidates(record, "", 0)) if record else []
+        self._upsert(d, candidates)
         d.add()
         d.add("fields:")
-        candidates = list(self._candidates(record, "", 0)) if record else []
         if self.target.request_body is not None:
             self._fields(d, self.target.request_body, "", candidates)
         if not d.targets:
@@ -303,8 +305,9 @@ class Drafter:
     def _op_ref(op: Operation) -> str:
         return op.operation_id or op.label
 
-    def _records(self) -> tuple[str, Schema | None]:
-        response = self.source.response
+    def _records(self, op: Operation | None = None) -> tuple[str, Schema | None]:
+        """Where the records are in the answer of `op` (default: the source's)."""
+        response = (op or self.source).response
         if response is None:
             return "", None
         shape = self.walker.shape(response)
@@ -454,6 +457,77 @@ class Drafter:
             d.add("  idempotency_key:  # a retried write is applied once")
             d.add(f"    header: {_yaml(header)}", part=True)
             d.add("    from: id", part=True)
+
+    def _upsert(self, d: Draft, candidates: list[_Candidate]) -> None:
+        """target.match, when the target has an obvious search by key: a GET on
+        the collection the operation creates in, with a query parameter named
+        like a body field the source fills (email, external_ref, sku...).
+        """
+        body = self.target.request_body
+        if self.target.method != "post" or body is None:
+            return
+        fields = self.walker.shape(body).properties
+        for method, path, _ in iter_operations(self.target.doc):
+            if method != "get" or path != self.target.path:
+                continue
+            search = find_operation(self.walker.specs, self.target.doc, f"GET {path}")
+            records, item = self._records(search)
+            for param in search.parameters:
+                if param.location != "query" or param.name not in fields:
+                    continue
+                tshape = self.walker.shape(fields[param.name])
+                found, _, convert, _ = self._match(param.name, tshape, candidates)
+                if found is None or convert or item is None:
+                    continue
+                d.add(
+                    f"  match:  # p2pgen init: {search.label} searches by"
+                    f" {param.name}, a field this link writes: look before creating,"
+                    " so a rerun never duplicates"
+                )
+                d.add(f"    operation: {_yaml(self._op_ref(search))}", part=True)
+                d.add(
+                    f"    params: {{{_yaml(param.name)}: {_yaml(found.path)}}}",
+                    part=True,
+                )
+                if records:
+                    d.add(f"    records: {_yaml(records)}", part=True)
+                self._update(d, item)
+                return
+
+    def _update(self, d: Draft, matched: Schema) -> None:
+        """target.update: a PATCH (else PUT) of one record of the collection."""
+        key = next(
+            (
+                k
+                for k in ("id", "uuid", "key")
+                if k in self.walker.shape(matched).properties
+            ),
+            None,
+        )
+        one = re.compile(re.escape(self.target.path.rstrip("/")) + r"/\{([^/{}]+)\}")
+        for wanted in ("patch", "put"):
+            for method, path, _ in iter_operations(self.target.doc):
+                found = one.fullmatch(path)
+                if method != wanted or found is None or key is None:
+                    continue
+                op = find_operation(
+                    self.walker.specs, self.target.doc, f"{method} {path}"
+                )
+                if op.request_body is None:
+                    continue
+                d.add(
+                    f"  update:  # p2pgen init: {op.label} changes the record the"
+                    " match finds"
+                )
+                d.add(f"    operation: {_yaml(self._op_ref(op))}", part=True)
+                d.add(
+                    f"    params: {{{_yaml(found.group(1))}: {{match: {key}}}}}",
+                    part=True,
+                )
+                return
+        d.add(
+            "  on_match: skip  # p2pgen init: no update operation found; found: left as is"
+        )
 
     def _own_key(self, param: str, record: Schema | None) -> str:
         """The line for the path parameter naming the target record: from the

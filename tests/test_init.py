@@ -443,3 +443,36 @@ def test_every_draft_between_real_operations_loads(project: Path) -> None:
         if code not in (0, 1) or "must be a mapping" in output or unlocated:
             failures.append(f"{source.name} {read} -> {target.name} {write}: {output}")
     assert not failures, "\n".join(failures)
+
+
+def test_draft_upserts_where_the_target_searches_by_a_key(project: Path) -> None:
+    folder = draft_and_generate(
+        Path("specs/invoicing.json"),
+        "listInvoices",
+        Path("specs/crm.yaml"),
+        "createCustomer",
+    )
+    drafted = Path("specs/links/drafted.yaml").read_text(encoding="utf-8")
+    target = yaml.safe_load(drafted)["target"]
+    assert target["match"] == {
+        "operation": "listCustomers",
+        "params": {"external_ref": "id"},
+        "records": "data",
+    }
+    assert target["update"] == {
+        "operation": "updateCustomer",
+        "params": {"customer_id": {"match": "id"}},
+    }
+    assert "GET /customers searches by external_ref" in drafted  # why
+    assert "class Match" in (folder / "drafted.py").read_text(encoding="utf-8")
+
+
+def test_no_match_is_drafted_without_a_search_by_key(project: Path) -> None:
+    draft_and_generate(
+        Path("specs/crm.yaml"),
+        "listContacts",
+        Path("specs/mailer.yaml"),
+        "addListMember",
+    )
+    drafted = yaml.safe_load(Path("specs/links/drafted.yaml").read_text("utf-8"))
+    assert "match" not in drafted["target"]
