@@ -24,6 +24,13 @@
    (generated first on even reps, hand first on odd), R repetitions each per
    concurrency level; the median records/s counts, where records are source
    records read (valid and invalid alike).
+3. Batch against one request per record (`--batch-only` runs just this):
+   the `contacts_to_customers` example (CRM contacts -> CRM customers through
+   `POST /customers/batch`, 50 records a request) against the same mapping
+   without `target.batch`, writing through `POST /customers` one record a
+   request, to the same demo CRM (a fresh separate process each time, N
+   seeded contacts). Records/s over the records read, and the requests the
+   script sent to the target (counted by its own transport), median of R.
 2. Peak memory (VmHWM from /proc, read by a tiny wrapper at exit) of the
    generated script run as a subprocess, reading N seeded treatments from the real demo source and
    writing to a tiny stdlib HTTP server that answers 201 to everything (the
@@ -90,7 +97,8 @@ def generate(out: Path, mapping: Path = SPECS / "links" / f"{LINK}.yaml") -> Pat
         capture_output=True,
         env=child_env({}),
     )
-    return out / LINK / f"{LINK}.py"
+    name = yaml.safe_load(mapping.read_text(encoding="utf-8"))["name"]
+    return out / name / f"{name}.py"
 
 
 def big_pages_mapping(work: Path) -> Path:
@@ -113,14 +121,14 @@ def big_pages_mapping(work: Path) -> Path:
     return path
 
 
-def load(script: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{LINK}", script)
+def load(script: Path, name: str = LINK) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", script)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     # Quiet: the dead-letter warnings for lower-case codes would flood stderr.
-    logger = logging.getLogger(LINK)
+    logger = logging.getLogger(name)
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
     return module
@@ -381,22 +389,109 @@ def peak_memory(script: Path, records: int, work: Path) -> tuple[float, float, s
 # -------------------------------------------------------------------- main
 
 
+# ------------------------------------------------ batch or one request each
+
+BATCH_LINK = "contacts_to_customers"
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """An ordinary transport that counts the requests it sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        return super().handle_request(request)
+
+
+def single_mapping(work: Path) -> Path:
+    """contacts_to_customers without target.batch: POST /customers per record."""
+    mapping = yaml.safe_load(
+        (SPECS / "links" / f"{BATCH_LINK}.yaml").read_text(encoding="utf-8")
+    )
+    mapping["name"] = f"{BATCH_LINK}_single"
+    mapping["target"]["operation"] = "createCustomer"
+    del mapping["target"]["batch"]
+    for side in ("source", "target"):
+        mapping[side]["spec"] = str(SPECS / "crm.yaml")
+    path = work / "single" / f"{BATCH_LINK}_single.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(mapping, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def batch_run(
+    module: ModuleType, records: int, concurrency: int, work: Path
+) -> tuple[float, int, int]:
+    """Records/s, records written and target requests of one run on a fresh CRM."""
+    with DemoProcess(records) as demo:
+        config = module.Config(
+            source_url=demo.urls["crm"],
+            target_url=demo.urls["crm"],
+            dead_letter_path=work / f"dead-{time.monotonic_ns()}.jsonl",
+            concurrency=concurrency,
+        )
+        counting = CountingTransport()
+        started = time.perf_counter()
+        summary = module.run(config, None, counting)
+        took = time.perf_counter() - started
+    if summary.failed or summary.written != summary.read:
+        raise SystemExit(f"{module.__name__}: {summary}")
+    return summary.read / took, int(summary.written), counting.sent
+
+
+def batch_against_single(records: int, reps: int, concurrency: int, work: Path) -> None:
+    scripts = {
+        "batch (50 a request)": generate(
+            work / "batch-out", SPECS / "links" / f"{BATCH_LINK}.yaml"
+        ),
+        "one request per record": generate(work / "single-out", single_mapping(work)),
+    }
+    modules = {mode: load(script, script.stem) for mode, script in scripts.items()}
+    print(
+        f"Batch against one request per record: {BATCH_LINK}, {records} seeded"
+        f" contacts (the active ones are read), concurrency {concurrency}, median"
+        f" of {reps}, alternating; demo CRM in a separate process, fresh each run"
+    )
+    print(f"{'mode':<24}  {'records':>7}  {'rec/s':>7}  {'target requests':>15}")
+    results: dict[str, list[tuple[float, int, int]]] = {mode: [] for mode in modules}
+    for rep in range(reps):
+        order = list(modules) if rep % 2 == 0 else list(reversed(modules))
+        for mode in order:
+            results[mode].append(batch_run(modules[mode], records, concurrency, work))
+    for mode, runs in results.items():
+        rate = statistics.median(r[0] for r in runs)
+        print(
+            f"{mode:<24}  {runs[0][1]:>7}  {rate:>7.0f}  {runs[0][2]:>15}", flush=True
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--concurrency", default="1,4,16")
     parser.add_argument("--memory", default="10000,100000")
+    parser.add_argument(
+        "--batch-only",
+        action="store_true",
+        help="only section 3: batch against one request per record",
+    )
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",") if c]
     sizes = [int(n) for n in args.memory.split(",") if n]
+    for name, value in DemoApis(SPECS).env().items():
+        os.environ[name] = value
 
     with tempfile.TemporaryDirectory(prefix="p2pgen-bench-") as tmp:
         work = Path(tmp)
+        if args.batch_only:
+            batch_against_single(args.records, args.reps, 4, work)
+            return 0
         script = generate(work)
         module = load(script)
-        for name, value in DemoApis(SPECS).env().items():
-            os.environ[name] = value
         # The seed is fixed, so the records a demo process serves are these.
         with DemoApis(SPECS, seed_count=args.records) as demo:
             bodies = [hand_body(t) for t in demo.records("patients", "treatments")]
@@ -424,9 +519,7 @@ def main(argv: list[str] | None = None) -> int:
             for rep in range(args.reps):
                 order = ["generated", "hand"] if rep % 2 == 0 else ["hand", "generated"]
                 for name in order:
-                    rate, written, missing = timed(
-                        args.records, charges, runners[name]
-                    )
+                    rate, written, missing = timed(args.records, charges, runners[name])
                     if written != expected or missing:
                         raise SystemExit(
                             f"{name} at concurrency {concurrency} wrote {written}, "
@@ -460,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"failed {counts['failed']}"
             )
             print(f"{records:>8}  {mib:>12.1f}  {rate:>6.0f}  {brief}", flush=True)
+        print()
+        batch_against_single(args.records, args.reps, 4, work)
     return 0
 
 
