@@ -172,7 +172,7 @@ class Walker:
                 return Miss(
                     part,
                     (),
-                    f"{listed!r} is {shape.describe()}, not a list; "
+                    f"{listed!r} is not a list ({shape.describe()}); "
                     "only a list can be indexed",
                 )
             else:

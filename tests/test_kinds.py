@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from generator import checks, mapping_reader
 from generator.cli import cli
-from generator.expressions import Compiler
 from generator.expr import parse
+from generator.expressions import Compiler
 from generator.kinds import auth as auth_kinds
 from generator.kinds import expressions as expr_kinds
 from generator.kinds.auth import KINDS, AuthKind, env_roles

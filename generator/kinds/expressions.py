@@ -544,11 +544,12 @@ class Expression(ExprKind):
         kind = self.infer(checker, expr, source, what)
         if kind is None:
             return
+        loc = _start(expr)
         tshape = checker.walker.shape(target)
         wanted = set(tshape.types) - {"null"}
         if wanted == {"integer"} and kind.types == {"number"}:
             checker.error(
-                expr.loc,
+                loc,
                 f"{what}: the expression gives a number but the target expects "
                 "an integer; wrap it in round(...) or int(...)",
                 Code.TYPE_MISMATCH,
@@ -557,7 +558,7 @@ class Expression(ExprKind):
         fix = {"date": "date", "date-time": "datetime"}.get(tshape.format)
         if fix and kind.fmt in ("date", "date-time") and kind.fmt != tshape.format:
             checker.error(
-                expr.loc,
+                loc,
                 f"{what}: the expression gives a {kind.fmt} but the target "
                 f"expects a {tshape.format}; wrap it in {fix}(...)",
                 Code.FORMAT_MISMATCH,
@@ -567,7 +568,7 @@ class Expression(ExprKind):
             set(kind.types),
             kind.fmt,
             tshape,
-            expr.loc,
+            loc,
             what,
             "the expression",
             None,
@@ -575,7 +576,7 @@ class Expression(ExprKind):
         )
         if required and kind.null:
             checker.warn(
-                expr.loc,
+                loc,
                 f"{what}: the expression is null when a source field it reads is "
                 "missing, but the target requires it; such records will be "
                 "dead-lettered (wrap it in coalesce(..., a default) to avoid that)",
@@ -589,7 +590,7 @@ class Expression(ExprKind):
         kind = self.infer(checker, expr, source, what)
         if kind is not None and not kind.only(frozenset({"boolean", "null"})):
             checker.error(
-                expr.loc,
+                _start(expr),
                 f"{what}: expr: a filter must be true or false, but this gives "
                 f"{kind.describe()}; compare it, as in `status == 'paid'`",
                 Code.FILTER_TYPE,
@@ -630,6 +631,11 @@ class _SourceFields:
 def _type(shape: Shape, optional: bool) -> expr_language.Type:
     types = frozenset(shape.types - {"null"}) or frozenset(shape.types)
     return expr_language.Type(types, shape.format, shape.nullable or optional)
+
+
+def _start(expr: Expr) -> Loc:
+    """Where an expression's text starts (else its mapping)."""
+    return expr.at.at(1, 0) if expr.at is not None else expr.loc
 
 
 def _where(at: TextAt, exc: expr_language.ExprError) -> str:
