@@ -45,9 +45,12 @@ class Miss:
 
     name: str
     options: tuple[str, ...]
+    hint: str = ""  # what to write instead, when a list was there
 
     def describe(self, where: str = "") -> str:
         """E.g. "'emial' not found in Contact; did you mean 'email'?"."""
+        if self.hint:
+            return f"{self.name!r} not found{where}: {self.hint}"
         return f"{self.name!r} not found{where}{did_you_mean(self.name, self.options)}"
 
 
@@ -134,15 +137,29 @@ class Walker:
         found = self.find(schema, path)
         return found if isinstance(found, Schema) else None
 
-    def find(self, schema: Schema, path: str) -> Schema | Miss:
+    def find(self, schema: Schema, path: str, lists: bool = False) -> Schema | Miss:
         """Follow a dotted path of property names to a schema, or to the Miss.
 
-        A free-form object yields a permissive empty schema for any key.
+        A free-form object yields a permissive empty schema for any key. With
+        `lists` (source paths), an integer segment indexes a list: `emails.0.email`.
         """
         current = schema
-        for part in path.split("."):
+        parts = path.split(".")
+        for i, part in enumerate(parts):
             shape = self.shape(current)
-            if part in shape.properties:
+            if lists and _is_list(shape):
+                if not is_index(part):
+                    listed = ".".join(parts[:i]) or "the record"
+                    return Miss(
+                        part,
+                        (),
+                        f"{listed!r} is a list; index it with a whole number from 0, "
+                        f"e.g. {'.'.join([*parts[:i], '0', *parts[i:]])!r}",
+                    )
+                if shape.items is None:
+                    return Schema(current.doc, {}, current.pointer + "/items")
+                current = shape.items
+            elif part in shape.properties:
                 current = shape.properties[part]
             elif shape.free_form:
                 extra = self.specs.deref(current).node.get("additionalProperties")
@@ -150,9 +167,26 @@ class Walker:
                 current = Schema(
                     current.doc, node, current.pointer + "/additionalProperties"
                 )
+            elif lists and is_index(part):
+                listed = ".".join(parts[:i]) or "the record"
+                return Miss(
+                    part,
+                    (),
+                    f"{listed!r} is not a list ({shape.describe()}); "
+                    "only a list can be indexed",
+                )
             else:
                 return Miss(part, tuple(sorted(shape.properties)))
         return current
+
+
+def is_index(part: str) -> bool:
+    """Whether a path segment is a list index: ASCII digits, such as 0 or 12."""
+    return part.isascii() and part.isdigit()
+
+
+def _is_list(shape: Shape) -> bool:
+    return "array" in shape.types and not shape.properties
 
 
 def _types(node: Mapping[str, Any]) -> set[str]:
