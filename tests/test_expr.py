@@ -63,6 +63,8 @@ NAME = "expr_probe"
         ("round(total, 2)", "_round(_get(src, 'total'), 2)"),
         ("lower(strip(email))", "_as_lowercase(_as_strip(_get(src, 'email')))"),
         ("  (a +\n   b)", "_calc(_get(src, 'a'), '+', _get(src, 'b'))"),
+        ("date(date)", "_as_date(_get(src, 'date'))"),  # a field named like a function
+        ("meta.from.class", "_get(src, 'meta.from.class')"),  # keyword segments
     ],
 )
 def test_allowed_forms_compile_to_helper_calls(text: str, code: str) -> None:
@@ -99,7 +101,7 @@ HOSTILE = [
     ("coalesce(a)", 1, 0, "expr-function", "coalesce() takes 2 or more arguments"),
     ("sum(lines, price)", 1, 11, "expr-function", "the field is a quoted path"),
     ("lowr(name)", 1, 0, "expr-function", "did you mean 'lower'?"),
-    ("a + lower", 1, 4, "expr-function", "'lower' is a function"),
+    ("sum(coalesce(a, b), 'x')", 1, 4, "expr-function", "the list is a source path"),
     ("1) + (__import__('os')", 1, 6, "expr-function", "unknown function '__import__'"),
     ("a +", 1, 3, "expr-syntax", "invalid syntax"),
     ("a.0b", 1, 2, "expr-syntax", "invalid decimal literal"),
