@@ -20,6 +20,8 @@ from click.testing import CliRunner
 from generator import expr
 from generator.cli import cli
 from generator.errors import Code, Problem
+from generator.mapping import Expr, FieldMap, Loc
+from generator.models import source_need
 from generator.resolve import resolve
 from generator.runtime import mapping as rt
 from generator.runtime_copy import runtime_names
@@ -559,3 +561,37 @@ def test_the_generated_link_is_lint_clean_and_passes_its_own_tests(
             check=False,
         )
         assert done.returncode == 0, (command, done.stdout, done.stderr)
+
+
+def test_the_source_need_follows_indexes_record_paths_and_sums() -> None:
+    here = Loc("m.yaml", 1, 1)
+
+    def field(target: str, value: Expr) -> FieldMap:
+        return FieldMap(target, value, here)
+
+    lines = Expr(
+        "each",
+        here,
+        path="line_items",
+        fields=(
+            field("sold_at", Expr("path", here, path="$record.nickname")),
+            field("n", Expr("expr", here, tree=expr.parse("quantity + $record.x.y"))),
+        ),
+    )
+    need = source_need(
+        (
+            field("email", Expr("path", here, path="emails.0.email")),
+            field("lines", lines),
+            field("q", Expr("expr", here, tree=expr.parse("sum(orders, 'a.b')"))),
+        ),
+        (),
+    )
+    assert set(need.props) == {"emails", "line_items", "nickname", "x", "orders"}
+    emails = need.props["emails"]
+    assert emails.items is not None and set(emails.items.props) == {"email"}
+    assert not emails.props  # the index is not a property
+    items = need.props["line_items"].items
+    assert items is not None and set(items.props) == {"quantity"}
+    assert need.props["x"].props["y"].whole
+    orders = need.props["orders"].items
+    assert orders is not None and orders.props["a"].props["b"].whole
