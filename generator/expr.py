@@ -175,7 +175,7 @@ def parse(text: str) -> Node:
         column = max((exc.offset or 1) - 1 - (line == 1), 0)
         if (exc.lineno or 1) > len(lines):  # at the closing parenthesis we added
             column = len(lines[-1])
-        reason = (exc.msg or "invalid syntax").split(" (")[0]
+        reason = (exc.msg or "invalid syntax").split(" (")[0].split(". Perhaps")[0]
         raise ExprError(f"{reason}", line, column, SYNTAX) from None
     except (RecursionError, MemoryError, ValueError):
         raise ExprError(

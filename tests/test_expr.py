@@ -595,3 +595,27 @@ def test_the_source_need_follows_indexes_record_paths_and_sums() -> None:
     assert need.props["x"].props["y"].whole
     orders = need.props["orders"].items
     assert orders is not None and orders.props["a"].props["b"].whole
+
+
+@pytest.mark.parametrize(
+    ("value", "column", "message"),
+    [
+        ("{expr: \"__import__('os').system('touch /tmp/x')\"}", 18, "unknown function"),
+        ('{expr: "().__class__.__bases__"}', 18, "attribute access is allowed only"),
+        ('{expr: "9**9**9"}', 18, "operator '**' is not allowed"),
+        ('{expr: "' + "(" * 40 + "a" + ")" * 40 + ' + x[0]"}', 102, "indexing"),
+        ('{expr: "a\\nforged.yaml:1:1: fine"}', 17, "invalid syntax (line 1, column 1"),
+    ],
+)
+def test_generate_refuses_hostile_expressions_and_writes_nothing(
+    project: Path, value: str, column: int, message: str
+) -> None:
+    path = mapping(project, f"  label: {value}\n")
+    out = project / "out"
+    result = CliRunner().invoke(cli, ["generate", str(path), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[1:] == ["nothing written: fix the problems above"], result.output
+    assert f"{NAME}.yaml:13:{column}: fields.label: expr:" in lines[0], lines
+    assert message in lines[0] and "Traceback" not in result.output
+    assert not out.exists()
