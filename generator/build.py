@@ -206,8 +206,14 @@ class _Builder:
         calls = [call for call in (m.target.match, m.target.update) if call]
         calls += m.lookups
         calls += [m.target.delete] if m.target.delete is not None else []
+        predicates = [f.expr for f in (m.source.filter, when) if f and f.expr]
         return source_need(
-            (*m.fields, *m.target.params, *(p for c in calls for p in c.params)),
+            (
+                *m.fields,
+                *m.target.params,
+                *(p for c in calls for p in c.params),
+                *(FieldMap("", e, e.loc) for e in predicates),
+            ),
             (
                 pagination.next_from_last,
                 inc.field if inc else "",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from generator.checks import TypeChecker
 from generator.errors import Code, P2pgenError, Problem, did_you_mean
-from generator.kinds.expressions import EXPRESSIONS
+from generator.kinds.expressions import EXPRESSION, EXPRESSIONS
 from generator.load import Loaded
 from generator.mapping import ON_MATCH, Block, Expr, FieldMap, Loc, TargetCall
 from generator.schemas import Miss, Walker
@@ -195,6 +195,10 @@ class WriteChecker:
         if record is not None and delete.when is not None:
             for condition in delete.when.conditions:
                 self.types.check_condition(condition, record, "target.delete.when")
+            if delete.when.expr is not None:
+                EXPRESSION.check_predicate(
+                    self.types, delete.when.expr, record, "target.delete.when"
+                )
         op = self._operation(delete, "target.delete")
         if op is None:
             return

@@ -366,11 +366,17 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
 def _get(data: Any, path: str, default: Any = None) -> Any:
-    """Follow a dotted path through nested objects; `default` if missing or null."""
+    """Follow a dotted path through nested objects, an integer segment indexing a
+    list (`emails.0.email`); `default` if missing, null or out of range."""
     for key in path.split("."):
-        if not isinstance(data, dict) or data.get(key) is None:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and key.isascii() and key.isdigit():
+            data = data[int(key)] if int(key) < len(data) else None
+        else:
             return default
-        data = data[key]
+        if data is None:
+            return default
     return data
 
 
@@ -1958,4 +1964,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:ac743dea7606d5f6c957b99e800df33f5b41a5826a59337cbec37be09fcabcef
+# p2pgen checksum sha256:f456381846b176cc41ec870b5c84b6ad4ab03b4d7939fc6cd76b8283290c465c

@@ -454,11 +454,17 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
 def _get(data: Any, path: str, default: Any = None) -> Any:
-    """Follow a dotted path through nested objects; `default` if missing or null."""
+    """Follow a dotted path through nested objects, an integer segment indexing a
+    list (`emails.0.email`); `default` if missing, null or out of range."""
     for key in path.split("."):
-        if not isinstance(data, dict) or data.get(key) is None:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and key.isascii() and key.isdigit():
+            data = data[int(key)] if int(key) < len(data) else None
+        else:
             return default
-        data = data[key]
+        if data is None:
+            return default
     return data
 
 
@@ -2306,4 +2312,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:abfaf68014664b70aade761b4ce3c7fe889147524f093a5120d2c2e4587ce382
+# p2pgen checksum sha256:44b68e58fb7f56101510550add1fba5563f2e1ce3dc4fd55c9959659771801d0

@@ -429,11 +429,17 @@ def _brief(exc: Exception) -> str:
 
 
 def _get(data: Any, path: str, default: Any = None) -> Any:
-    """Follow a dotted path through nested objects; `default` if missing or null."""
+    """Follow a dotted path through nested objects, an integer segment indexing a
+    list (`emails.0.email`); `default` if missing, null or out of range."""
     for key in path.split("."):
-        if not isinstance(data, dict) or data.get(key) is None:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and key.isascii() and key.isdigit():
+            data = data[int(key)] if int(key) < len(data) else None
+        else:
             return default
-        data = data[key]
+        if data is None:
+            return default
     return data
 
 
@@ -2181,4 +2187,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:56b2d0e89ccf879d20c321b37bfd6070ef574b6d82d4d3ea5a4c960cd2422132
+# p2pgen checksum sha256:fcb09731434703cdb63b632d5679f3ca0d63834ea9acfeb05a555f3694f3a13a

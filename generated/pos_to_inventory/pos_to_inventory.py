@@ -419,11 +419,17 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
 def _get(data: Any, path: str, default: Any = None) -> Any:
-    """Follow a dotted path through nested objects; `default` if missing or null."""
+    """Follow a dotted path through nested objects, an integer segment indexing a
+    list (`emails.0.email`); `default` if missing, null or out of range."""
     for key in path.split("."):
-        if not isinstance(data, dict) or data.get(key) is None:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and key.isascii() and key.isdigit():
+            data = data[int(key)] if int(key) < len(data) else None
+        else:
             return default
-        data = data[key]
+        if data is None:
+            return default
     return data
 
 
@@ -2081,4 +2087,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:42fa1d345ef30323bc19c3c888ae9599c0904af8fd4a9369597317f8584c12d1
+# p2pgen checksum sha256:697daf0e51142d61fc6602671c217127ec82d031f364d4fdc96cce7db331777e

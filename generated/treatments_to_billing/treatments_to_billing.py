@@ -370,11 +370,17 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
 def _get(data: Any, path: str, default: Any = None) -> Any:
-    """Follow a dotted path through nested objects; `default` if missing or null."""
+    """Follow a dotted path through nested objects, an integer segment indexing a
+    list (`emails.0.email`); `default` if missing, null or out of range."""
     for key in path.split("."):
-        if not isinstance(data, dict) or data.get(key) is None:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and key.isascii() and key.isdigit():
+            data = data[int(key)] if int(key) < len(data) else None
+        else:
             return default
-        data = data[key]
+        if data is None:
+            return default
     return data
 
 
@@ -1893,4 +1899,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:baaeedb3b61ec8aeb003022b5d7890e6095b910f34f1e4de92acbbfe3b6ddf07
+# p2pgen checksum sha256:eb799df5c9f15a8c4ae9e450c2aee6f542fbe150689d50249ba3927b13d961b7
