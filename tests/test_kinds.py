@@ -121,7 +121,7 @@ def test_each_expression_kind_is_complete_and_compiles_to_runtime_helpers(
     kind = EXPRESSIONS[name]
     assert kind.name == name and kind.key
     assert all(
-        key in MODIFIERS or key == "fields" for key in kind.companions
+        key in MODIFIERS or key in ("fields", "field") for key in kind.companions
     ), "a companion is a modifier or read by the kind itself"
     code = Compiler().expr(_sample(kind), "src", 0)
     helpers = {n for n in _calls(code) if n.startswith("_")}

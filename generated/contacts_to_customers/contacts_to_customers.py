@@ -1638,6 +1638,8 @@ def _run_locked(
                     done = outcome(request.method, response.status_code)
             except FatalError:
                 raise
+            except WriteFailed as exc:  # the answer is in it: no traceback to log
+                done = exc
             except Exception as exc:  # any failure of one record dead-letters it
                 log.debug("record %d: write failed", seq, exc_info=True)
                 done = exc
@@ -1652,6 +1654,8 @@ def _run_locked(
                 )
             except FatalError:
                 raise
+            except WriteFailed as exc:  # refused: each record with the answer
+                results = [exc] * len(items)
             except Exception as exc:  # the whole batch failed: each record with it
                 log.debug("batch of %d: write failed", len(items), exc_info=True)
                 results = [exc] * len(items)
@@ -1964,4 +1968,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:f456381846b176cc41ec870b5c84b6ad4ab03b4d7939fc6cd76b8283290c465c
+# p2pgen checksum sha256:0bf6417f636519c3fd40e1c7f1d50687d72a988292b201f324ec03f94cf77f96

@@ -1861,6 +1861,8 @@ def _run_locked(
                     done = outcome(request.method, response.status_code)
             except FatalError:
                 raise
+            except WriteFailed as exc:  # the answer is in it: no traceback to log
+                done = exc
             except Exception as exc:  # any failure of one record dead-letters it
                 log.debug("record %d: write failed", seq, exc_info=True)
                 done = exc
@@ -1875,6 +1877,8 @@ def _run_locked(
                 )
             except FatalError:
                 raise
+            except WriteFailed as exc:  # refused: each record with the answer
+                results = [exc] * len(items)
             except Exception as exc:  # the whole batch failed: each record with it
                 log.debug("batch of %d: write failed", len(items), exc_info=True)
                 results = [exc] * len(items)
@@ -2187,4 +2191,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:fcb09731434703cdb63b632d5679f3ca0d63834ea9acfeb05a555f3694f3a13a
+# p2pgen checksum sha256:f26e4b4625f2c57c6ec7b35ebcbd00686f278272fe35026edb100629027df22b

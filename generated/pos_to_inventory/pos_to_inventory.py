@@ -1761,6 +1761,8 @@ def _run_locked(
                     done = outcome(request.method, response.status_code)
             except FatalError:
                 raise
+            except WriteFailed as exc:  # the answer is in it: no traceback to log
+                done = exc
             except Exception as exc:  # any failure of one record dead-letters it
                 log.debug("record %d: write failed", seq, exc_info=True)
                 done = exc
@@ -1775,6 +1777,8 @@ def _run_locked(
                 )
             except FatalError:
                 raise
+            except WriteFailed as exc:  # refused: each record with the answer
+                results = [exc] * len(items)
             except Exception as exc:  # the whole batch failed: each record with it
                 log.debug("batch of %d: write failed", len(items), exc_info=True)
                 results = [exc] * len(items)
@@ -2087,4 +2091,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:697daf0e51142d61fc6602671c217127ec82d031f364d4fdc96cce7db331777e
+# p2pgen checksum sha256:dbeeb265b375322f54110c16635daafc3e6d06906b8a8d3d7e2936b27d545b8a

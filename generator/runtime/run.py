@@ -554,6 +554,8 @@ def _run_locked(
                     done = outcome(request.method, response.status_code)
             except FatalError:
                 raise
+            except WriteFailed as exc:  # the answer is in it: no traceback to log
+                done = exc
             except Exception as exc:  # any failure of one record dead-letters it
                 log.debug("record %d: write failed", seq, exc_info=True)
                 done = exc
@@ -568,6 +570,8 @@ def _run_locked(
                 )
             except FatalError:
                 raise
+            except WriteFailed as exc:  # refused: each record with the answer
+                results = [exc] * len(items)
             except Exception as exc:  # the whole batch failed: each record with it
                 log.debug("batch of %d: write failed", len(items), exc_info=True)
                 results = [exc] * len(items)

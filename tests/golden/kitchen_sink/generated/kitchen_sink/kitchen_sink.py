@@ -2070,6 +2070,8 @@ def _run_locked(
                     done = outcome(request.method, response.status_code)
             except FatalError:
                 raise
+            except WriteFailed as exc:  # the answer is in it: no traceback to log
+                done = exc
             except Exception as exc:  # any failure of one record dead-letters it
                 log.debug("record %d: write failed", seq, exc_info=True)
                 done = exc
@@ -2084,6 +2086,8 @@ def _run_locked(
                 )
             except FatalError:
                 raise
+            except WriteFailed as exc:  # refused: each record with the answer
+                results = [exc] * len(items)
             except Exception as exc:  # the whole batch failed: each record with it
                 log.debug("batch of %d: write failed", len(items), exc_info=True)
                 results = [exc] * len(items)
@@ -2396,4 +2400,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:32ceb1deaf04c6d446dc3bdb8266970774fb45285f7f6f769d6210e87d2b25db
+# p2pgen checksum sha256:fc69ae00658edd9aea24d3a5eba1b82f4c443b04a86117148fe495400b5da23b
