@@ -44,6 +44,16 @@ class Param:
 
 
 @dataclass(frozen=True)
+class ParamPlace:
+    """Where a parameter of an operation goes, and its OpenAPI style and explode."""
+
+    name: str
+    location: str  # path | query | header | cookie
+    style: str = ""  # "": the location's default
+    explode: bool | None = None  # None: the style's default
+
+
+@dataclass(frozen=True)
 class Side:
     """One end of the link: the API, its operation and how to call it."""
 
@@ -56,6 +66,10 @@ class Side:
     default_base_url: str
     auth: AuthModel
     params: tuple[Param, ...]
+    # the parameters it uses that are not plain query parameters (form style)
+    places: tuple[ParamPlace, ...] = ()
+    media: str = "application/json"  # its request body's media type
+    body_places: tuple[ParamPlace, ...] = ()  # a form body's `encoding` styles
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,7 @@ class Link:
     dependencies: tuple[str, ...]
     filter_conditions: tuple[str, ...] = ()  # source.filter's, as boolean expressions
     filter_stub: str = ""  # or the stub predicate that replaces them
+    source_body_code: str = ""  # the dict literal of source.body ("": none)
 
     @property
     def filter_function(self) -> str:

@@ -227,7 +227,7 @@ class Parser:
 
     def endpoint(self, node: Node, side: str, base: Path) -> Endpoint | None:
         allowed = ("spec", "operation", "params", "auth") + (
-            ("records", "pagination", "incremental", "filter")
+            ("records", "pagination", "incremental", "filter", "body")
             if side == "source"
             else ("idempotency_key",)
         )
@@ -271,7 +271,44 @@ class Parser:
                 if "filter" in keys
                 else None
             ),
+            body=self.body(keys["body"][0], f"{side}.body") if "body" in keys else None,
         )
+
+    def body(self, node: Node, what: str) -> dict[str, Any] | None:
+        """A request body as YAML: plain values are constants, {env: NAME} reads the
+        environment, dotted keys nest."""
+        if not node.is_map:
+            self.error(node.loc, f"{what} must be a mapping of body fields to values")
+            return None
+        tree: dict[str, Any] = {}
+        for key, value, loc in node.items():
+            parts = str(key).split(".")
+            holder = tree
+            for part in parts[:-1]:
+                holder = holder.setdefault(part, {})
+                if not isinstance(holder, dict):
+                    break
+            if not isinstance(holder, dict) or parts[-1] in holder:
+                self.error(loc, f"duplicate key {key!r} in {what}", Code.DUPLICATE_KEY)
+                continue
+            item = self.body_value(value, f"{what}.{key}")
+            if item is not None:
+                holder[parts[-1]] = item
+        return tree
+
+    def body_value(self, node: Node, what: str) -> Any:
+        if node.is_scalar:
+            return Expr("const", node.loc, value=node.value())
+        if node.is_list:
+            items = [
+                self.body_value(e, f"{what}[{i}]")
+                for i, e in enumerate(node.elements())
+            ]
+            return [item for item in items if item is not None]
+        keys = {str(key) for key, _, _ in node.items()}
+        if keys and keys <= set(expression_keys()):
+            return self.expr(node, what)
+        return self.body(node, what)
 
     def filter(self, node: Node, what: str) -> Filter | None:
         """`{field: value, field: {op: value}}`, or `{stub: name}` alone."""

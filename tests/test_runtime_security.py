@@ -45,6 +45,7 @@ from runtime_helpers import (
 from generator.runtime.auth import ApiKeyAuth, ClientCredentialsAuth
 from generator.runtime.core import FatalError
 from generator.runtime.files import LockHeld
+from generator.runtime.params import ParamStyle
 from generator.runtime.run import StopSignals, main_link, run_link
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ def account_link() -> Any:
         target={
             "path": "/accounts/{account}/items",
             "params": lambda row: {"account": row.name},
-            "locations": {"account": "path"},
+            "locations": {"account": ParamStyle("path")},
         }
     )
 

@@ -103,7 +103,8 @@ class ApiKeyAuth(EnvAuth):
         if self.location == "query":
             request.url = request.url.copy_merge_params({self.name: key})
         elif self.location == "cookie":
-            request.headers["Cookie"] = f"{self.name}={key}"
+            cookies = [request.headers.get("Cookie", ""), f"{self.name}={key}"]
+            request.headers["Cookie"] = "; ".join(c for c in cookies if c)
         else:
             request.headers[self.name] = key
         yield request
