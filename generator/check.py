@@ -76,7 +76,7 @@ class _Checker:
             self.types.source_field(
                 record, key.source, key.at("from"), "idempotency_key.from"
             )
-        self._params(m.source, self.source, None)
+        self._params(m.source, self.source, record)
         self._source_body()
         self._params(m.target, self.target, record)
         if record is not None and m.source.filter is not None:
@@ -235,10 +235,9 @@ class _Checker:
                     Code.PARAMETER_VALUE,
                 )
             elif record is not None and fm.expr.kind == "path":
-                self.types.source_field(
-                    record, fm.expr.path, fm.expr.loc, f"{side}.params"
-                )
-                self._path_value_may_be_missing(fm, found.param, record)
+                self._param_path(fm, found.param, record)
+            elif record is not None and fm.plain:
+                self._plain_constant(fm, record)
         if side == "source":
             for name in handled_by_source(self.mapping.source):
                 found = find_param(self.walker, op, name)
@@ -253,6 +252,34 @@ class _Checker:
                     f"`{param.name}: {{env: {param.name.upper()}}}`",
                     Code.REQUIRED_PARAMETER_UNMAPPED,
                 )
+
+    def _param_path(self, fm: FieldMap, param: Parameter, record: Schema) -> None:
+        """A target parameter read from a source field (a plain string is a path)."""
+        found = self.walker.find(record, fm.expr.path)
+        if isinstance(found, Miss):
+            self.error(
+                fm.expr.loc,
+                f"target.params: source field {found.describe()}; in target.params a "
+                "plain string is a source field path (in source.params, a constant):"
+                f" for the constant, write {{const: {fm.expr.path}}}",
+                Code.SOURCE_FIELD_NOT_FOUND,
+            )
+            return
+        self._path_value_may_be_missing(fm, param, record)
+
+    def _plain_constant(self, fm: FieldMap, record: Schema) -> None:
+        """A plain source.params string that names a source field is still a constant."""
+        if self.walker.get(record, fm.expr.value) is None:
+            return
+        self.types.warn(
+            fm.expr.loc,
+            f"source.params.{fm.target}: the plain string {fm.expr.value!r} is sent as "
+            "that constant, although the source record has a field of that name: a "
+            "source request is made before any record is read (in target.params a "
+            f"plain string is a source field path); write {{const: {fm.expr.value}}} "
+            "to say it is meant",
+            Code.PARAMS_PLAIN_STRING,
+        )
 
     def _path_value_may_be_missing(
         self, fm: FieldMap, param: Parameter, record: Schema

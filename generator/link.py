@@ -15,13 +15,14 @@ from generator.mapping import Loc
 class AuthModel:
     """How the script authenticates to one side; secrets come from `env` only."""
 
-    kind: str  # none | api_key | bearer | basic | oauth2
+    kind: str  # a name in generator.kinds.auth.KINDS
     scheme: str = ""
     location: str = ""  # api_key: header | query | cookie
     param_name: str = ""  # api_key: the header, query or cookie name
     token_url: str = ""  # oauth2 client credentials
     scopes: tuple[str, ...] = ()
-    client_auth: str = ""  # oauth2: "basic" (Authorization header) or "body" (form)
+    # oauth2 flows: client_secret_basic | client_secret_post | json (auth.token_auth)
+    token_auth: str = ""
     env: tuple[
         tuple[str, str], ...
     ] = ()  # (role, ENV_VAR), e.g. ("token", "CRM_TOKEN")

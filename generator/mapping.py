@@ -75,6 +75,7 @@ class FieldMap:
     target: str  # dotted target path
     expr: Expr
     loc: Loc
+    plain: bool = False  # a plain string read as a constant (source.params)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +116,9 @@ class Auth:
     scheme: str | None
     env: dict[str, str]
     loc: Loc
+    token_auth: str | None = (
+        None  # OAuth2: how the client proves itself at the token URL
+    )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from generator.errors import Code, P2pgenError, Problem, did_you_mean
-from generator.kinds.auth import env_roles
+from generator.kinds.auth import TOKEN_AUTH, env_roles
 from generator.kinds.expressions import EXPRESSIONS, MODIFIERS, expression_keys
 from generator.kinds.pagination import (
     ALL_KEYS,
@@ -174,12 +174,14 @@ class Parser:
                 )
                 continue
             seen.add(target)
-            if scalars_are_constants and value.is_scalar:
+            plain = scalars_are_constants and value.is_scalar
+            if plain:
                 expr: Expr | None = Expr("const", value.loc, value=value.value())
             else:
                 expr = self.expr(value, f"{what}.{target}")
             if expr is not None:
-                result.append(FieldMap(target, expr, loc))
+                text = isinstance(expr.value, str)
+                result.append(FieldMap(target, expr, loc, plain=plain and text))
         return tuple(result)
 
     def expr(self, node: Node, what: str) -> Expr | None:
@@ -383,7 +385,7 @@ class Parser:
         return Condition(field_, op, value, node.loc)
 
     def auth(self, node: Node, side: str) -> Auth:
-        keys = self.keys(node, f"{side}.auth", ("scheme", "env"))
+        keys = self.keys(node, f"{side}.auth", ("scheme", "env", "token_auth"))
         env: dict[str, str] = {}
         if "env" in keys:
             env_keys = self.keys(keys["env"][0], f"{side}.auth.env", env_roles())
@@ -395,8 +397,20 @@ class Parser:
                     )
                 elif var is not None:
                     env[key] = var
+        token_auth = self.string(keys.get("token_auth"), f"{side}.auth.token_auth")
+        if token_auth is not None and token_auth not in TOKEN_AUTH:
+            self.error(
+                keys["token_auth"][0].loc,
+                f"{side}.auth.token_auth: {token_auth!r} is not a way to send client "
+                f"credentials{did_you_mean(token_auth, TOKEN_AUTH)}; use one of "
+                f"{', '.join(TOKEN_AUTH)}",
+            )
+            token_auth = None
         return Auth(
-            self.string(keys.get("scheme"), f"{side}.auth.scheme"), env, node.loc
+            self.string(keys.get("scheme"), f"{side}.auth.scheme"),
+            env,
+            node.loc,
+            token_auth,
         )
 
     def pagination(self, node: Node) -> Pagination | None:

@@ -452,6 +452,7 @@ def run_link(
     summary.started = _now()
     for auth in (link.source.auth, link.target.auth):
         auth.register_secrets()
+        auth.keep_tokens(config.token_store)
     with RunLock(None if config.dry_run else config.state_path):
         _run_locked(link, config, source_transport, target_transport, summary)
     if link.after_run is not None:
@@ -673,6 +674,7 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
         help="POST the summary here when a run ends with exit 1 or 2"
         " (else P2PGEN_NOTIFY_URL)",
     )
+    add("--token-store", type=Path, help="OAuth2 refresh tokens kept between runs")
     add("--log-format", choices=("text", "json"), default="text")
     add("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     return parser.parse_args(argv)
@@ -762,6 +764,7 @@ def main_link(
         timeout=args.timeout,
         max_retries=max(args.max_retries, 0),
         max_body=max(args.max_body, 1),
+        token_store=args.token_store,
     )
     missing = [name for name in link.required_env if not os.environ.get(name)]
     if missing:
