@@ -285,6 +285,7 @@ class Config:
     timeout: float = 30.0
     max_retries: int = 5
     max_body: int = MAX_BODY
+    token_store: Path | None = None  # where OAuth2 refresh tokens are kept between runs
 
 
 @dataclass
@@ -790,6 +791,9 @@ class EnvAuth(httpx.Auth):
         """Have every secret of this auth redacted from logs, state and dead letters."""
         for name in self.secret_env():
             SECRETS.add(os.environ.get(name, ""))
+
+    def keep_tokens(self, store: Path | None) -> None:
+        """Where a flow keeps tokens it is given between runs (--token-store)."""
 
 
 class NoAuth(EnvAuth):
@@ -1703,6 +1707,7 @@ def run_link(
     summary.started = _now()
     for auth in (link.source.auth, link.target.auth):
         auth.register_secrets()
+        auth.keep_tokens(config.token_store)
     with RunLock(None if config.dry_run else config.state_path):
         _run_locked(link, config, source_transport, target_transport, summary)
     if link.after_run is not None:
@@ -1921,6 +1926,7 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
         help="POST the summary here when a run ends with exit 1 or 2"
         " (else P2PGEN_NOTIFY_URL)",
     )
+    add("--token-store", type=Path, help="OAuth2 refresh tokens kept between runs")
     add("--log-format", choices=("text", "json"), default="text")
     add("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     return parser.parse_args(argv)
@@ -2010,6 +2016,7 @@ def main_link(
         timeout=args.timeout,
         max_retries=max(args.max_retries, 0),
         max_body=max(args.max_body, 1),
+        token_store=args.token_store,
     )
     missing = [name for name in link.required_env if not os.environ.get(name)]
     if missing:
@@ -2053,4 +2060,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:86658643e9fd4d71173f834b514406217449df4a1810798502b1152ba2a36c06
+# p2pgen checksum sha256:9490ad253b61ef9f92f2dca3a325fd65e3d71693c9a1e448a98aebd06b3817a4

@@ -220,7 +220,7 @@ def declaration() -> Link:
                 client_id_env="STOCK_CLIENT_ID",
                 client_secret_env="STOCK_CLIENT_SECRET",
                 scope="adjustments:write",
-                credentials_in_body=True,
+                token_auth="client_secret_post",
             ),
         ),
         record_model=SourceRecord,
@@ -280,6 +280,7 @@ class Config:
     timeout: float = 30.0
     max_retries: int = 5
     max_body: int = MAX_BODY
+    token_store: Path | None = None  # where OAuth2 refresh tokens are kept between runs
 
 
 @dataclass
@@ -804,6 +805,9 @@ class EnvAuth(httpx.Auth):
         for name in self.secret_env():
             SECRETS.add(os.environ.get(name, ""))
 
+    def keep_tokens(self, store: Path | None) -> None:
+        """Where a flow keeps tokens it is given between runs (--token-store)."""
+
 
 class NoAuth(EnvAuth):
     """No credentials."""
@@ -832,16 +836,27 @@ class ApiKeyAuth(EnvAuth):
         yield request
 
 
+# How a client proves itself at a token endpoint, as a 401 there names them.
+TOKEN_AUTH_METHODS = {
+    "client_secret_basic": "HTTP Basic",
+    "client_secret_post": "form body",
+    "json": "JSON body",
+}
+
+
 class ClientCredentialsAuth(EnvAuth):
     """OAuth2 client credentials: fetch a token, reuse it, refresh it when it expires.
 
     The token request is retried on 429 and on any 5xx (send() retries only
     429/502/503/504, but a token endpoint's 500 is as passing as a 503); a
     refusal (400, 401: wrong client id or secret) stops the run. Each token
-    fetched is redacted like the client secret.
+    fetched is redacted like the client secret. `token_auth` is how the client
+    proves itself: client_secret_basic (RFC 6749's preferred), client_secret_post
+    (in the form body) or json (a JSON body, as some endpoints want).
     """
 
     max_retries = 5
+    grant = "client_credentials"
 
     def __init__(
         self,
@@ -849,13 +864,13 @@ class ClientCredentialsAuth(EnvAuth):
         client_id_env: str,
         client_secret_env: str,
         scope: str = "",
-        credentials_in_body: bool = False,
+        token_auth: str = "client_secret_basic",
     ) -> None:
         self.token_url = token_url
         self.client_id_env = client_id_env
         self.client_secret_env = client_secret_env
         self.scope = scope
-        self.credentials_in_body = credentials_in_body
+        self.token_auth = token_auth
         self.token = ""
         self.expires_at = 0.0
         self.lock = threading.Lock()
@@ -886,25 +901,32 @@ class ClientCredentialsAuth(EnvAuth):
             request.headers["Authorization"] = f"Bearer {token}"
             yield request
 
+    def grant_fields(self) -> dict[str, str]:
+        """The token request's fields besides the client's credentials."""
+        return {"grant_type": self.grant}
+
+    def token_request(self, url: httpx.URL) -> httpx.Request:
+        """The token request, with the client's credentials where `token_auth` says."""
+        client_id = os.environ[self.client_id_env]
+        secret = os.environ[self.client_secret_env]
+        data = self.grant_fields()
+        if self.scope:
+            data["scope"] = self.scope
+        if self.token_auth == "client_secret_basic":
+            pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
+            basic = f"Basic {base64.b64encode(pair.encode()).decode()}"
+            return httpx.Request(
+                "POST", url, data=data, headers={"Authorization": basic}
+            )
+        data.update(client_id=client_id, client_secret=secret)
+        if self.token_auth == "json":
+            return httpx.Request("POST", url, json=data)
+        return httpx.Request("POST", url, data=data)
+
     def _fetch(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        client_id = os.environ[self.client_id_env]
-        secret = os.environ[self.client_secret_env]
-        data = {"grant_type": "client_credentials"}
-        if self.scope:
-            data["scope"] = self.scope
-        headers: dict[str, str] = {}
-        if self.credentials_in_body:  # as the token endpoint's form asks for them
-            data.update(client_id=client_id, client_secret=secret)
-        else:  # RFC 6749's preferred method
-            pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
-            headers["Authorization"] = (
-                f"Basic {base64.b64encode(pair.encode()).decode()}"
-            )
-        token_request = httpx.Request(
-            "POST", request.url.join(self.token_url), data=data, headers=headers
-        )
+        token_request = self.token_request(request.url.join(self.token_url))
         # the request's trace: the watchdog bounds the token fetch within its deadline
         token_request.extensions = dict(request.extensions)
         token_request.headers["Accept-Encoding"] = (
@@ -918,13 +940,9 @@ class ClientCredentialsAuth(EnvAuth):
             if attempt <= self.max_retries:
                 time.sleep(retry_delay(attempt, response))
         if response.status_code != 200:
-            hint = (
-                "; check the client id and secret"
-                if response.status_code in (400, 401)
-                else ""
-            )
             raise FatalError(
-                f"OAuth2 token request failed: HTTP {response.status_code}{hint}"
+                f"OAuth2 token request failed: HTTP {response.status_code}"
+                + (self.refusal_hint() if response.status_code in (400, 401) else "")
             )
         try:
             payload = json.loads(answer)
@@ -934,6 +952,23 @@ class ClientCredentialsAuth(EnvAuth):
             raise FatalError("OAuth2 token response has no access_token") from None
         SECRETS.add(self.token)
         self.expires_at = time.monotonic() + max(lifetime - 30, lifetime / 2)
+        self.answered(payload)
+
+    def refusal_hint(self) -> str:
+        """What to try when the token endpoint refuses: the credentials, or their place."""
+        others = " or ".join(
+            f"{name} ({how})"
+            for name, how in TOKEN_AUTH_METHODS.items()
+            if name != self.token_auth
+        )
+        return (
+            f"; the client id and secret were sent as {self.token_auth}"
+            f" ({TOKEN_AUTH_METHODS[self.token_auth]}): check them, or the endpoint may"
+            f" want them another way: set auth.token_auth to {others}"
+        )
+
+    def answered(self, payload: dict[str, Any]) -> None:
+        """What a flow keeps from a token answer besides the access token."""
 
 
 # --- Pagination styles: where a page's position goes in the request, and the next one ---
@@ -1786,6 +1821,7 @@ def run_link(
     summary.started = _now()
     for auth in (link.source.auth, link.target.auth):
         auth.register_secrets()
+        auth.keep_tokens(config.token_store)
     with RunLock(None if config.dry_run else config.state_path):
         _run_locked(link, config, source_transport, target_transport, summary)
     if link.after_run is not None:
@@ -2004,6 +2040,7 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
         help="POST the summary here when a run ends with exit 1 or 2"
         " (else P2PGEN_NOTIFY_URL)",
     )
+    add("--token-store", type=Path, help="OAuth2 refresh tokens kept between runs")
     add("--log-format", choices=("text", "json"), default="text")
     add("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     return parser.parse_args(argv)
@@ -2093,6 +2130,7 @@ def main_link(
         timeout=args.timeout,
         max_retries=max(args.max_retries, 0),
         max_body=max(args.max_body, 1),
+        token_store=args.token_store,
     )
     missing = [name for name in link.required_env if not os.environ.get(name)]
     if missing:
@@ -2136,4 +2174,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:f37b0557af7b6e0b819040e1896c7ace516dfe9c356c3b3ce41fc026b37cf4f7
+# p2pgen checksum sha256:20da0134dcd185fa7cf8f5f41eb6abdc58f38469599685ffb6aba222534a96ad
