@@ -149,7 +149,7 @@ class FakeSource:
                 200, json={"access_token": "source-token", "expires_in": 3600}
             )
         self.requests.append(request)
-        params = request.url.params
+        params = dict(request.url.params)
         start = int(params.get("cursor", "c0")[1:])
         end = start + self.page_size
         page = self.records[start:end]
@@ -195,8 +195,13 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content))
+        self.bodies.append(_body(request))
         return httpx.Response(201, json={"ok": True})
+
+
+def _body(request: httpx.Request) -> Any:
+    """A write's body as the target reads it (application/json)."""
+    return json.loads(request.content)
 
 
 def run_link(
@@ -279,7 +284,9 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     keys = {r.headers["Idempotency-Key"] for r in target.requests}
     assert len(keys) == len(records), "each record has its own idempotency key"
     assert len(source.requests) >= 2, "expected more than one page"
-    assert len({str(r.url) for r in source.requests}) == len(source.requests)
+    assert len({(str(r.url), r.content) for r in source.requests}) == len(
+        source.requests
+    )
     assert dead_letters(tmp_path) == []
     state = json.loads((tmp_path / "state.json").read_text())
     assert "checkpoint" not in state
@@ -301,4 +308,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:7ceeca86c33e4d42483fb49f696b14ed73515f800d864519457caff1e1953c07
+# p2pgen checksum sha256:101da2792cae6bcaca32c9cde7f3237682f8f8146000a35a5c9acac27cfa2c63
