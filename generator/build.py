@@ -83,6 +83,9 @@ class _Builder:
         source_params = self._params(m.source, self.loaded.source, compiler)
         target_params = self._params(m.target, self.loaded.target, compiler)
         body_code = compiler.fields(m.fields, "src", 0)
+        source_body = (
+            _body_code(m.source.body, compiler) if m.source.body is not None else ""
+        )
         predicate = m.source.filter
         models = build_models(
             self.walker,
@@ -147,9 +150,7 @@ class _Builder:
             dependencies=RUNTIME_DEPENDENCIES,
             filter_conditions=compiler.filter(predicate, "src") if predicate else (),
             filter_stub=predicate.stub if predicate else "",
-            source_body_code=(
-                _body_code(m.source.body, compiler) if m.source.body is not None else ""
-            ),
+            source_body_code=source_body,
         )
 
     def _record_need(self, pagination: PaginationModel) -> Need:
