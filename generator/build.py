@@ -118,6 +118,7 @@ class _Builder:
                 self.target_auth,
                 (),
                 tuple(fm.target for fm in m.target.params),
+                frozenset(fm.target.split(".")[0] for fm in m.fields),
             ),
             records_path=m.source.records or "",
             pagination=pagination,
@@ -182,13 +183,16 @@ class _Builder:
         auth: AuthModel,
         params: tuple[Param, ...],
         used: Iterable[str],
+        body_roots: frozenset[str] = frozenset(),
     ) -> Side:
+        """`used`: the parameters the link sets; `body_roots`: the body's properties."""
         places: dict[str, ParamPlace] = {}
         for name in used:
             found = find_param(self.walker, op, name)
             if isinstance(found, ParamRef):
                 p = found.param
-                if p.location != "query" or p.style or p.explode is not None:
+                plain = p.style in ("", "form") and p.explode in (None, True)
+                if p.location != "query" or not plain:
                     places[p.name] = ParamPlace(p.name, p.location, p.style, p.explode)
         return Side(
             places=tuple(places.values()),
@@ -196,6 +200,7 @@ class _Builder:
             body_places=tuple(
                 ParamPlace(name, "query", style, explode)
                 for name, style, explode in op.body_encoding
+                if name in body_roots
             ),
             title=api_title(op.doc),
             spec_file=self._display(op.doc.path),

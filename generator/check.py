@@ -237,7 +237,7 @@ class _Checker:
             elif record is not None and fm.expr.kind == "path":
                 self._param_path(fm, found.param, record)
             elif record is not None and fm.plain:
-                self._plain_constant(fm, record)
+                self._plain_constant(fm, found.param, record)
         if side == "source":
             for name in handled_by_source(self.mapping.source):
                 found = find_param(self.walker, op, name)
@@ -265,11 +265,28 @@ class _Checker:
                 Code.SOURCE_FIELD_NOT_FOUND,
             )
             return
+        if fm.expr.path in self._enum(param):
+            self.types.warn(
+                fm.expr.loc,
+                f"target.params.{fm.target}: {fm.expr.path!r} reads the source field of "
+                "that name, although it is also one of the parameter's values: in "
+                "target.params a plain string is a source field path (in source.params, "
+                f"a constant); for the constant, write {{const: {fm.expr.path}}}",
+                Code.PARAMS_PLAIN_STRING,
+            )
         self._path_value_may_be_missing(fm, param, record)
 
-    def _plain_constant(self, fm: FieldMap, record: Schema) -> None:
-        """A plain source.params string that names a source field is still a constant."""
+    def _enum(self, param: Parameter) -> tuple[object, ...]:
+        if param.schema is None:
+            return ()
+        return self.walker.shape(param.schema).enum or ()
+
+    def _plain_constant(self, fm: FieldMap, param: Parameter, record: Schema) -> None:
+        """A plain source.params string that names a source field is still a constant
+        (one of the parameter's own values clearly is)."""
         if self.walker.get(record, fm.expr.value) is None:
+            return
+        if fm.expr.value in self._enum(param):
             return
         self.types.warn(
             fm.expr.loc,

@@ -11,6 +11,7 @@ import jinja2
 from generator.link import Link, ParamPlace, Side
 from generator.literals import comment, docstring, py_literal
 from generator.reserved import templates_dir
+from generator.runtime.params import BODY_PREFIX
 from generator.runtime_copy import MARKER, copy_for
 
 FORM = "application/x-www-form-urlencoded"
@@ -128,7 +129,11 @@ def declaration(link: Link) -> str:
         source_args.append("params=source_params")
     if link.source_body_code:
         source_args.append("body=source_body")
-    source_args += _shape_args(source)
+    positions = (link.pagination.param, link.incremental_param)
+    sends_body = bool(link.source_body_code) or any(
+        p.startswith(BODY_PREFIX) for p in positions
+    )
+    source_args += _shape_args(source, sends_body)
     paginator = _paginator(link)
     if paginator:
         source_args.append(f"paginator={paginator}")
@@ -171,13 +176,13 @@ def _side_args(side: Any) -> list[str]:
     ]
 
 
-def _shape_args(side: Side) -> list[str]:
+def _shape_args(side: Side, sends_body: bool = True) -> list[str]:
     """The request shape of a side: its parameters' places and its body's media type."""
     args = [f"locations={_styles(side.places)}"] if side.places else []
-    if side.media == FORM:
+    if sends_body and side.media == FORM:
         styles = _styles(side.body_places) if side.body_places else ""
         args.append(f"encode=FormBody({styles})")
-    elif side.media == MULTIPART:
+    elif sends_body and side.media == MULTIPART:
         args.append("encode=multipart_body")
     return args
 
