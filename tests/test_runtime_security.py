@@ -104,6 +104,27 @@ def test_a_path_parameter_that_would_leave_its_segment_is_dead_lettered_not_sent
     assert "would change the request's path; not sent" in entry["reason"]
 
 
+def test_a_missing_path_parameter_value_is_dead_lettered_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    link = make_link(
+        target={
+            "path": "/accounts/{account}/items",
+            "params": lambda row: {"account": row.updated_at},
+            "locations": {"account": ParamStyle("path")},
+        }
+    )
+    records = [{"id": "r0", "name": "a"}, {"id": "r1", "name": "b", "updated_at": 7}]
+    server = write_to_loopback(tmp_path, link, records)
+    assert [seen.path for seen in server.seen] == ["/accounts/7/items"]
+    (entry,) = dead_letters(tmp_path / "dead.jsonl")
+    assert entry["record"] == records[0]
+    assert entry["reason"] == (
+        "ValueError: the path parameter 'account' has no value (the field it is"
+        " mapped from is missing or null)"
+    )
+
+
 def test_a_slash_in_a_path_parameter_stays_inside_its_segment(tmp_path: Path) -> None:
     records = [{"id": "r0", "name": "../admin/x"}, {"id": "r1", "name": "a b?c#d"}]
     server = write_to_loopback(tmp_path, account_link(), records)
