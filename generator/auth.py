@@ -94,7 +94,8 @@ def operation_auth(
         )
         unknown = sorted(set(env_names) - {r for k in serving for r in k.role_names})
         what = (
-            f"{unknown[0]!r} does not apply to {scheme.type} auth"
+            f"{unknown[0]!r} does not apply to "
+            f"{serving[0].name if len(serving) == 1 else scheme.type} auth"
             if unknown
             else f"{', '.join(sorted(env_names))} do not go together"
         )
