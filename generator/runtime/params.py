@@ -128,8 +128,9 @@ def grouped(values: dict[str, Any], styles: dict[str, ParamStyle]) -> dict[str, 
         )
         holder = result.setdefault(".".join(parts[:cut]), {})
         if not isinstance(holder, dict):
-            raise ValueError(
-                f"the parameter {'.'.join(parts[:cut])!r} is not an object"
+            raise TypeError(
+                f"the parameter {'.'.join(parts[:cut])!r} is set both as a whole and by"
+                " its keys"
             )
         for part in parts[cut:-1]:
             holder = holder.setdefault(part, {})

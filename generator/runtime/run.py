@@ -149,7 +149,7 @@ def source_request(
         put_path(body, name[len(BODY_PREFIX) :], values.pop(name))
     try:
         path, params, headers = place_params(source.path, values, source.locations)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
     return client.build_request(
         source.method,
