@@ -1304,8 +1304,9 @@ def grouped(values: dict[str, Any], styles: dict[str, ParamStyle]) -> dict[str, 
         )
         holder = result.setdefault(".".join(parts[:cut]), {})
         if not isinstance(holder, dict):
-            raise ValueError(
-                f"the parameter {'.'.join(parts[:cut])!r} is not an object"
+            raise TypeError(
+                f"the parameter {'.'.join(parts[:cut])!r} is set both as a whole and by"
+                " its keys"
             )
         for part in parts[cut:-1]:
             holder = holder.setdefault(part, {})
@@ -1443,7 +1444,7 @@ def source_request(
         put_path(body, name[len(BODY_PREFIX) :], values.pop(name))
     try:
         path, params, headers = place_params(source.path, values, source.locations)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
     return client.build_request(
         source.method,
@@ -2060,4 +2061,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:9490ad253b61ef9f92f2dca3a325fd65e3d71693c9a1e448a98aebd06b3817a4
+# p2pgen checksum sha256:b22432653fd11ebddf2131ef3c7ed57c8631ac0b4e4d8e328bc3e75576527645

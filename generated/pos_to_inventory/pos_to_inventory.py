@@ -1418,8 +1418,9 @@ def grouped(values: dict[str, Any], styles: dict[str, ParamStyle]) -> dict[str, 
         )
         holder = result.setdefault(".".join(parts[:cut]), {})
         if not isinstance(holder, dict):
-            raise ValueError(
-                f"the parameter {'.'.join(parts[:cut])!r} is not an object"
+            raise TypeError(
+                f"the parameter {'.'.join(parts[:cut])!r} is set both as a whole and by"
+                " its keys"
             )
         for part in parts[cut:-1]:
             holder = holder.setdefault(part, {})
@@ -1557,7 +1558,7 @@ def source_request(
         put_path(body, name[len(BODY_PREFIX) :], values.pop(name))
     try:
         path, params, headers = place_params(source.path, values, source.locations)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
     return client.build_request(
         source.method,
@@ -2174,4 +2175,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:20da0134dcd185fa7cf8f5f41eb6abdc58f38469599685ffb6aba222534a96ad
+# p2pgen checksum sha256:e4b6ed23c954ab6f3fd3b5ac732df0e9a8b00e07bd53d7823e2621814d637b2a

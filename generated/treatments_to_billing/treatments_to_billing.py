@@ -1197,8 +1197,9 @@ def grouped(values: dict[str, Any], styles: dict[str, ParamStyle]) -> dict[str, 
         )
         holder = result.setdefault(".".join(parts[:cut]), {})
         if not isinstance(holder, dict):
-            raise ValueError(
-                f"the parameter {'.'.join(parts[:cut])!r} is not an object"
+            raise TypeError(
+                f"the parameter {'.'.join(parts[:cut])!r} is set both as a whole and by"
+                " its keys"
             )
         for part in parts[cut:-1]:
             holder = holder.setdefault(part, {})
@@ -1336,7 +1337,7 @@ def source_request(
         put_path(body, name[len(BODY_PREFIX) :], values.pop(name))
     try:
         path, params, headers = place_params(source.path, values, source.locations)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
     return client.build_request(
         source.method,
@@ -1953,4 +1954,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:982c64c7600b10314ecbfde8676e045061528399a2148df0be3fb4b439bcac04
+# p2pgen checksum sha256:c46d106a7a9d290af79fac8762172b849376b65e20e471f46e25fd5d030db6a8

@@ -1624,8 +1624,9 @@ def grouped(values: dict[str, Any], styles: dict[str, ParamStyle]) -> dict[str, 
         )
         holder = result.setdefault(".".join(parts[:cut]), {})
         if not isinstance(holder, dict):
-            raise ValueError(
-                f"the parameter {'.'.join(parts[:cut])!r} is not an object"
+            raise TypeError(
+                f"the parameter {'.'.join(parts[:cut])!r} is set both as a whole and by"
+                " its keys"
             )
         for part in parts[cut:-1]:
             holder = holder.setdefault(part, {})
@@ -1763,7 +1764,7 @@ def source_request(
         put_path(body, name[len(BODY_PREFIX) :], values.pop(name))
     try:
         path, params, headers = place_params(source.path, values, source.locations)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
     return client.build_request(
         source.method,
@@ -2380,4 +2381,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:1f5199008d35ca10df5208e92744a982581378bbe346fba370994cba7a0289df
+# p2pgen checksum sha256:0bfd6e950681d42ef1cbb9d99348fc4262827c891f5bd09c5f18921790226aad
