@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from generator.auth import resolve_auth
 from generator.checks import TypeChecker
 from generator.errors import Code, P2pgenError, Problem
-from generator.kinds.expressions import EXPRESSIONS
+from generator.kinds.expressions import EXPRESSION, EXPRESSIONS
 from generator.kinds.pagination import KEY_KINDS, STYLES
 from generator.link import AuthModel
 from generator.load import Loaded
@@ -82,6 +82,10 @@ class _Checker:
         if record is not None and m.source.filter is not None:
             for condition in m.source.filter.conditions:
                 self.types.check_condition(condition, record, "source.filter")
+            if m.source.filter.expr is not None:
+                EXPRESSION.check_predicate(
+                    self.types, m.source.filter.expr, record, "source.filter"
+                )
         if record is not None and body is not None:
             self.types.check_fields(m.fields, record, body, "fields")
         self.result.source_auth = self._auth(m.source, self.source, "source")
@@ -236,6 +240,8 @@ class _Checker:
                 )
             elif record is not None and fm.expr.kind == "path":
                 self._param_path(fm, found.param, record)
+            elif record is not None and fm.expr.kind == "expr":
+                EXPRESSION.infer(self.types, fm.expr, record, f"{side}.params")
             elif record is not None and fm.plain:
                 self._plain_constant(fm, found.param, record)
         if side == "source":

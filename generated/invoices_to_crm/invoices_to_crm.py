@@ -375,11 +375,17 @@ def _brief(exc: Exception) -> str:
 
 
 def _get(data: Any, path: str, default: Any = None) -> Any:
-    """Follow a dotted path through nested objects; `default` if missing or null."""
+    """Follow a dotted path through nested objects, an integer segment indexing a
+    list (`emails.0.email`); `default` if missing, null or out of range."""
     for key in path.split("."):
-        if not isinstance(data, dict) or data.get(key) is None:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and key.isascii() and key.isdigit():
+            data = data[int(key)] if int(key) < len(data) else None
+        else:
             return default
-        data = data[key]
+        if data is None:
+            return default
     return data
 
 
@@ -1979,4 +1985,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:cdc4230dc426573282c6b1d4ede51886aad8cf3ee14edf2fdcef993ee6b6e693
+# p2pgen checksum sha256:db46342360ca5952fb290b1c1757fa0b1d355da26b8fef1a754fe3555f212938

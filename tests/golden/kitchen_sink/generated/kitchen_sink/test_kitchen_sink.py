@@ -35,6 +35,8 @@ SAMPLE_RECORDS: list[Any] = [
         "code": 77,
         "note": "Leave at the door",
         "updated_at": "2024-03-01T12:30:00Z",
+        "phones": [{}],
+        "discount_cents": 250,
         "lines": [{"sku": "TEA-250"}],
     }
 ]
@@ -271,7 +273,7 @@ def test_stub_part_tag() -> None:
     assert value is not None, "return a str for tag"
 
 
-@pytest.mark.usefixtures("stubs_filled")
+@pytest.mark.usefixtures("stubs_filled", "every_record_sent")
 def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     records = make_records(RECORD_COUNT)
     source, target = FakeSource(records), FakeTarget()
@@ -293,7 +295,7 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     assert state["last_run"]["written"] == len(records)
 
 
-@pytest.mark.usefixtures("stubs_filled")
+@pytest.mark.usefixtures("stubs_filled", "every_record_sent")
 def test_rejected_write_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     records = make_records(3)
     summary = run_link(tmp_path, FakeSource(records), FakeTarget([(422, {})]))
@@ -303,9 +305,24 @@ def test_rejected_write_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     assert entry["record"] == records[0]
 
 
+@pytest.fixture
+def every_record_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run tests send every sample record; the filter has a test of its own."""
+    monkeypatch.setattr(link, "source_filter", lambda record: True)
+
+
+def test_source_filter_decides_on_the_sample_record() -> None:
+    record = link.SourceRecord.model_validate(SAMPLE_RECORDS[0])
+    try:
+        decision = link.source_filter(record)
+    except NotImplementedError as exc:
+        pytest.skip(str(exc))
+    assert isinstance(decision, bool)
+
+
 def test_invalid_body_is_rejected_by_the_target_model() -> None:
     with pytest.raises(ValidationError):
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:101da2792cae6bcaca32c9cde7f3237682f8f8146000a35a5c9acac27cfa2c63
+# p2pgen checksum sha256:9eb414557a71e1221cc73b1abfeb3b0c7fcd2462d1810097e42af690142d2046
