@@ -177,7 +177,7 @@ def test_a_plain_source_params_string_naming_a_record_field_warns(
     )
 
 
-def test_the_generated_tests_pass_for_every_shape_and_a_client_credentials_source(
+def test_the_generated_tests_pass_for_every_shape_and_token_fetching_sources(
     tmp_path: Path,
 ) -> None:
     """The script's own tests fake the token endpoint for the source side too."""
@@ -187,8 +187,17 @@ def test_the_generated_tests_pass_for_every_shape_and_a_client_credentials_sourc
             "auth: {scheme: squareOauth, env: {token: SHOP_TOKEN}}": "auth: {scheme: clientOauth}"
         },
     )
-    links = project(tmp_path, variant=client_credentials)
-    for name in ("orders_to_customers", "orders_to_notes", "variant"):
+    refresh = link_text(
+        "orders_to_notes",
+        **{
+            "env: {token: SHOP_TOKEN}": (
+                "env: {client_id: SHOP_ID, client_secret: SHOP_SECRET,"
+                " refresh_token: SHOP_REFRESH}"
+            )
+        },
+    ).replace("name: variant", "name: refresh")
+    links = project(tmp_path, variant=client_credentials, refresh=refresh)
+    for name in ("orders_to_customers", "orders_to_notes", "variant", "refresh"):
         code, output, folder = generate(links, name)
         assert code == 0, output
         run = subprocess.run(
