@@ -19,6 +19,7 @@ RUNTIME_MODULES = (
     "auth",
     "pagination",
     "files",
+    "params",
     "run",
 )
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
