@@ -20,6 +20,7 @@ import ast
 import keyword
 import math
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
@@ -169,7 +170,9 @@ def parse(text: str) -> Node:
         raise ExprError("the expression is empty", 1, 0, SYNTAX)
     lines = blanked.split("\n")
     try:  # in parentheses: leading spaces and line breaks are allowed
-        tree = ast.parse(f"({blanked}\n)", mode="eval")
+        with warnings.catch_warnings():  # `1if x else 2`: refused, not printed
+            warnings.simplefilter("error", SyntaxWarning)
+            tree = ast.parse(f"({blanked}\n)", mode="eval")
     except SyntaxError as exc:
         line = min(exc.lineno or 1, len(lines))
         column = max((exc.offset or 1) - 1 - (line == 1), 0)
