@@ -470,6 +470,17 @@ def reads(node: Node | None) -> Iterator[tuple[str, str]]:
             yield from reads(child)
 
 
+def outcomes(node: Node) -> tuple[Literal, ...] | None:
+    """The literals an expression can give, when it gives nothing else
+    (`'a' if x else 'b'`, `coalesce(x, 'none')` is not: x may be anything)."""
+    if isinstance(node, Literal):
+        return (node,)
+    if isinstance(node, Choice):
+        then, otherwise = outcomes(node.then), outcomes(node.otherwise)
+        return None if then is None or otherwise is None else then + otherwise
+    return None
+
+
 def _children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, Unary):
         return (node.operand,)

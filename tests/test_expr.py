@@ -343,6 +343,12 @@ CHECKS = [
         "unknown function 'lowr'; did you mean 'lower'?",
     ),
     (
+        "  status: {expr: \"'paid' if amount_paid > 0 else 'due'\"}",
+        "'due'",
+        Code.VALUE_NOT_IN_ENUM,
+        "expr: value 'due' is not one of the target's values: 'open', 'paid'",
+    ),
+    (
         "  email: emails.email",
         "emails",
         Code.SOURCE_FIELD_NOT_FOUND,
