@@ -180,13 +180,15 @@ def parse(text: str) -> Node:
             column = len(lines[-1])
         reason = (exc.msg or "invalid syntax").split(" (")[0].split(". Perhaps")[0]
         raise ExprError(f"{reason}", line, column, SYNTAX) from None
-    except (RecursionError, MemoryError, ValueError):
+    except (RecursionError, MemoryError):
         raise ExprError(
             f"the expression nests too deeply (at most {MAX_DEPTH} levels)",
             1,
             0,
             SYNTAX,
         ) from None
+    except ValueError as exc:  # e.g. a number of thousands of digits
+        raise ExprError(f"cannot be read: {str(exc)[:200]}", 1, 0, SYNTAX) from None
     return _Reader(text, lines, paths).node(tree.body, 0)
 
 
