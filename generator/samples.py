@@ -66,7 +66,7 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
         candidates.insert(0, node["examples"][0])
     if depth > 0:
         for value in _json_values(candidates):
-            if value is not None and _fits(value, types, shape.format):
+            if value is not None and _fits(walker, schema, value):
                 return value
     if shape.enum:
         values = _json_values(shape.enum)
@@ -92,7 +92,9 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
     if "boolean" in types:
         return True
     if "string" in types or not types:
-        if shape.format in _FORMAT_SAMPLES:
+        if shape.format in _FORMAT_SAMPLES and _matches(
+            shape.pattern, _FORMAT_SAMPLES[shape.format]
+        ):
             return _FORMAT_SAMPLES[shape.format]
         text = f"sample {name}"
         node_map: Mapping[str, Any] = walker.specs.deref(schema).node
@@ -103,9 +105,8 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
             and len(text) < node_map["minLength"]
         ):
             text = text.ljust(node_map["minLength"], "x")
-        pattern = node_map.get("pattern")
-        if isinstance(pattern, str) and not _matches(pattern, text):
-            text = _pattern_sample(pattern) or text
+        if not _matches(shape.pattern, text):
+            text = _pattern_sample(shape.pattern) or text
         return text
     return None
 
@@ -206,11 +207,30 @@ def _class_member(items: Any) -> str | None:
     return None
 
 
-def _fits(value: Any, types: frozenset[str], fmt: str) -> bool:
+def _fits(walker: Walker, schema: Schema, value: Any, depth: int = 0) -> bool:
+    """Whether an example fits its schema: types, formats and patterns, all the way
+    down (real specs' examples often break their own patterns)."""
+    shape = walker.shape(schema)
+    types = shape.types - {"null"}
     kind = value_type(value)
-    if kind == "string" and not _valid_for_format(value, fmt):
+    if value is None:
+        return shape.nullable or not types
+    if not (not types or kind in types or (kind == "integer" and "number" in types)):
         return False
-    return not types or kind in types or (kind == "integer" and "number" in types)
+    if kind == "string":
+        return _valid_for_format(value, shape.format) and _matches(shape.pattern, value)
+    if depth > 8:
+        return True
+    if isinstance(value, dict):
+        return shape.required <= value.keys() and all(
+            _fits(walker, shape.properties[key], item, depth + 1)
+            for key, item in value.items()
+            if key in shape.properties
+        )
+    if isinstance(value, list) and shape.items is not None:
+        items = shape.items
+        return all(_fits(walker, items, item, depth + 1) for item in value)
+    return True
 
 
 def _json_values(values: Any) -> list[Any]:

@@ -28,6 +28,7 @@ class Shape:
     required: frozenset[str]
     free_form: bool  # additionalProperties allows unknown keys
     items: Schema | None
+    pattern: str = ""  # a string's `pattern` (its own, or its allOf parts')
 
     def describe(self) -> str:
         if not self.types:
@@ -77,6 +78,7 @@ class Walker:
         required = set(node.get("required") or [])
         enum = tuple(node["enum"]) if isinstance(node.get("enum"), list) else None
         fmt = str(node.get("format", ""))
+        pattern = node.get("pattern") if isinstance(node.get("pattern"), str) else ""
         read_only = bool(node.get("readOnly"))
         extra = node.get("additionalProperties")
         free_form = extra is True or (
@@ -117,6 +119,7 @@ class Walker:
                     nullable = nullable or (part.nullable and combinator != "allOf")
                     enum = enum or part.enum
                     fmt = fmt or part.format
+                    pattern = pattern or part.pattern
                     free_form = free_form or part.free_form
                     items = items or part.items
                     read_only = read_only or part.read_only
@@ -130,6 +133,7 @@ class Walker:
             required=frozenset(required),
             free_form=free_form,
             items=items,
+            pattern=pattern,
         )
 
     def get(self, schema: Schema, path: str) -> Schema | None:

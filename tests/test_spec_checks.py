@@ -18,8 +18,9 @@ from test_validation_cache import SPEC
 
 from generator import validation
 from generator.errors import P2pgenError
-from generator.samples import _pattern_sample
-from generator.specs import SpecSet, find_operation
+from generator.samples import _pattern_sample, sample
+from generator.schemas import Walker
+from generator.specs import Schema, SpecSet, find_operation
 
 
 def _write(tmp_path: Path, spec: dict[str, Any]) -> Path:
@@ -133,3 +134,41 @@ def test_made_up_strings_match_the_schema_pattern(pattern: str) -> None:
 
 def test_a_pattern_with_no_simple_sample_gives_none() -> None:
     assert _pattern_sample(r"(a)\1b") is None
+
+
+def test_samples_keep_to_patterns_the_spec_examples_break(tmp_path: Path) -> None:
+    """Amadeus' guest example has an email its own (double-escaped) pattern refuses,
+    and AWS puts patterns behind `allOf: [$ref]`: the generated tests' samples must
+    still validate against the schema."""
+    email = {
+        "type": "string",
+        "format": "email",
+        "pattern": "^[a-z]+@[a-z]+\\\\.[a-z]+$",
+    }
+    spec = copy.deepcopy(SPEC)
+    spec["components"] = {
+        "schemas": {
+            "Arn": {"type": "string", "pattern": "^arn:aws:[a-z]+$"},
+            "Guest": {
+                "type": "object",
+                "required": ["email"],
+                "properties": {"email": email},
+                "example": {"email": "bob@example.com"},
+            },
+        }
+    }
+    body = {
+        "type": "object",
+        "properties": {
+            "guests": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Guest"},
+            },
+            "stream": {"allOf": [{"$ref": "#/components/schemas/Arn"}]},
+        },
+    }
+    specs = SpecSet()
+    doc = specs.load(_write(tmp_path, spec))
+    value = sample(Walker(specs), Schema(doc, body, "/body"))
+    assert re.search(email["pattern"], value["guests"][0]["email"]), value
+    assert re.search("^arn:aws:[a-z]+$", value["stream"]), value
