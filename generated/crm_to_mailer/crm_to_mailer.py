@@ -1452,12 +1452,10 @@ def source_request(
         path, params, headers = place_params(source.path, values, source.locations)
     except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
+    encoded = {} if body is None else source.encode(body)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        source.method,
-        path,
-        params=params,
-        headers=headers,
-        **({} if body is None else source.encode(body)),
+        source.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -2067,4 +2065,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:d59db447b5d41b2f5b5f4033ed6ebb697dde57f67d3e81215e0ae19fcb532146
+# p2pgen checksum sha256:27bea69aa9c2a5a79e541e9b2f5d9530c17c5e9494ad6f323fc5ce572079d944

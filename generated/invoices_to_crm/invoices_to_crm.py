@@ -1370,12 +1370,10 @@ def source_request(
         path, params, headers = place_params(source.path, values, source.locations)
     except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
+    encoded = {} if body is None else source.encode(body)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        source.method,
-        path,
-        params=params,
-        headers=headers,
-        **({} if body is None else source.encode(body)),
+        source.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -1985,4 +1983,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:db46342360ca5952fb290b1c1757fa0b1d355da26b8fef1a754fe3555f212938
+# p2pgen checksum sha256:e45f3bd92bbf852e27d37d858fd94faaa30e237ff4f52463a213259daf1047b1

@@ -1566,12 +1566,10 @@ def source_request(
         path, params, headers = place_params(source.path, values, source.locations)
     except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
+    encoded = {} if body is None else source.encode(body)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        source.method,
-        path,
-        params=params,
-        headers=headers,
-        **({} if body is None else source.encode(body)),
+        source.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -2181,4 +2179,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:5f594241a344e1f4e31fecab5a06f38e22f7efb306bf7c540a11963290048f4e
+# p2pgen checksum sha256:3f9d93d595da96fd51856f76faa70437a21cb49fb4e63c1b2b9a5c2a1e8d040c

@@ -1345,12 +1345,10 @@ def source_request(
         path, params, headers = place_params(source.path, values, source.locations)
     except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
+    encoded = {} if body is None else source.encode(body)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        source.method,
-        path,
-        params=params,
-        headers=headers,
-        **({} if body is None else source.encode(body)),
+        source.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -1960,4 +1958,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:338c8b2747f9fa6cef35d0283944c7fc8bdd91ec523fe29a133090c3568cbc88
+# p2pgen checksum sha256:8a8025a47e38fd3d68d0b6bc265a1ed5148b1c94156de3a37b6df8af7bbd01ee

@@ -1877,12 +1877,10 @@ def source_request(
         path, params, headers = place_params(source.path, values, source.locations)
     except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
+    encoded = {} if body is None else source.encode(body)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        source.method,
-        path,
-        params=params,
-        headers=headers,
-        **({} if body is None else source.encode(body)),
+        source.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -2492,4 +2490,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:4ed605332daa10575c45f8a969bbf2527dcd4487da16ebae05f7829775144451
+# p2pgen checksum sha256:7c1083462b4d73778fe29fd2ee9e8624a4c709001d463ccbc51ee575c350b979
