@@ -93,7 +93,12 @@ class _Builder:
             (self.body, target_need(m.fields)),
             m.path,
         )
-        stubs = self._one_signature_per_stub(self._stubs(m.fields, self.body, False))
+        stubs = self._one_signature_per_stub(
+            [
+                *self._stubs(m.fields, self.body, False),
+                *self._param_stubs(m.target.params, self.loaded.target),
+            ]
+        )
         self._stubs_apart_from_models(stubs, models.code, models.imports)
         record_sample = sample(self.walker, self.record, "record")
         idem_from = key.source if key else ""
@@ -303,6 +308,30 @@ class _Builder:
         ]
         if problems:
             raise P2pgenError(problems)
+
+    def _param_stubs(
+        self, params: Iterable[FieldMap], op: Operation
+    ) -> Iterable[StubModel]:
+        """Stubs that fill a target parameter from the record (e.g. a target
+        record's own key that no source field holds)."""
+        for fm in params:
+            ref = find_param(self.walker, op, fm.target)
+            if fm.expr.kind != "stub" or not isinstance(ref, ParamRef):
+                continue
+            schema = ref.param.schema
+            yield StubModel(
+                name=fm.expr.text,
+                target=fm.target,
+                fills=f"target {ref.param.location} parameter",
+                returns="str" if schema is None else annotation(self.walker, schema),
+                in_each=False,
+                sample=(
+                    "sample"
+                    if schema is None
+                    else sample(self.walker, schema, fm.target, 1)
+                ),
+                loc=fm.expr.loc,
+            )
 
     def _stubs(
         self, fields: Iterable[FieldMap], body: Schema, in_each: bool
