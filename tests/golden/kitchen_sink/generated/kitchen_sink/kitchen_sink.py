@@ -5,7 +5,7 @@
 # Target: Parcel Shipping 2.0.0, POST /stores/{store_id}/orders/{order_id}/shipments (createShipment)
 # sha256 60b269bed5a9c0aabd7ce990f17af6cd3a38790a9bcf6f5b379437921221b171  tests/golden/kitchen_sink/depot.yaml
 # sha256 c01776a12a5089b2c7821a1682ed5183cb51aa92a965406fa15276fdd35bb8a5  tests/golden/kitchen_sink/shipping.json
-# sha256 2a6efa1ad5679d6c2f4f9aba75109558369b1565b20a593b4e16af2502d34573  tests/golden/kitchen_sink/kitchen_sink.yaml
+# sha256 dd189488135f060fba7ccaf07cedc441be3ebd6392c9c09523d664065b35d055  tests/golden/kitchen_sink/kitchen_sink.yaml
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
@@ -270,7 +270,7 @@ def target_params(record: SourceRecord) -> dict[str, Any]:
     return {
         "store_id": os.environ["SHIPPING_STORE_ID"],
         "order_id": _get(src, "id"),
-        "customer_email": _get(src, "customer.email"),
+        "customer_email": _as_lowercase(_as_strip(_get(src, "customer.email"))),
         "X-Trace-Tag": _render("depot-{number}", src),
     }
 
@@ -2492,4 +2492,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:ec58e936b11c95f8297871502e254eb42a98c80b30f96a941095e8e02433fef3
+# p2pgen checksum sha256:4ed605332daa10575c45f8a969bbf2527dcd4487da16ebae05f7829775144451
