@@ -383,6 +383,10 @@ def _build_operation(
             form[str(node.get("name"))] = node
             continue
         schema_node = node.get("schema")
+        content = node.get("content")
+        if schema_node is None and isinstance(content, Mapping) and content:
+            media = next(iter(content.values()))  # OpenAPI allows exactly one
+            schema_node = media.get("schema") if isinstance(media, Mapping) else None
         if schema_node is None and "type" in node:  # Swagger 2.0 inline typing
             schema_node = {k: v for k, v in node.items() if k not in ("name", "in")}
         schema = (
@@ -460,6 +464,9 @@ def _style(node: Mapping[str, Any], swagger2: bool) -> tuple[str, bool | None]:
             str(node.get("collectionFormat", "csv")), ("form", False)
         )
         return ("simple" if node.get("in") in ("path", "header") else style), explode
+    content = node.get("content")
+    if isinstance(content, Mapping) and any("json" in str(m) for m in content):
+        return "json", None  # sent as JSON text (runtime/params.py JSON_TEXT)
     written = node.get("explode")
     return str(node.get("style") or ""), (
         written if isinstance(written, bool) else None

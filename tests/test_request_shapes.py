@@ -371,3 +371,32 @@ def test_swagger2_form_data_parameters_are_a_form_body(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:]
+
+
+def test_a_content_parameter_is_declared_as_json_text(tmp_path: Path) -> None:
+    links = project(tmp_path)
+    spec = links.parent / "shapes.yaml"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(
+        text.replace(
+            """      parameters:
+        - name: expand""",
+            """      parameters:
+        - name: q
+          in: query
+          content:
+            application/json:
+              schema: {type: object, properties: {email: {type: string}}}
+        - name: expand""",
+        ),
+        encoding="utf-8",
+    )
+    mapping = link_text(
+        "orders_to_customers",
+        **{"    expand: {const: [customer]}": "    q.email: email"},
+    )
+    (links / "variant.yaml").write_text(mapping, encoding="utf-8")
+    code, output, folder = generate(links, "variant")
+    assert code == 0, output
+    script = (folder / "variant.py").read_text(encoding="utf-8")
+    assert 'locations={"q": ParamStyle("query", "json")}' in script

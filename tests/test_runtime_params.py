@@ -196,3 +196,20 @@ def test_a_multipart_body_has_a_part_per_field_and_json_for_objects() -> None:
     assert body.count('name="tags"') == 2
     assert 'name="meta"' in body and '{"k": 1}' in body
     assert "filename" not in body
+
+
+def test_a_content_parameter_is_sent_as_json_text() -> None:
+    """`content: {application/json: ...}` instead of a style: the value as JSON."""
+    styles = {
+        "filter": ParamStyle("query", "json"),
+        "X-Meta": ParamStyle("header", "json"),
+        "key": ParamStyle("path", "json"),
+    }
+    path, query, headers = place_params(
+        "/k/{key}",
+        {"filter.email": "a@b.test", "X-Meta": [1, 2], "key": {"a": 1}},
+        styles,
+    )
+    assert query == (("filter", '{"email":"a@b.test"}'),)
+    assert headers == {"X-Meta": "[1,2]"}
+    assert path == "/k/%7B%22a%22%3A1%7D"
