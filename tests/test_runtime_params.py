@@ -14,6 +14,7 @@ from urllib.parse import unquote_plus
 import httpx
 import pytest
 
+from generator.runtime.auth import ApiKeyAuth
 from generator.runtime.params import (
     FormBody,
     ParamStyle,
@@ -213,3 +214,15 @@ def test_a_content_parameter_is_sent_as_json_text() -> None:
     assert query == (("filter", '{"email":"a@b.test"}'),)
     assert headers == {"X-Meta": "[1,2]"}
     assert path == "/k/%7B%22a%22%3A1%7D"
+
+
+def test_a_cookie_api_key_joins_the_cookie_parameters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COOKIE_KEY", "k1")
+    _, _, headers = place_params(
+        "/", {"session": "s1"}, {"session": ParamStyle("cookie")}
+    )
+    request = httpx.Request("GET", "http://api.test/", headers=headers)
+    sent = next(ApiKeyAuth("cookie", "sid", "COOKIE_KEY").auth_flow(request))
+    assert sent.headers["Cookie"] == "session=s1; sid=k1"
