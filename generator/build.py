@@ -30,7 +30,7 @@ from generator.load import Loaded
 from generator.mapping import Endpoint, FieldMap, json_safe
 from generator.models import Need, build_models, source_need, target_need
 from generator.parameters import ParamRef, find_param
-from generator.samples import sample
+from generator.samples import fitted, sample
 from generator.schemas import Walker, value_type
 from generator.specs import Operation, Schema, api_title, first_server
 
@@ -100,7 +100,19 @@ class _Builder:
             ]
         )
         self._stubs_apart_from_models(stubs, models.code, models.imports)
-        record_sample = sample(self.walker, self.record, "record")
+        record_sample = fitted(
+            self.walker,
+            self.record,
+            sample(self.walker, self.record, "record"),
+            [
+                (fm.expr.path, found)
+                for fm in m.fields
+                if fm.expr.kind == "path"
+                and fm.expr.table is None
+                and not fm.expr.convert
+                and (found := self.walker.get(self.body, fm.target)) is not None
+            ],
+        )
         idem_from = key.source if key else ""
         incremental_field = inc.field if inc else ""
         return Link(
