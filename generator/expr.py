@@ -20,6 +20,7 @@ import ast
 import keyword
 import math
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
@@ -169,7 +170,9 @@ def parse(text: str) -> Node:
         raise ExprError("the expression is empty", 1, 0, SYNTAX)
     lines = blanked.split("\n")
     try:  # in parentheses: leading spaces and line breaks are allowed
-        tree = ast.parse(f"({blanked}\n)", mode="eval")
+        with warnings.catch_warnings():  # `1if x else 2`: refused, not printed
+            warnings.simplefilter("error", SyntaxWarning)
+            tree = ast.parse(f"({blanked}\n)", mode="eval")
     except SyntaxError as exc:
         line = min(exc.lineno or 1, len(lines))
         column = max((exc.offset or 1) - 1 - (line == 1), 0)
@@ -177,13 +180,15 @@ def parse(text: str) -> Node:
             column = len(lines[-1])
         reason = (exc.msg or "invalid syntax").split(" (")[0].split(". Perhaps")[0]
         raise ExprError(f"{reason}", line, column, SYNTAX) from None
-    except (RecursionError, MemoryError, ValueError):
+    except (RecursionError, MemoryError):
         raise ExprError(
             f"the expression nests too deeply (at most {MAX_DEPTH} levels)",
             1,
             0,
             SYNTAX,
         ) from None
+    except ValueError as exc:  # e.g. a number of thousands of digits
+        raise ExprError(f"cannot be read: {str(exc)[:200]}", 1, 0, SYNTAX) from None
     return _Reader(text, lines, paths).node(tree.body, 0)
 
 
@@ -465,6 +470,17 @@ def reads(node: Node | None) -> Iterator[tuple[str, str]]:
     else:
         for child in _children(node):
             yield from reads(child)
+
+
+def outcomes(node: Node) -> tuple[Literal, ...] | None:
+    """The literals an expression can give, when it gives nothing else
+    (`'a' if x else 'b'`, `coalesce(x, 'none')` is not: x may be anything)."""
+    if isinstance(node, Literal):
+        return (node,)
+    if isinstance(node, Choice):
+        then, otherwise = outcomes(node.then), outcomes(node.otherwise)
+        return None if then is None or otherwise is None else then + otherwise
+    return None
 
 
 def _children(node: Node) -> tuple[Node, ...]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import random
 import shutil
 import subprocess
 import sys
@@ -111,6 +112,7 @@ HOSTILE = [
     ("a + " * 400 + "a", 1, 0, "expr-syntax", "nests too deeply"),
     ("a" * 2001, 1, 0, "expr-syntax", "more than 2000"),
     ("", 1, 0, "expr-syntax", "empty"),
+    ("1if x else 2", 1, 0, "expr-syntax", "invalid decimal literal"),
     ("concat(a,\n       lambda: 1)", 2, 7, "expr-syntax", "lambda is not allowed"),
 ]
 
@@ -150,6 +152,27 @@ def test_text_reaches_the_code_only_as_escaped_literals(text: str) -> None:
     )
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.Attribute)]
     assert code.isascii()
+
+
+def test_token_soup_gives_a_located_error_or_code_that_compiles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tokens = "a b.c x.0.y $record.z $ 0 1.5 - + * / // % ** ( ) , 's' null true not "
+    tokens += (
+        "and or if else == < != lower sum round coalesce [ ] { } : . lambda \n \\ "
+    )
+    tokens += "# f' ' \" é ; = := ~ is in 1e999 0x10 ... yield await"
+    words = tokens.split(" ")
+    chooser = random.Random(11)
+    for _ in range(3000):
+        text = "".join(chooser.choice(words) for _ in range(chooser.randint(1, 10)))
+        try:
+            tree = expr.parse(text)
+        except expr.ExprError as error:
+            assert 1 <= error.line <= text.count("\n") + 1, text
+            continue
+        compile(expr.to_python(tree, "src"), "<expr>", "eval")
+    assert capsys.readouterr().err == ""  # no SyntaxWarning printed
 
 
 def test_paths_are_never_attribute_access_on_values() -> None:
@@ -318,6 +341,12 @@ CHECKS = [
         "lowr",
         Code.EXPR_FUNCTION,
         "unknown function 'lowr'; did you mean 'lower'?",
+    ),
+    (
+        "  status: {expr: \"'paid' if amount_paid > 0 else 'due'\"}",
+        "'due'",
+        Code.VALUE_NOT_IN_ENUM,
+        "expr: value 'due' is not one of the target's values: 'open', 'paid'",
     ),
     (
         "  email: emails.email",

@@ -303,10 +303,13 @@ def test_records_are_the_list_of_objects_with_an_id(project: Path) -> None:
         "createCustomer",
     )
     assert "  records: orders" in text and "records: errors" not in text
-    # Square's OAuth2 has no client-credentials flow: reported where the spec is
-    # named, and the draft keeps its spec line (it still parses)
-    assert "\n  spec: " in text.split("target:")[0]
-    assert code == 1 and "drafted.yaml:6:3: auth: OAuth2 scheme 'oauth2'" in output
+    # Square's OAuth2 declares only authorization code: a static access token; the
+    # POST search gets a body and pages by the cursor in it
+    assert "# auth: oauth2 (OAuth2 access token), from $SOURCE_TOKEN" in text
+    assert "  body: {}" in text
+    assert "    param: body.cursor\n    next: cursor" in text
+    assert code == 0, output
+    assert invoke("validate", "specs/links/drafted.yaml")[0] == 0
 
 
 @pytest.mark.slow
@@ -370,8 +373,10 @@ def test_stripe_invoice_to_contact_takes_no_field_of_an_unrelated_object(
     assert "not taken from unrelated default_source.klarna.first_name" in text
     assert "not taken from unrelated discount.promotion_code.active" in text
     # the contact to update is never one {env: ...} value for every invoice
-    assert "{env: ID}" not in text and "    # id: the target record's own key" in text
-    assert code == 1 and "requires the path parameter 'id'" in output
+    # (a stub, written by the user, says which contact an invoice updates)
+    assert "{env: ID}" not in text
+    assert "    id: {stub: id_for}  # the target record's own key" in text
+    assert code == 0, output
 
 
 # Specs of many styles (OpenAPI 3 and Swagger 2, envelopes, OAuth2, big and small);
@@ -476,3 +481,19 @@ def test_no_match_is_drafted_without_a_search_by_key(project: Path) -> None:
     )
     drafted = yaml.safe_load(Path("specs/links/drafted.yaml").read_text("utf-8"))
     assert "match" not in drafted["target"]
+
+
+@pytest.mark.slow
+def test_the_target_records_own_key_is_a_stub_the_link_calls(project: Path) -> None:
+    """Azure's PUT .../sqlServerRegistrations/{name}: no source field holds the name,
+    so the draft has a stub for it, and the generated link calls it for each record."""
+    contacts = project / "specs" / "contacts.yaml"
+    contacts.write_text(CONTACTS, encoding="utf-8")
+    folder = draft_and_generate(
+        real_spec("stripe.com"), "GetInvoices", contacts, "updateContact"
+    )
+    script = (folder / "drafted.py").read_text(encoding="utf-8")
+    assert "def id_for(record: SourceRecord) -> str:" in script
+    assert '"id": id_for(record)' in script
+    result = run_generated_tests(folder)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

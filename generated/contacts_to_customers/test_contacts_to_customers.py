@@ -132,7 +132,7 @@ class FakeSource:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        params = request.url.params
+        params = dict(request.url.params)
         start = int(params.get("cursor", "c0")[1:])
         end = start + self.page_size
         page = self.records[start:end]
@@ -187,6 +187,11 @@ class FakeTarget:
         return httpx.Response(200, json=answer)
 
 
+def _body(request: httpx.Request) -> Any:
+    """A write's body as the target reads it (application/json)."""
+    return json.loads(request.content) if request.content else None
+
+
 def run_link(
     tmp_path: Path,
     source: FakeSource,
@@ -239,7 +244,9 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
         assert request.method == "POST"
         assert "{" not in request.url.path, "every path parameter is filled in"
     assert len(source.requests) >= 2, "expected more than one page"
-    assert len({str(r.url) for r in source.requests}) == len(source.requests)
+    assert len({(str(r.url), r.content) for r in source.requests}) == len(
+        source.requests
+    )
     assert dead_letters(tmp_path) == []
     state = json.loads((tmp_path / "state.json").read_text())
     assert "checkpoint" not in state
@@ -263,4 +270,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:efd28621850e99183a55c15279eafd7e1651fa4ed8653c8c51b7f6502d192d3e
+# p2pgen checksum sha256:d8f2ef69064fd8eb54a3c44841794cc2b3f16a99da6a11c32ef23243f9ff7a1d

@@ -139,7 +139,7 @@ class FakeSource:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        params = request.url.params
+        params = dict(request.url.params)
         start = int(params.get("cursor", "c0")[1:])
         end = start + self.page_size
         page = self.records[start:end]
@@ -185,8 +185,13 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content) if request.content else None)
+        self.bodies.append(_body(request))
         return httpx.Response(201, json={"ok": True})
+
+
+def _body(request: httpx.Request) -> Any:
+    """A write's body as the target reads it (application/json)."""
+    return json.loads(request.content) if request.content else None
 
 
 def run_link(
@@ -249,7 +254,9 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
         assert request.method == "PUT"
         assert "{" not in request.url.path, "every path parameter is filled in"
     assert len(source.requests) >= 2, "expected more than one page"
-    assert len({str(r.url) for r in source.requests}) == len(source.requests)
+    assert len({(str(r.url), r.content) for r in source.requests}) == len(
+        source.requests
+    )
     assert dead_letters(tmp_path) == []
     state = json.loads((tmp_path / "state.json").read_text())
     assert "checkpoint" not in state
@@ -292,4 +299,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:315c53ef890df6146ec26d3aa79e64a52c92c9c028b629b424962acb555271e9
+# p2pgen checksum sha256:3464efc78872f70fec90132f97d5cb920b045ee6646f5bf2b3754d7a7236b928

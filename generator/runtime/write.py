@@ -17,11 +17,12 @@ import httpx
 from generator.runtime.core import RETRY_STATUSES, Config, WriteFailed, redact
 from generator.runtime.http import _safe_url, retry_delay, send
 from generator.runtime.mapping import _get
+from generator.runtime.params import ParamStyle
 
-# run.place_params: (path, values, locations) -> (path, query, headers)
+# params.place_params: (path, values, styles) -> (path, query pairs, headers)
 Place = Callable[
-    [str, dict[str, Any], dict[str, str]],
-    tuple[str, dict[str, str], dict[str, str]],
+    [str, dict[str, Any], dict[str, ParamStyle]],
+    tuple[str, tuple[tuple[str, str], ...], dict[str, str]],
 ]
 
 
@@ -56,7 +57,7 @@ class Call:
     path: str
     # (source record, matched target record or None) -> path, query and header values
     params: Callable[[Any, Any], dict[str, Any]] | None = None
-    locations: dict[str, str] = field(default_factory=dict)
+    locations: dict[str, ParamStyle] = field(default_factory=dict)
 
     def request(
         self,
@@ -250,8 +251,10 @@ class Batch:
         ]
         for key in reversed(self.path.split(".") if self.path else []):
             payload = {key: payload}
+        encoded = target.encode(payload)
+        headers.update(encoded.pop("headers", {}))
         request = client.build_request(
-            target.method, path, params=query, headers=headers, json=payload
+            target.method, path, params=query, headers=headers, **encoded
         )
         response = write(client, request, config)
         status = response.status_code

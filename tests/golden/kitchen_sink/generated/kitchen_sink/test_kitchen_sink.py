@@ -151,7 +151,7 @@ class FakeSource:
                 200, json={"access_token": "source-token", "expires_in": 3600}
             )
         self.requests.append(request)
-        params = request.url.params
+        params = dict(request.url.params)
         start = int(params.get("cursor", "c0")[1:])
         end = start + self.page_size
         page = self.records[start:end]
@@ -197,8 +197,13 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content) if request.content else None)
+        self.bodies.append(_body(request))
         return httpx.Response(201, json={"ok": True})
+
+
+def _body(request: httpx.Request) -> Any:
+    """A write's body as the target reads it (application/json)."""
+    return json.loads(request.content) if request.content else None
 
 
 def run_link(
@@ -281,7 +286,9 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     keys = {r.headers["Idempotency-Key"] for r in target.requests}
     assert len(keys) == len(records), "each record has its own idempotency key"
     assert len(source.requests) >= 2, "expected more than one page"
-    assert len({str(r.url) for r in source.requests}) == len(source.requests)
+    assert len({(str(r.url), r.content) for r in source.requests}) == len(
+        source.requests
+    )
     assert dead_letters(tmp_path) == []
     state = json.loads((tmp_path / "state.json").read_text())
     assert "checkpoint" not in state
@@ -319,4 +326,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:3e55ee0ff27d772b1b914d02cb4212af7163be86f6b43c8ebfd838f6cad9dc2f
+# p2pgen checksum sha256:3eb0fe9e0c153c9484a294bd415899347c7b800f227f9491ef8e0fbba4ae714e
