@@ -20,6 +20,7 @@ RUNTIME_MODULES = (
     "pagination",
     "files",
     "run",
+    "webhook",
 )
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 MARKER = (
