@@ -16,15 +16,24 @@ from generator.errors import Code, P2pgenError, Problem
 from generator.expressions import Compiler
 from generator.kinds.expressions import EXPRESSIONS
 from generator.kinds.pagination import STYLES
-from generator.link import AuthModel, Link, PaginationModel, Param, Side, StubModel
+from generator.link import (
+    AuthModel,
+    Link,
+    PaginationModel,
+    Param,
+    Side,
+    StubModel,
+    WebhookModel,
+)
 from generator.load import Loaded
-from generator.mapping import Endpoint, FieldMap, json_safe
+from generator.mapping import DEFAULT_TOLERANCE, Endpoint, FieldMap, json_safe
 from generator.models import Need, build_models, source_need, target_need
 from generator.samples import sample
 from generator.schemas import Walker, value_type
 from generator.specs import Operation, Schema, api_title, first_server
 
 RUNTIME_DEPENDENCIES = ("httpx>=0.27", "pydantic>=2.7")
+WEBHOOK_DEPENDENCIES = ("uvicorn>=0.30",)  # the server of a webhook link
 PYTHON_TYPES = {
     "string": "str",
     "integer": "int",
@@ -93,7 +102,7 @@ class _Builder:
             mapping_sha256=m.sha256,
             source=self._side(self.loaded.source, self.source_auth, source_params),
             target=self._side(self.loaded.target, self.target_auth, ()),
-            records_path=m.source.records or "",
+            records_path="" if m.source.webhook is not None else m.source.records or "",
             pagination=pagination,
             incremental_param=inc.param if inc else "",
             incremental_field=incremental_field,
@@ -121,9 +130,36 @@ class _Builder:
                     if f and self.walker.get(self.record, f) is not None
                 )
             ),
-            dependencies=RUNTIME_DEPENDENCIES,
+            dependencies=RUNTIME_DEPENDENCIES
+            + (WEBHOOK_DEPENDENCIES if m.source.webhook is not None else ()),
             filter_conditions=compiler.filter(predicate, "src") if predicate else (),
             filter_stub=predicate.stub if predicate else "",
+            webhook=self._webhook(record_sample),
+        )
+
+    def _webhook(self, record_sample: Any) -> WebhookModel | None:
+        """A webhook source's settings, and a sample event holding the sample record."""
+        source = self.mapping.source
+        signature = source.signature
+        event = self.loaded.source.request_body
+        if source.webhook is None or signature is None or event is None:
+            return None
+        sample_event = sample(self.walker, event, "event")
+        if source.records:
+            sample_event = _placed(sample_event, source.records, record_sample)
+        else:
+            sample_event = record_sample
+        if source.event_id and _at(sample_event, source.event_id) is None:
+            sample_event = _placed(sample_event, source.event_id, "evt_1")
+        return WebhookModel(
+            name=source.webhook,
+            scheme=signature.scheme,
+            secret_env=signature.secret_env,
+            header=signature.header or "",
+            tolerance=signature.tolerance or DEFAULT_TOLERANCE,
+            records=source.records or "",
+            event_id=source.event_id or "",
+            sample_event=sample_event,
         )
 
     def _record_need(self, pagination: PaginationModel) -> Need:
@@ -267,6 +303,20 @@ class _Builder:
                 items = self.walker.shape(found).items
                 if items is not None:
                     yield from self._stubs(fm.expr.fields, items, in_each=True)
+
+
+def _at(value: Any, path: str) -> Any:
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _placed(value: Any, path: str, item: Any) -> dict[str, Any]:
+    """A copy of the object `value` with `item` at the dotted `path`."""
+    head, _, rest = path.partition(".")
+    copy = dict(value) if isinstance(value, dict) else {}
+    copy[head] = _placed(copy.get(head), rest, item) if rest else item
+    return copy
 
 
 def _pagination(source: Endpoint) -> PaginationModel:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from generator.auth import resolve_auth
 from generator.checks import TypeChecker
+from generator.checks_webhook import webhook_record
 from generator.errors import Code, P2pgenError, Problem, did_you_mean
 from generator.kinds.expressions import EXPRESSIONS
 from generator.kinds.pagination import KEY_KINDS, STYLES
@@ -95,6 +96,8 @@ class _Checker:
 
     def _record_schema(self) -> Schema | None:
         m = self.mapping.source
+        if m.webhook is not None:
+            return webhook_record(self.walker, m, self.source, self.result.problems)
         if self.source.response is None:
             self.error(
                 m.loc,

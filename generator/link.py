@@ -88,6 +88,21 @@ class StubModel:
 
 
 @dataclass(frozen=True)
+class WebhookModel:
+    """A webhook source: the spec's entry, how deliveries are signed, where the
+    record and the event id are in each event."""
+
+    name: str  # the entry of the spec's webhooks
+    scheme: str  # standard-webhooks | stripe | hmac-sha256
+    secret_env: str
+    header: str = ""  # hmac-sha256's header
+    tolerance: int = 300
+    records: str = ""  # the record's path in the event ("": the event)
+    event_id: str = ""  # the event id's path ("": the webhook-id header)
+    sample_event: Any = None  # an event holding the sample record, for the tests
+
+
+@dataclass(frozen=True)
 class Link:
     name: str
     description: str
@@ -116,6 +131,7 @@ class Link:
     dependencies: tuple[str, ...]
     filter_conditions: tuple[str, ...] = ()  # source.filter's, as boolean expressions
     filter_stub: str = ""  # or the stub predicate that replaces them
+    webhook: WebhookModel | None = None  # a webhook source instead of a polled one
 
     @property
     def filter_function(self) -> str:
@@ -125,7 +141,14 @@ class Link:
     @property
     def required_env(self) -> tuple[str, ...]:
         """Every variable the script needs: auth secrets and `{env: ...}` values."""
+        return tuple(sorted(set(self.secret_vars) | set(self.env_vars)))
+
+    @property
+    def secret_vars(self) -> tuple[str, ...]:
+        """The variables that hold secrets: auth's, and a webhook's signing secret."""
         secrets = {
             var for side in (self.source, self.target) for _, var in side.auth.env
         }
-        return tuple(sorted(secrets | set(self.env_vars)))
+        if self.webhook is not None:
+            secrets.add(self.webhook.secret_env)
+        return tuple(sorted(secrets))

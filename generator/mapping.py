@@ -123,6 +123,20 @@ class IdempotencyKey(Block):
     source: str
 
 
+SIGNATURE_SCHEMES = ("standard-webhooks", "stripe", "hmac-sha256")
+DEFAULT_TOLERANCE = 300  # seconds a signed timestamp may be off
+
+
+@dataclass(frozen=True)
+class Signature(Block):
+    """`source.signature` of a webhook source: how deliveries are signed."""
+
+    scheme: str  # one of SIGNATURE_SCHEMES
+    secret_env: str  # env.secret: the variable holding the signing secret
+    header: str | None = None  # hmac-sha256: the header with the hex digest
+    tolerance: int | None = None  # seconds; default DEFAULT_TOLERANCE
+
+
 @dataclass(frozen=True)
 class Condition:
     """One `source.filter` condition: the record's `field` compared by `op` to `value`."""
@@ -153,6 +167,9 @@ class Endpoint(Block):
     incremental: Incremental | None = None
     idempotency_key: IdempotencyKey | None = None
     filter: Filter | None = None  # source only
+    webhook: str | None = None  # source only: a `webhooks` entry instead of `operation`
+    event_id: str | None = None  # webhook: path of the event's id (None: webhook-id)
+    signature: Signature | None = None  # webhook: required
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import hmac
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -27,6 +28,7 @@ import httpx
 import pytest
 import standardwebhooks
 
+from generator.resolve import resolve
 from generator.runtime.core import FatalError
 from generator.runtime.webhook import Journal, Refused, Webhook, signing_key, verify
 from tests.runtime_helpers import Loopback, Seen, answer
@@ -370,3 +372,140 @@ def test_a_journal_through_a_symbolic_link_is_refused(tmp_path: Path) -> None:
     (tmp_path / "journal.sqlite").symlink_to(tmp_path / "real.sqlite")
     with pytest.raises(FatalError, match="symbolic link"):
         Journal(tmp_path / "journal.sqlite")
+
+
+# --- the mapping: source.webhook and its checks ---------------------------
+
+WEBHOOK_MAPPING = (ROOT / "specs" / "links" / "pos_sales_webhook.yaml").read_text()
+
+
+def problems_of(tmp_path: Path, text: str, spec: str | None = None) -> list[str]:
+    """The located problems `p2pgen generate` reports for a mapping, as text."""
+    links = tmp_path / "specs" / "links"
+    links.mkdir(parents=True)
+    for name in ("pos.yaml", "inventory.yaml"):
+        shutil.copy(ROOT / "specs" / name, tmp_path / "specs" / name)
+    if spec is not None:
+        (tmp_path / "specs" / "pos.yaml").write_text(spec)
+    path = links / "hook.yaml"
+    path.write_text(text)
+    return [str(p) for p in resolve(path).errors]
+
+
+def test_the_example_webhook_mapping_is_clean(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, WEBHOOK_MAPPING) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "needles"),
+    [
+        (
+            "webhook: saleCompleted",
+            "webhook: saleComplete",
+            "9:",
+            [
+                "webhook 'saleComplete' not found",
+                "did you mean 'saleCompleted'",
+                "has: saleCompleted",
+            ],
+        ),
+        (
+            "scheme: standard-webhooks",
+            "scheme: standard-webhook",
+            "13:",
+            ["unknown scheme 'standard-webhook'", "did you mean 'standard-webhooks'"],
+        ),
+        (
+            "scheme: standard-webhooks",
+            "scheme: hmac-sha256",
+            "",
+            ["hmac-sha256 needs 'header'", "tolerance: hmac-sha256 signs no timestamp"],
+        ),
+        (
+            "scheme: standard-webhooks",
+            "scheme: stripe",
+            "",
+            ["stripe deliveries carry no webhook-id header", "event_id: id"],
+        ),
+        (
+            "  records: data  ",
+            "  records: dta  ",
+            "10:",
+            ["source.records: 'dta' not found in the event of webhook 'saleCompleted'"],
+        ),
+        (
+            "  records: data  ",
+            "  records: data.items  ",
+            "10:",
+            ["'data.items' is a list; a webhook's `records` names the one record"],
+        ),
+        (
+            "  # event_id: omitted",
+            "  event_id: data.idd  #",
+            "11:",
+            ["source.event_id: 'idd' not found in the event", "did you mean 'id'"],
+        ),
+        (
+            "  webhook: saleCompleted\n",
+            "  webhook: saleCompleted\n  pagination: {style: offset, param: offset}\n",
+            "10:",
+            ["source.pagination: a webhook source is not paged"],
+        ),
+        (
+            "  webhook: saleCompleted\n",
+            "  webhook: saleCompleted\n  incremental: {param: since, field: sold_at}\n",
+            "10:",
+            ["source.incremental: a webhook source is not polled"],
+        ),
+        (
+            "  webhook: saleCompleted\n",
+            "  webhook: saleCompleted\n  operation: listSales\n",
+            "",
+            ["give either 'operation' (a source that is polled) or 'webhook'"],
+        ),
+    ],
+)
+def test_webhook_mapping_errors_are_located_with_a_hint(
+    tmp_path: Path, old: str, new: str, where: str, needles: list[str]
+) -> None:
+    assert old in WEBHOOK_MAPPING
+    found = "\n".join(problems_of(tmp_path, WEBHOOK_MAPPING.replace(old, new)))
+    assert f"hook.yaml:{where}" in found, found
+    for needle in needles:
+        assert needle in found, found
+
+
+def test_a_webhook_source_needs_a_signature(tmp_path: Path) -> None:
+    start = WEBHOOK_MAPPING.index("  signature:")
+    end = WEBHOOK_MAPPING.index("target:")
+    found = "\n".join(
+        problems_of(tmp_path, WEBHOOK_MAPPING[:start] + "\n" + WEBHOOK_MAPPING[end:])
+    )
+    assert "source needs the key 'signature' for a webhook" in found, found
+
+
+def test_signature_keys_belong_to_a_webhook_source(tmp_path: Path) -> None:
+    polled = (ROOT / "specs" / "links" / "pos_to_inventory.yaml").read_text()
+    text = polled.replace(
+        "  records: sales\n",
+        "  records: sales\n  signature: {scheme: stripe, env: {secret: S}}\n",
+    )
+    found = "\n".join(problems_of(tmp_path, text))
+    assert "source.signature belongs to a webhook source" in found, found
+
+
+def test_a_spec_without_webhooks_says_so(tmp_path: Path) -> None:
+    spec = (ROOT / "specs" / "pos.yaml").read_text()
+    spec = spec[: spec.index("webhooks:\n")] + spec[spec.index("components:\n") :]
+    found = "\n".join(problems_of(tmp_path, WEBHOOK_MAPPING, spec))
+    assert "pos.yaml has no webhooks (OpenAPI 3.1 `webhooks`, or `x-webhooks`" in found
+
+
+def test_a_webhook_without_a_json_body_is_refused(tmp_path: Path) -> None:
+    spec = (ROOT / "specs" / "pos.yaml").read_text()
+    start = spec.index(
+        '      requestBody:\n        required: true\n        content:\n          application/json:\n            schema:\n              $ref: "#/components/schemas/SaleEvent"\n'
+    )
+    end = spec.index("      responses:", start)
+    found = "\n".join(problems_of(tmp_path, WEBHOOK_MAPPING, spec[:start] + spec[end:]))
+    assert "webhook 'saleCompleted' has no JSON request body" in found, found

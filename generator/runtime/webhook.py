@@ -16,12 +16,21 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+)
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
+import httpx
 import uvicorn
 
 from generator.runtime.core import (
@@ -54,7 +63,7 @@ MAX_DELIVERY = 1024 * 1024  # the largest delivery accepted by default (--max-bo
 SHUTDOWN_GRACE = 10  # seconds deliveries in progress get to finish on a stop
 STANDARD_WEBHOOKS_PREFIX = "whsec_"
 
-AsgiMessage = dict[str, Any]
+AsgiMessage = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[AsgiMessage]]
 Send = Callable[[AsgiMessage], Awaitable[None]]
 
@@ -278,22 +287,24 @@ class Receiver:
         key: bytes,
         journal: Journal,
         max_body: int,
-        received: Callable[[], None],
+        worker: Worker,
     ) -> None:
         self.webhook = webhook
         self.key = key
         self.journal = journal
         self.max_body = max_body
-        self.received = received
+        self.worker = worker  # woken by each new event
 
     async def __call__(self, scope: AsgiMessage, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         if scope["method"] in ("GET", "HEAD") and scope["path"] == "/healthz":
-            await _answer(send, 200, {"ok": True})
+            await self._answer(send, 200, {"ok": True})
             return
         if scope["method"] != "POST":
-            await _answer(send, 405, {"error": "deliveries are POSTed"}, allow="POST")
+            await self._answer(
+                send, 405, {"error": "deliveries are POSTed"}, allow="POST"
+            )
             return
         headers = {
             name.decode("latin-1").lower(): value.decode("latin-1")
@@ -308,11 +319,22 @@ class Receiver:
             )
         except Refused as exc:
             log.warning("delivery refused (%d): %s", exc.status, exc)
-            await _answer(send, exc.status, {"error": str(exc)})
+            await self._answer(send, exc.status, {"error": str(exc)})
             return
         if new:
-            self.received()
-        await _answer(send, 200, {"received": event_id, "duplicate": not new})
+            self.worker.wake.set()
+        await self._answer(send, 200, {"received": event_id, "duplicate": not new})
+
+    @staticmethod
+    async def _answer(send: Send, status: int, body: Any, allow: str = "") -> None:
+        data = json.dumps(body).encode()
+        headers = [(b"content-type", b"application/json")]
+        if allow:
+            headers.append((b"allow", allow.encode()))
+        await send(
+            {"type": "http.response.start", "status": status, "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": data})
 
     async def _body(self, headers: Mapping[str, str], receive: Receive) -> bytes:
         length = headers.get("content-length", "")
@@ -345,15 +367,6 @@ class Receiver:
         if value is None or isinstance(value, dict | list) or value == "":
             raise Refused(400, f"the event has no id at {self.webhook.event_id!r}")
         return str(value)
-
-
-async def _answer(send: Send, status: int, body: Any, allow: str = "") -> None:
-    data = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json")]
-    if allow:
-        headers.append((b"allow", allow.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
 
 
 # --- the worker -----------------------------------------------------------
@@ -439,6 +452,52 @@ def listen(address: str) -> socket.socket:
     return sock
 
 
+@contextmanager
+def receiving(
+    link: Link,
+    webhook: Webhook,
+    config: Config,
+    journal_path: Path,
+    summary: Summary,
+    target_transport: httpx.BaseTransport | None = None,
+) -> Iterator[Receiver]:
+    """The ASGI app that --serve serves, with its journal and worker, for the block.
+
+    One receiver per journal (its lock). At the end of the block the events in
+    progress are finished; a FatalError of the target is raised then, and the
+    events not done stay in the journal for the next start.
+    """
+    summary.link = link.name
+    summary.started = _now()
+    for noisy in ("httpx", "httpcore", "uvicorn"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    secret = os.environ.get(webhook.secret_env, "")
+    SECRETS.add(secret)
+    link.target.auth.register_secrets()
+    key = signing_key(webhook, secret)
+    with (
+        RunLock(journal_path),
+        Journal(journal_path) as journal,
+        api_client(
+            config.target_url, link.target.auth, target_transport, config
+        ) as target,
+    ):
+        dead = DeadLetter(config.dead_letter_path, link.name)
+        pipeline = Pipeline(link, config, target, summary, dead)
+        worker = Worker(webhook, journal, pipeline, config.concurrency)
+        worker.thread.start()
+        try:
+            yield Receiver(webhook, key, journal, config.max_body, worker)
+        finally:
+            worker.stop()
+    if isinstance(worker.fatal, FatalError):
+        raise worker.fatal
+    if worker.fatal is not None:  # not one of a record's failures, which dead-letter it
+        raise FatalError(f"processing the journal failed: {_brief(worker.fatal)}")
+    summary.finished = _now()
+    summary.exit_code = 1 if summary.failed else 0
+
+
 def serve_link(
     link: Link,
     webhook: Webhook,
@@ -449,32 +508,9 @@ def serve_link(
 ) -> Summary:
     """Receive deliveries on `address` until SIGTERM or SIGINT, writing each
     event's record to the target; then finish the writes in progress.
-
-    One server per journal (its lock); a FatalError of the target stops it,
-    and the events not done stay in the journal for the next start.
     """
-    summary.link = link.name
-    summary.started = _now()
-    for noisy in ("httpx", "httpcore", "uvicorn"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    secret = os.environ.get(webhook.secret_env, "")
-    SECRETS.add(secret)
-    link.target.auth.register_secrets()
-    key = signing_key(webhook, secret)
     stop = threading.Event()
-    with (
-        RunLock(journal_path),
-        Journal(journal_path) as journal,
-        api_client(config.target_url, link.target.auth, None, config) as target,
-    ):
-        dead = DeadLetter(config.dead_letter_path, link.name)
-        worker = Worker(
-            webhook,
-            journal,
-            Pipeline(link, config, target, summary, dead),
-            config.concurrency,
-        )
-        app = Receiver(webhook, key, journal, config.max_body, worker.wake.set)
+    with receiving(link, webhook, config, journal_path, summary) as app:
         sock = listen(address)
         server = uvicorn.Server(
             uvicorn.Config(
@@ -493,7 +529,6 @@ def serve_link(
             target=server.run, kwargs={"sockets": [sock]}, name="receiver", daemon=True
         )
         try:
-            worker.thread.start()
             serving.start()
             host, port = sock.getsockname()[:2]
             log.info(
@@ -503,21 +538,14 @@ def serve_link(
                 journal_path,
             )
             while not stop.wait(0.2):
-                if worker.fatal is not None or not serving.is_alive():
+                if app.worker.fatal is not None or not serving.is_alive():
                     break
         finally:
             server.should_exit = True
             serving.join()
             sock.close()
-            worker.stop()
             for number, handler in previous.items():
                 signal.signal(number, handler)
-    if isinstance(worker.fatal, FatalError):
-        raise worker.fatal
-    if worker.fatal is not None:  # not one of a record's failures, which dead-letter it
-        raise FatalError(f"processing the journal failed: {_brief(worker.fatal)}")
-    summary.finished = _now()
-    summary.exit_code = 1 if summary.failed else 0
     if config.state_path is not None:
         _save_last_run(config.state_path, summary.as_dict())
     if link.after_run is not None:
