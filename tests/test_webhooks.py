@@ -28,6 +28,8 @@ import httpx
 import pytest
 import standardwebhooks
 
+from generator.demo.apis import DEMO_CREDENTIALS, DemoApis
+from generator.demo.examples import PosApi
 from generator.resolve import resolve
 from generator.runtime.core import FatalError
 from generator.runtime.webhook import Journal, Refused, Webhook, signing_key, verify
@@ -509,3 +511,31 @@ def test_a_webhook_without_a_json_body_is_refused(tmp_path: Path) -> None:
     end = spec.index("      responses:", start)
     found = "\n".join(problems_of(tmp_path, WEBHOOK_MAPPING, spec[:start] + spec[end:]))
     assert "webhook 'saleCompleted' has no JSON request body" in found, found
+
+
+# --- the demo POS sends signed webhooks -----------------------------------
+
+
+def test_the_demo_pos_signs_each_sale_as_standard_webhooks_says() -> None:
+    received: list[Seen] = []
+
+    def keep(handler: BaseHTTPRequestHandler, seen: Seen) -> None:
+        received.append(seen)
+        # the first try is refused: the POS sends it again
+        answer(handler, 500 if len(received) == 1 else 200, {})
+
+    with DemoApis(ROOT / "specs") as demo, Loopback(keep) as receiver:
+        pos = demo.apis["pos"]
+        assert isinstance(pos, PosApi)
+        pos.subscribe(receiver.url + "/hooks")
+        sales = pos.ring_up(2)
+        stored = demo.records("pos", "sales")
+    assert stored[-2:] == sales
+    secret = DEMO_CREDENTIALS["pos"]["POS_WEBHOOK_SECRET"]
+    events = [
+        standardwebhooks.Webhook(secret).verify(seen.body, seen.headers)
+        for seen in received
+    ]
+    assert [e["data"] for e in events] == [sales[0], sales[0], sales[1]]
+    ids = [seen.headers["webhook-id"] for seen in received]
+    assert ids[0] == ids[1] != ids[2], "a retry keeps its webhook-id"
