@@ -27,7 +27,9 @@ from typing import Any
 import httpx
 import pytest
 import standardwebhooks
+from click.testing import CliRunner
 
+from generator.cli import cli
 from generator.demo.apis import DEMO_CREDENTIALS, DemoApis
 from generator.demo.examples import PosApi
 from generator.resolve import resolve
@@ -539,3 +541,20 @@ def test_the_demo_pos_signs_each_sale_as_standard_webhooks_says() -> None:
     assert [e["data"] for e in events] == [sales[0], sales[0], sales[1]]
     ids = [seen.headers["webhook-id"] for seen in received]
     assert ids[0] == ids[1] != ids[2], "a retry keeps its webhook-id"
+
+
+def test_deploy_leaves_a_webhook_link_out_with_a_warning(tmp_path: Path) -> None:
+    links = ROOT / "specs" / "links"
+    result = CliRunner().invoke(
+        cli,
+        [
+            *("deploy", "kubernetes"),
+            str(links / "pos_sales_webhook.yaml"),
+            str(links / "pos_to_inventory.yaml"),
+            *("-o", str(tmp_path), "--generated", str(ROOT / "generated")),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "pos_sales_webhook is a webhook link, a server" in result.output
+    assert (tmp_path / "pos_to_inventory.yaml").exists()
+    assert not (tmp_path / "pos_sales_webhook.yaml").exists()

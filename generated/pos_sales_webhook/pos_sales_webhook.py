@@ -2158,52 +2158,64 @@ def _hex(text: str) -> bytes:
 
 
 class Journal:
-    """The durable queue of received events: SQLite, WAL, synchronous=FULL.
+    """The durable queue of received events: SQLite in WAL mode.
 
-    An event is added (and so answered 2xx) once, by its event id; its body is
-    dropped once it is done, its id kept to recognise a re-delivery. Events
-    not done when the process stopped, or was killed, are done after a restart.
+    An event is added (and so answered 2xx) once, by its event id, on a
+    connection with synchronous=FULL: it is on disk before its answer. Its
+    body is dropped once it is done, its id kept to recognise a re-delivery;
+    that mark is written with synchronous=NORMAL (a mark lost to a power cut
+    only means the event is written again, under the same idempotency key).
+    Events not done when the process stopped or was killed are done after a
+    restart.
     """
 
     SCHEMA = (
         "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
         " event_id TEXT NOT NULL UNIQUE, received TEXT NOT NULL, body BLOB,"
-        " done TEXT)"
+        " done TEXT);"
+        " CREATE INDEX IF NOT EXISTS pending ON events (seq) WHERE done IS NULL"
     )
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.lock = threading.Lock()
         try:
             open_private(path, "r+").close()  # 0600, never through a symlink
-            self.db = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None
-            )
         except OSError as exc:
             raise FatalError(
                 f"cannot open the journal {path}: {exc.strerror}"
             ) from None
+        self.receiving = self._connect("FULL")
+        self.receiving.executescript(self.SCHEMA)
+        self.working = self._connect("NORMAL")
+        self.receiving_lock = threading.Lock()
+        self.working_lock = threading.Lock()
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute(self.SCHEMA)
+            db.execute("PRAGMA busy_timeout=10000")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={synchronous}")
+            db.execute("SELECT count(*) FROM sqlite_master")
         except sqlite3.DatabaseError as exc:
-            self.db.close()
+            db.close()
             raise FatalError(
-                f"the journal {path} is not a journal of received events ({exc});"
-                " pass another --journal file"
+                f"the journal {self.path} is not a journal of received events"
+                f" ({exc}); pass another --journal file"
             ) from None
+        return db
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.db.close()
+        self.working.close()
+        self.receiving.close()
 
     def add(self, event_id: str, body: bytes) -> bool:
         """Keep an event durably; False when its id was received before."""
-        with self.lock:
-            cursor = self.db.execute(
+        with self.receiving_lock:
+            cursor = self.receiving.execute(
                 "INSERT OR IGNORE INTO events (event_id, received, body) VALUES (?, ?, ?)",
                 (event_id, _now(), body),
             )
@@ -2213,8 +2225,8 @@ class Journal:
         """Up to `limit` events not done, oldest first, leaving out those `busy`."""
         taken = list(busy)
         marks = ",".join("?" * len(taken))
-        with self.lock:
-            rows = self.db.execute(
+        with self.working_lock:
+            rows = self.working.execute(
                 "SELECT seq, body FROM events WHERE done IS NULL"
                 + (f" AND seq NOT IN ({marks})" if taken else "")
                 + " ORDER BY seq LIMIT ?",
@@ -2224,8 +2236,8 @@ class Journal:
 
     def finish(self, seq: int) -> None:
         """An event was written or dead-lettered: keep only its id."""
-        with self.lock:
-            self.db.execute(
+        with self.working_lock:
+            self.working.execute(
                 "UPDATE events SET done = ?, body = NULL WHERE seq = ?", (_now(), seq)
             )
 
@@ -2394,7 +2406,8 @@ def listen(address: str) -> socket.socket:
         )
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say so
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, int(port)))
     except OSError as exc:
@@ -2551,4 +2564,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:6cbc2e100217a3ab6bcf227d4654b8e289a77b4c3ea58494e6d6004f0c5e8876
+# p2pgen checksum sha256:6ebfe3ee78898bdf595ac6545962c51b40156a2017696f3ae2761cab81e24664
