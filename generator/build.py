@@ -169,8 +169,13 @@ class _Builder:
         m = self.mapping
         inc, key = m.source.incremental, m.target.idempotency_key
         conditions = m.source.filter.conditions if m.source.filter else ()
+        predicate = m.source.filter.expr if m.source.filter else None
         return source_need(
-            (*m.fields, *m.target.params),
+            (
+                *m.fields,
+                *m.target.params,
+                *((FieldMap("", predicate, predicate.loc),) if predicate else ()),
+            ),
             (
                 pagination.next_from_last,
                 inc.field if inc else "",

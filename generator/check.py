@@ -13,7 +13,7 @@ from generator.auth import resolve_auth
 from generator.checks import TypeChecker
 from generator.checks_webhook import webhook_record
 from generator.errors import Code, P2pgenError, Problem, did_you_mean
-from generator.kinds.expressions import EXPRESSIONS
+from generator.kinds.expressions import EXPRESSION, EXPRESSIONS
 from generator.kinds.pagination import KEY_KINDS, STYLES
 from generator.link import AuthModel
 from generator.load import Loaded
@@ -80,6 +80,10 @@ class _Checker:
         if record is not None and m.source.filter is not None:
             for condition in m.source.filter.conditions:
                 self.types.check_condition(condition, record, "source.filter")
+            if m.source.filter.expr is not None:
+                EXPRESSION.check_predicate(
+                    self.types, m.source.filter.expr, record, "source.filter"
+                )
         if record is not None and body is not None:
             self.types.check_fields(m.fields, record, body, "fields")
         self.result.source_auth = self._auth(m.source, self.source, "source")
@@ -219,6 +223,8 @@ class _Checker:
                 self.types.source_field(
                     record, fm.expr.path, fm.expr.loc, f"{side}.params"
                 )
+            elif record is not None and fm.expr.kind == "expr":
+                EXPRESSION.infer(self.types, fm.expr, record, f"{side}.params")
         handled = {fm.target for fm in endpoint.params} | handled_by_source(
             self.mapping.source if side == "source" else None
         )

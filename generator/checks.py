@@ -7,7 +7,15 @@ from typing import Any
 
 from generator.errors import Code, Problem, did_you_mean
 from generator.kinds.expressions import EXPRESSIONS, As, show
-from generator.mapping import Condition, Expr, FieldMap, Loc, json_safe
+from generator.mapping import (
+    RECORD,
+    Condition,
+    Expr,
+    FieldMap,
+    Loc,
+    from_record,
+    json_safe,
+)
 from generator.schemas import Miss, Shape, Walker, value_type
 from generator.specs import Schema
 
@@ -18,6 +26,8 @@ class TypeChecker:
     def __init__(self, walker: Walker, problems: list[Problem]) -> None:
         self.walker = walker
         self.problems = problems
+        self.record: Schema | None = None  # what `$record.` paths start from
+        self.each_depth = 0  # how many `each` blocks the fields checked are in
 
     def error(
         self, loc: Loc, message: str, code: Code, targets: tuple[str, ...] = ()
@@ -31,6 +41,8 @@ class TypeChecker:
         self, fields: Iterable[FieldMap], source: Schema, target: Schema, what: str
     ) -> None:
         fields = list(fields)
+        if not self.each_depth:
+            self.record = source
         targets = {fm.target for fm in fields}
         for fm in fields:
             parts = fm.target.split(".")
@@ -130,18 +142,49 @@ class TypeChecker:
             current = shape.properties[part]
         return True
 
+    def optional(self, source: Schema, path: str) -> bool:
+        """Whether a source path may be missing: a step not required, or a list
+        index (the list may be shorter)."""
+        rest = from_record(path)
+        if rest is not None and self.record is not None:
+            source, path = self.record, rest
+        return not self.required(source, path)
+
     def source_field(
-        self, source: Schema, path: str, loc: Loc, what: str
+        self,
+        source: Schema,
+        path: str,
+        loc: Loc,
+        what: str,
+        record_prefix: bool = False,
     ) -> Shape | None:
-        """The shape of a source field, or None after reporting that it is missing."""
-        found = self.walker.find(source, path)
-        if isinstance(found, Miss):
-            self.error(
-                loc,
-                f"{what}: source field {found.describe()}",
-                Code.SOURCE_FIELD_NOT_FOUND,
-            )
+        """The shape of a source field, or None after reporting that it is missing.
+
+        With `record_prefix`, a `$record.` path inside `each` starts at the record.
+        """
+        found = self.resolve(source, path, record_prefix)
+        if isinstance(found, str):
+            self.error(loc, f"{what}: {found}", Code.SOURCE_FIELD_NOT_FOUND)
             return None
+        return found
+
+    def resolve(
+        self, source: Schema, path: str, record_prefix: bool = False
+    ) -> Shape | str:
+        """The shape of a source field, or why there is none."""
+        rest = from_record(path)
+        if rest is not None:
+            if not (record_prefix and self.each_depth and self.record is not None):
+                return f"{RECORD!r} reaches the enclosing record from inside " + (
+                    f"`each` (with a path, `from` or `expr`); write {rest!r} here"
+                    if not self.each_depth
+                    else "`each` in a path, `from` or `expr`, not here; "
+                    "use {expr: ...} with concat(...) to join record fields"
+                )
+            source, path = self.record, rest
+        found = self.walker.find(source, path, lists=True)
+        if isinstance(found, Miss):
+            return f"source field {found.describe()}"
         return self.walker.shape(found)
 
     def check_condition(self, cond: Condition, source: Schema, what: str) -> None:

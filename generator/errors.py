@@ -47,6 +47,8 @@ class Code(StrEnum):
     ENUM_NOT_COVERED = "enum-not-covered"
     MAP_KEY = "map-key"
     TEMPLATE_SYNTAX = "template-syntax"
+    EXPR_SYNTAX = "expr-syntax"
+    EXPR_FUNCTION = "expr-function"
     OPTIONAL_TO_REQUIRED = "optional-to-required"
     # source.filter
     FILTER_OPERATOR = "filter-operator"

@@ -30,6 +30,10 @@ class Compiler:
 
     def filter(self, predicate: Filter, data: str) -> tuple[str, ...]:
         """One boolean expression per condition: whether the record `data` meets it."""
+        if predicate.expr is not None:
+            code = self.expr(predicate.expr, data, 0)
+            literal = code in ("True", "False", "None")  # bool(True): a lint error
+            return (str(code == "True") if literal else f"bool({code})",)
         return tuple(
             f"_holds(_get({data}, {py_literal(c.field)}), {py_literal(c.op)},"
             f" {py_literal(json_safe(c.value))})"

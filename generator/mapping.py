@@ -18,6 +18,7 @@ PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 # source.filter's operators; a bare value means eq
 FILTER_OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists")
 DEFAULT_SCHEDULE = "0 * * * *"  # hourly, UTC
+RECORD = "$record."  # inside `each`, a source path from the enclosing record
 # The five cron fields both deploy targets read: (name, lowest, highest, names).
 # Day of week stops at 6: Kubernetes' cron parser refuses 7 for Sunday.
 CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
@@ -55,6 +56,23 @@ class Loc:
 
 
 @dataclass(frozen=True)
+class TextAt:
+    """Where a scalar's text is written, to locate a position inside it."""
+
+    loc: Loc  # its first character (exact), else where the scalar starts
+    exact: bool  # the text is written as is: plain, quoted without escapes, or `|`
+    indent: int = 0  # a `|` block: the column its lines start at
+
+    def at(self, line: int, column: int) -> Loc:
+        """The file position of the text's `line` (from 1) and `column` (from 0)."""
+        if not self.exact:
+            return self.loc
+        if line == 1:
+            return Loc(self.loc.file, self.loc.line, self.loc.column + column)
+        return Loc(self.loc.file, self.loc.line + line - 1, self.indent + column)
+
+
+@dataclass(frozen=True)
 class Expr:
     """One mapping value: how a target value is produced."""
 
@@ -68,6 +86,8 @@ class Expr:
     has_default: bool = False
     convert: tuple[str, ...] = ()  # as: its steps, applied in order
     fields: tuple[FieldMap, ...] = ()  # each
+    tree: Any = None  # expr: the parsed expression (generator/expr.py)
+    at: TextAt | None = None  # expr: where its text is, for located errors
 
 
 @dataclass(frozen=True)
@@ -154,6 +174,7 @@ class Filter:
     conditions: tuple[Condition, ...]
     stub: str  # the predicate's function name ("" with conditions)
     loc: Loc
+    expr: Expr | None = None  # {expr: "..."}: one expression instead
 
 
 @dataclass(frozen=True)
@@ -187,6 +208,11 @@ class Mapping:
 def is_identifier(name: str) -> bool:
     """Whether a name can be a Python function or variable name."""
     return bool(IDENTIFIER.fullmatch(name)) and not keyword.iskeyword(name)
+
+
+def from_record(path: str) -> str | None:
+    """The path after `$record.` when a path starts with it, else None."""
+    return path[len(RECORD) :] if path.startswith(RECORD) else None
 
 
 def template_paths(text: str) -> list[str]:

@@ -38,6 +38,7 @@ from generator.mapping import (
     Mapping,
     Pagination,
     Signature,
+    TextAt,
     cron_problem,
     is_identifier,
 )
@@ -80,6 +81,28 @@ class Node:
 
     def value(self) -> Any:
         return self.loader.construct_object(self.node, deep=True)
+
+    def text_at(self) -> TextAt:
+        """Where this scalar's text is written, to locate positions inside it."""
+        start, end = self.node.start_mark, self.node.end_mark
+        raw = str(start.buffer or "")[start.index : end.index]
+        value = str(self.node.value)
+        style = getattr(self.node, "style", None)
+        if style == "|":
+            lines = raw.split("\n")[1:]
+            content = [line for line in lines if line.strip()]
+            indent = len(content[0]) - len(content[0].lstrip(" ")) if content else 0
+            first = next((i for i, line in enumerate(lines) if line.strip()), 0)
+            written = "\n".join(line[indent:] for line in lines[first:])
+            if value.strip("\n") == written.strip("\n") and not value.startswith("\n"):
+                loc = Loc(self.file, start.line + 2 + first, indent + 1)
+                return TextAt(loc, True, indent + 1)
+        elif "\n" not in raw:
+            quoted = style in ("'", '"')
+            if (raw[1:-1] if quoted else raw) == value:
+                loc = Loc(self.file, start.line + 1, start.column + 1 + quoted)
+                return TextAt(loc, True)
+        return TextAt(self.loc, False)
 
 
 class Parser:
@@ -425,6 +448,10 @@ class Parser:
                 )
                 return None
             return None if name is None else Filter((), name, node.loc)
+        if [key for key, _, _ in entries] == ["expr"] and entries[0][1].is_scalar:
+            keys = {"expr": (entries[0][1], entries[0][2])}
+            expr = EXPRESSIONS["expr"].read(self, keys, node.loc, what, {})
+            return None if expr is None else Filter((), "", node.loc, expr=expr)
         conditions: list[Condition] = []
         seen: set[str] = set()
         for key, value, loc in entries:

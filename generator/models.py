@@ -21,10 +21,16 @@ from datamodel_code_generator.enums import DataModelType, InputFileType
 from datamodel_code_generator.format import DatetimeClassType, PythonVersion
 
 from generator.errors import P2pgenError
+from generator.expr import reads as expr_reads
 from generator.literals import py_literal
-from generator.mapping import FieldMap, template_paths
+from generator.mapping import FieldMap, from_record, template_paths
 from generator.reserved import reserved_names
-from generator.schemas import CONSTRAINT_KEYS, Walker, unusable_constraint
+from generator.schemas import (
+    CONSTRAINT_KEYS,
+    Walker,
+    is_index,
+    unusable_constraint,
+)
 from generator.specs import Schema, schema_name
 
 SOURCE_RECORD = "SourceRecord"
@@ -117,9 +123,21 @@ class Need:
         return need
 
     def read(self, path: str) -> None:
-        """The value at `path` is used as it is, all of it."""
+        """The source value at `path` is used as it is, all of it."""
         if path:
-            self.at(path).whole = True
+            self.within(path).whole = True
+
+    def within(self, path: str) -> Need:
+        """The need of a dotted source path below this one, created empty; an
+        integer segment (`emails.0.email`) reaches into the list's items."""
+        need = self
+        for part in path.split("."):
+            if is_index(part):
+                need.items = need.items or Need()
+                need = need.items
+            else:
+                need = need.props.setdefault(part, Need())
+        return need
 
     def merge(self, other: Need) -> bool:
         """Add what `other` needs; whether this need grew."""
@@ -150,23 +168,46 @@ def source_need(fields: Iterable[FieldMap], paths: Iterable[str]) -> Need:
     need = Need()
     for path in paths:
         need.read(path)
-    _reads(need, fields)
+    _reads(need, need, fields)
     return need
 
 
-def _reads(need: Need, fields: Iterable[FieldMap]) -> None:
+def _reads(need: Need, record: Need, fields: Iterable[FieldMap]) -> None:
+    """Add what `fields` read from `need` (`$record.` paths: from `record`)."""
     for fm in fields:
         expr = fm.expr
         if expr.kind == "path":
-            need.read(expr.path)
+            _read(need, record, expr.path)
+        elif expr.kind == "expr":
+            for path, item in expr_reads(expr.tree):
+                if not item:
+                    _read(need, record, path)
+                    continue
+                scope, inner = _scope(need, record, path)
+                listed = scope.within(inner)
+                if not listed.whole:
+                    listed.items = listed.items or Need()
+                    listed.items.read(item)
         elif expr.kind == "template":
             for path in template_paths(expr.text):
                 need.read(path)
         elif expr.kind == "each":
-            listed = need.at(expr.path)
+            scope, path = _scope(need, record, expr.path)
+            listed = scope.within(path)
             if not listed.whole:
                 listed.items = listed.items or Need()
-                _reads(listed.items, expr.fields)
+                _reads(listed.items, record, expr.fields)
+
+
+def _scope(need: Need, record: Need, path: str) -> tuple[Need, str]:
+    """The need a source path reads from: `$record.` paths the record's."""
+    rest = from_record(path)
+    return (record, rest) if rest is not None else (need, path)
+
+
+def _read(need: Need, record: Need, path: str) -> None:
+    scope, inner = _scope(need, record, path)
+    scope.read(inner)
 
 
 def target_need(fields: Iterable[FieldMap]) -> Need:

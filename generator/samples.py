@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
-
-from openapi_schema_validator import oas30_format_checker
 
 from generator.schemas import Walker, value_type
 from generator.specs import Schema
@@ -33,6 +32,9 @@ def _valid_for_format(value: str, fmt: str) -> bool:
     if fmt in ("uri", "url"):
         parts = urlsplit(value)
         return bool(parts.scheme and parts.netloc)
+    # Imported here: half a second at import, and most samples have no format.
+    from openapi_schema_validator import oas30_format_checker  # noqa: PLC0415
+
     return bool(oas30_format_checker.conforms(value, fmt))
 
 
@@ -64,7 +66,7 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
         candidates.insert(0, node["examples"][0])
     if depth > 0:
         for value in _json_values(candidates):
-            if value is not None and _fits(value, types, shape.format):
+            if value is not None and _fits(walker, schema, value):
                 return value
     if shape.enum:
         values = _json_values(shape.enum)
@@ -90,7 +92,9 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
     if "boolean" in types:
         return True
     if "string" in types or not types:
-        if shape.format in _FORMAT_SAMPLES:
+        if shape.format in _FORMAT_SAMPLES and _matches(
+            shape.pattern, _FORMAT_SAMPLES[shape.format]
+        ):
             return _FORMAT_SAMPLES[shape.format]
         text = f"sample {name}"
         node_map: Mapping[str, Any] = walker.specs.deref(schema).node
@@ -101,15 +105,132 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
             and len(text) < node_map["minLength"]
         ):
             text = text.ljust(node_map["minLength"], "x")
+        if not _matches(shape.pattern, text):
+            text = _pattern_sample(shape.pattern) or text
         return text
     return None
 
 
-def _fits(value: Any, types: frozenset[str], fmt: str) -> bool:
+def _matches(pattern: str, text: str) -> bool:
+    """Whether text matches a schema `pattern` (unanchored, as JSON Schema says);
+    a pattern Python cannot compile matches everything (p2pgen drops it)."""
+    try:
+        return re.search(pattern, text) is not None
+    except (re.error, RecursionError, OverflowError):
+        return True
+
+
+_CATEGORY_SAMPLES = {
+    "CATEGORY_DIGIT": "0",
+    "CATEGORY_WORD": "a",
+    "CATEGORY_SPACE": " ",
+    "CATEGORY_NOT_DIGIT": "a",
+    "CATEGORY_NOT_WORD": "-",
+    "CATEGORY_NOT_SPACE": "a",
+}
+_MAX_PATTERN_SAMPLE = 200
+
+
+def _pattern_sample(pattern: str) -> str | None:
+    """The shortest-ish string matching a `pattern`, or None when none is found.
+
+    Walks Python's own parse of the regular expression: each repeat its minimum (at
+    least once), each alternation its first branch, each class its first member.
+    The result is checked with `re.search`, so a wrong guess is never returned.
+    """
+    try:
+        from re import _parser  # type: ignore[attr-defined]  # noqa: PLC0415
+
+        text = _emit(_parser.parse(pattern), 0)
+    except (re.error, RecursionError, OverflowError, ValueError, TypeError):
+        return None
+    if text is None or len(text) > _MAX_PATTERN_SAMPLE:
+        return None
+    return text if _matches(pattern, text) else None
+
+
+def _emit(parsed: Any, depth: int) -> str | None:
+    """One string for a parsed regular expression (see _pattern_sample)."""
+    if depth > 20:
+        return None
+    out: list[str] = []
+    for op, arg in parsed:
+        name = str(op)
+        if name == "LITERAL":
+            out.append(chr(arg))
+        elif name == "NOT_LITERAL":
+            out.append("a" if chr(arg) != "a" else "b")
+        elif name == "ANY":
+            out.append("a")
+        elif name == "IN":
+            piece = _class_member(arg)
+            if piece is None:
+                return None
+            out.append(piece)
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, _, sub = arg
+            piece = _emit(sub, depth + 1)
+            if piece is None:
+                return None
+            out.append(piece * max(low, 1) if low <= _MAX_PATTERN_SAMPLE else "")
+        elif name == "SUBPATTERN":
+            piece = _emit(arg[-1], depth + 1)
+            if piece is None:
+                return None
+            out.append(piece)
+        elif name == "BRANCH":
+            piece = _emit(arg[1][0], depth + 1)
+            if piece is None:
+                return None
+            out.append(piece)
+        elif name == "CATEGORY":
+            out.append(_CATEGORY_SAMPLES.get(str(arg), "a"))
+        elif name in ("AT", "ASSERT", "ASSERT_NOT"):
+            continue  # anchors and look-arounds add no characters
+        else:  # back-references, conditionals: give up
+            return None
+    return "".join(out)
+
+
+def _class_member(items: Any) -> str | None:
+    """A character of a character class `[...]`."""
+    if items and str(items[0][0]) == "NEGATE":
+        return next((c for c in "a0Z_-." if not _in_class(c, items[1:])), None)
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            return chr(arg)
+        if name == "RANGE":
+            return chr(arg[0])
+        if name == "CATEGORY":
+            return _CATEGORY_SAMPLES.get(str(arg))
+    return None
+
+
+def _fits(walker: Walker, schema: Schema, value: Any, depth: int = 0) -> bool:
+    """Whether an example fits its schema: types, formats and patterns, all the way
+    down (real specs' examples often break their own patterns)."""
+    shape = walker.shape(schema)
+    types = shape.types - {"null"}
     kind = value_type(value)
-    if kind == "string" and not _valid_for_format(value, fmt):
+    if value is None:
+        return shape.nullable or not types
+    if not (not types or kind in types or (kind == "integer" and "number" in types)):
         return False
-    return not types or kind in types or (kind == "integer" and "number" in types)
+    if kind == "string":
+        return _valid_for_format(value, shape.format) and _matches(shape.pattern, value)
+    if depth > 8:
+        return True
+    if isinstance(value, dict):
+        return shape.required <= value.keys() and all(
+            _fits(walker, shape.properties[key], item, depth + 1)
+            for key, item in value.items()
+            if key in shape.properties
+        )
+    if isinstance(value, list) and shape.items is not None:
+        items = shape.items
+        return all(_fits(walker, items, item, depth + 1) for item in value)
+    return True
 
 
 def _json_values(values: Any) -> list[Any]:
@@ -153,3 +274,26 @@ def _bounded(node: Mapping[str, Any], value: float) -> Any:
     ):
         value = maximum
     return int(value) if isinstance(value, int) or float(value).is_integer() else value
+
+
+_CATEGORY_TESTS = {
+    "CATEGORY_DIGIT": str.isdigit,
+    "CATEGORY_WORD": lambda c: c.isalnum() or c == "_",
+    "CATEGORY_SPACE": str.isspace,
+}
+
+
+def _in_class(char: str, items: Any) -> bool:
+    """Whether a character is one of a class's members (literals, ranges, \\d \\w \\s)."""
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL" and chr(arg) == char:
+            return True
+        if name == "RANGE" and arg[0] <= ord(char) <= arg[1]:
+            return True
+        if name == "CATEGORY":
+            category = str(arg)
+            test = _CATEGORY_TESTS.get(category.replace("_NOT", ""))
+            if test is not None and test(char) != ("_NOT_" in category):
+                return True
+    return False

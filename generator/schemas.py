@@ -28,6 +28,7 @@ class Shape:
     required: frozenset[str]
     free_form: bool  # additionalProperties allows unknown keys
     items: Schema | None
+    pattern: str = ""  # a string's `pattern` (its own, or its allOf parts')
 
     def describe(self) -> str:
         if not self.types:
@@ -45,9 +46,12 @@ class Miss:
 
     name: str
     options: tuple[str, ...]
+    hint: str = ""  # what to write instead, when a list was there
 
     def describe(self, where: str = "") -> str:
         """E.g. "'emial' not found in Contact; did you mean 'email'?"."""
+        if self.hint:
+            return f"{self.name!r} not found{where}: {self.hint}"
         return f"{self.name!r} not found{where}{did_you_mean(self.name, self.options)}"
 
 
@@ -74,6 +78,7 @@ class Walker:
         required = set(node.get("required") or [])
         enum = tuple(node["enum"]) if isinstance(node.get("enum"), list) else None
         fmt = str(node.get("format", ""))
+        pattern = node.get("pattern") if isinstance(node.get("pattern"), str) else ""
         read_only = bool(node.get("readOnly"))
         extra = node.get("additionalProperties")
         free_form = extra is True or (
@@ -114,6 +119,7 @@ class Walker:
                     nullable = nullable or (part.nullable and combinator != "allOf")
                     enum = enum or part.enum
                     fmt = fmt or part.format
+                    pattern = pattern or part.pattern
                     free_form = free_form or part.free_form
                     items = items or part.items
                     read_only = read_only or part.read_only
@@ -127,6 +133,7 @@ class Walker:
             required=frozenset(required),
             free_form=free_form,
             items=items,
+            pattern=pattern,
         )
 
     def get(self, schema: Schema, path: str) -> Schema | None:
@@ -134,15 +141,29 @@ class Walker:
         found = self.find(schema, path)
         return found if isinstance(found, Schema) else None
 
-    def find(self, schema: Schema, path: str) -> Schema | Miss:
+    def find(self, schema: Schema, path: str, lists: bool = False) -> Schema | Miss:
         """Follow a dotted path of property names to a schema, or to the Miss.
 
-        A free-form object yields a permissive empty schema for any key.
+        A free-form object yields a permissive empty schema for any key. With
+        `lists` (source paths), an integer segment indexes a list: `emails.0.email`.
         """
         current = schema
-        for part in path.split("."):
+        parts = path.split(".")
+        for i, part in enumerate(parts):
             shape = self.shape(current)
-            if part in shape.properties:
+            if lists and _is_list(shape):
+                if not is_index(part):
+                    listed = ".".join(parts[:i]) or "the record"
+                    return Miss(
+                        part,
+                        (),
+                        f"{listed!r} is a list; index it with a whole number from 0, "
+                        f"e.g. {'.'.join([*parts[:i], '0', *parts[i:]])!r}",
+                    )
+                if shape.items is None:
+                    return Schema(current.doc, {}, current.pointer + "/items")
+                current = shape.items
+            elif part in shape.properties:
                 current = shape.properties[part]
             elif shape.free_form:
                 extra = self.specs.deref(current).node.get("additionalProperties")
@@ -150,9 +171,26 @@ class Walker:
                 current = Schema(
                     current.doc, node, current.pointer + "/additionalProperties"
                 )
+            elif lists and is_index(part):
+                listed = ".".join(parts[:i]) or "the record"
+                return Miss(
+                    part,
+                    (),
+                    f"{listed!r} is not a list ({shape.describe()}); "
+                    "only a list can be indexed",
+                )
             else:
                 return Miss(part, tuple(sorted(shape.properties)))
         return current
+
+
+def is_index(part: str) -> bool:
+    """Whether a path segment is a list index: ASCII digits, such as 0 or 12."""
+    return part.isascii() and part.isdigit()
+
+
+def _is_list(shape: Shape) -> bool:
+    return "array" in shape.types and not shape.properties
 
 
 def _types(node: Mapping[str, Any]) -> set[str]:

@@ -207,9 +207,6 @@ def parse_text(path: Path, text: str, warnings: list[Problem] | None = None) -> 
     """
     duplicates = _DuplicateKeys()
     data = _parse(path, text, duplicates)
-    problem = expansion_problem(data)
-    if problem is not None:
-        raise P2pgenError.single(str(path), problem)
     if duplicates.found and warnings is not None:
         found = duplicates.found
         if any(line == 0 for _, line, _, _ in found):
@@ -257,7 +254,7 @@ def _parse(path: Path, text: str, duplicates: _DuplicateKeys) -> Any:
     loader = _SpecLoader(text)
     loader.duplicates = duplicates
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise P2pgenError.single(
@@ -282,3 +279,8 @@ def _parse(path: Path, text: str, duplicates: _DuplicateKeys) -> Any:
         ) from None
     finally:
         loader.dispose()
+    # Only YAML shares values (anchors and aliases); JSON's tree is as big as its text.
+    problem = expansion_problem(data)
+    if problem is not None:
+        raise P2pgenError.single(str(path), problem)
+    return data

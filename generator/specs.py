@@ -302,6 +302,7 @@ def find_operation(specs: SpecSet, doc: Document, wanted: str) -> Operation:
     """Find an operation by operationId or by "METHOD /path"."""
     method_path = re.fullmatch(r"\s*([A-Za-z]+)\s+(/\S*)\s*", wanted)
     labels = []
+    found: list[tuple[str, str, Mapping[str, Any]]] = []
     for method, path, op in iter_operations(doc):
         op_id = str(op.get("operationId", ""))
         labels.append(op_id or f"{method.upper()} {path}")
@@ -310,7 +311,21 @@ def find_operation(specs: SpecSet, doc: Document, wanted: str) -> Operation:
             and method_path.group(1).lower() == method
             and method_path.group(2) == path
         ):
-            return _build_operation(specs, doc, method, path, op)
+            found.append((method, path, op))
+    if len(found) > 1:
+        both = " and ".join(f"{m.upper()} {p}" for m, p, _ in found[:3])
+        raise P2pgenError(
+            [
+                doc.problem(
+                    f"operationId {wanted!r} names {len(found)} operations ({both}); "
+                    "operationIds must be unique: name the one you mean as "
+                    "'METHOD /path'",
+                    join_pointer("paths", found[1][1], found[1][0], "operationId"),
+                )
+            ]
+        )
+    if found:
+        return _build_operation(specs, doc, *found[0])
     raise P2pgenError(
         [
             doc.problem(
@@ -420,6 +435,23 @@ def _build_operation(
         )
         params[(node["name"], node["in"])] = Parameter(
             node["name"], node["in"], bool(node.get("required")), schema
+        )
+    undeclared = [
+        name
+        for name in re.findall(r"{([^{}/]+)}", path)
+        if (name, "path") not in params
+    ]
+    if undeclared:
+        raise P2pgenError(
+            [
+                doc.problem(
+                    f"the path {path!r} has the parameter {{{undeclared[0]}}}, but "
+                    f"{method.upper()} {path} declares no path parameter "
+                    f"{undeclared[0]!r}; add it to the operation's `parameters` "
+                    "(`in: path`, `required: true`)",
+                    pointer,
+                )
+            ]
         )
     if "requestBody" in op:
         request = specs.deref(Schema(doc, op["requestBody"], pointer + "/requestBody"))

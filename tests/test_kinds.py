@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from generator import checks, mapping_reader
 from generator.cli import cli
+from generator.expr import parse
 from generator.expressions import Compiler
 from generator.kinds import auth as auth_kinds
 from generator.kinds import expressions as expr_kinds
@@ -94,6 +95,8 @@ def _sample(kind: ExprKind) -> Expr:
     values: dict[str, Any] = {"path": "a.b", "text": "x", "value": 1}
     if kind.name == "each":
         values["fields"] = (FieldMap("sku", Expr("path", HERE, path="sku"), HERE),)
+    if kind.name == "expr":
+        values["tree"] = parse("round(a.b / 2) if a.c > 1 else coalesce(d, 0) - 1")
     if "map" in kind.companions:
         values["table"] = (("on", True),)
     if "default" in kind.companions:

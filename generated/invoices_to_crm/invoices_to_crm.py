@@ -375,11 +375,17 @@ def _brief(exc: Exception) -> str:
 
 
 def _get(data: Any, path: str, default: Any = None) -> Any:
-    """Follow a dotted path through nested objects; `default` if missing or null."""
+    """Follow a dotted path through nested objects, an integer segment indexing a
+    list (`emails.0.email`); `default` if missing, null or out of range."""
     for key in path.split("."):
-        if not isinstance(data, dict) or data.get(key) is None:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and key.isascii() and key.isdigit():
+            data = data[int(key)] if int(key) < len(data) else None
+        else:
             return default
-        data = data[key]
+        if data is None:
+            return default
     return data
 
 
@@ -1968,4 +1974,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:06f662657989be3f3409d7c9152a4bd55d68d24e069f3e752cf9a561c6473800
+# p2pgen checksum sha256:9bf5ebdfb41a46798bc87ab525a4682dd4d7252ce6fb66a05aca160be0253c40

@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from generator import expr as expr_language
 from generator.errors import Code, did_you_mean
 from generator.literals import py_literal
 from generator.mapping import (
@@ -23,6 +24,8 @@ from generator.mapping import (
     Expr,
     FieldMap,
     Loc,
+    TextAt,
+    from_record,
     is_identifier,
     json_safe,
     template_paths,
@@ -216,7 +219,9 @@ class Path(ExprKind):
         what: str,
         required: bool,
     ) -> None:
-        sshape = checker.source_field(source, expr.path, expr.loc, what)
+        sshape = checker.source_field(
+            source, expr.path, expr.loc, what, record_prefix=True
+        )
         if sshape is None:
             return
         tshape = checker.walker.shape(target)
@@ -246,7 +251,7 @@ class Path(ExprKind):
                     "add a `map:` (with `from:`) to translate them",
                     Code.ENUM_NOT_COVERED,
                 )
-        source_optional = sshape.nullable or not checker.required(source, expr.path)
+        source_optional = sshape.nullable or checker.optional(source, expr.path)
         if required and source_optional and not expr.has_default:
             checker.warn(
                 expr.loc,
@@ -257,7 +262,7 @@ class Path(ExprKind):
             )
 
     def compile(self, expr: Expr, data: str, depth: int, compiler: Compiler) -> str:
-        path = py_literal(expr.path)
+        data, path = scoped(expr.path, data)
         if expr.table is not None:
             table = {json_safe(k): json_safe(v) for k, v in expr.table}
             default = (
@@ -449,7 +454,9 @@ class Each(ExprKind):
         what: str,
         required: bool,
     ) -> None:
-        sshape = checker.source_field(source, expr.path, expr.loc, what)
+        sshape = checker.source_field(
+            source, expr.path, expr.loc, what, record_prefix=True
+        )
         tshape = checker.walker.shape(target)
         if sshape is not None and "array" not in sshape.types and sshape.types:
             checker.error(
@@ -468,16 +475,180 @@ class Each(ExprKind):
             return
         if sshape is None or sshape.items is None or tshape.items is None:
             return
-        checker.check_fields(expr.fields, sshape.items, tshape.items, what)
+        checker.each_depth += 1
+        try:
+            checker.check_fields(expr.fields, sshape.items, tshape.items, what)
+        finally:
+            checker.each_depth -= 1
 
     def compile(self, expr: Expr, data: str, depth: int, compiler: Compiler) -> str:
         item = "item" if depth == 0 else f"item{depth + 1}"
         inner = compiler.fields(expr.fields, item, depth + 1)
-        return f"[{inner} for {item} in _items({data}, {py_literal(expr.path)})]"
+        data, path = scoped(expr.path, data)
+        return f"[{inner} for {item} in _items({data}, {path})]"
 
 
+class Expression(ExprKind):
+    """`{expr: "..."}`: an expression over source fields (generator/expr.py).
+
+    Parsed when the mapping is read, typed against the source schema when it is
+    checked (errors point into the text), compiled to Python calling the
+    helpers of generator/runtime/mapping.py. Also a `source.filter` predicate.
+    """
+
+    name = "expr"
+    key = "expr"
+
+    def read(
+        self, parser: Parser, keys: Keys, loc: Loc, what: str, common: dict[str, Any]
+    ) -> Expr | None:
+        text = parser.string(keys["expr"], f"{what}.expr")
+        if text is None:
+            return None
+        at = keys["expr"][0].text_at()
+        try:
+            tree = expr_language.parse(text)
+        except expr_language.ExprError as exc:
+            parser.error(
+                at.at(exc.line, exc.column),
+                f"{what}: expr: {exc.message}{_where(at, exc)}",
+                Code(exc.code),
+            )
+            return None
+        return Expr("expr", loc, text=text, tree=tree, at=at, **common)
+
+    def infer(
+        self, checker: TypeChecker, expr: Expr, source: Schema, what: str
+    ) -> expr_language.Type | None:
+        """The expression's type, or None after reporting its first mistake."""
+        try:
+            return expr_language.infer(expr.tree, _SourceFields(checker, source))
+        except expr_language.ExprError as exc:
+            at = expr.at or TextAt(expr.loc, False)
+            checker.error(
+                at.at(exc.line, exc.column),
+                f"{what}: expr: {exc.message}{_where(at, exc)}",
+                Code(exc.code),
+            )
+            return None
+
+    def check(
+        self,
+        checker: TypeChecker,
+        expr: Expr,
+        source: Schema,
+        target: Schema,
+        what: str,
+        required: bool,
+    ) -> None:
+        kind = self.infer(checker, expr, source, what)
+        if kind is None:
+            return
+        loc = _start(expr)
+        tshape = checker.walker.shape(target)
+        wanted = set(tshape.types) - {"null"}
+        if wanted == {"integer"} and kind.types == {"number"}:
+            checker.error(
+                loc,
+                f"{what}: the expression gives a number but the target expects "
+                "an integer; wrap it in round(...) or int(...)",
+                Code.TYPE_MISMATCH,
+            )
+            return
+        fix = {"date": "date", "date-time": "datetime"}.get(tshape.format)
+        if fix and kind.fmt in ("date", "date-time") and kind.fmt != tshape.format:
+            checker.error(
+                loc,
+                f"{what}: the expression gives a {kind.fmt} but the target "
+                f"expects a {tshape.format}; wrap it in {fix}(...)",
+                Code.FORMAT_MISMATCH,
+            )
+            return
+        checker.check_types(
+            set(kind.types),
+            kind.fmt,
+            tshape,
+            loc,
+            what,
+            "the expression",
+            None,
+            suggest=False,
+        )
+        if required and kind.null:
+            checker.warn(
+                loc,
+                f"{what}: the expression is null when a source field it reads is "
+                "missing, but the target requires it; such records will be "
+                "dead-lettered (wrap it in coalesce(..., a default) to avoid that)",
+                Code.OPTIONAL_TO_REQUIRED,
+            )
+
+    def check_predicate(
+        self, checker: TypeChecker, expr: Expr, source: Schema, what: str
+    ) -> None:
+        """A `source.filter` expression: it must give true or false."""
+        kind = self.infer(checker, expr, source, what)
+        if kind is not None and not kind.only(frozenset({"boolean", "null"})):
+            checker.error(
+                _start(expr),
+                f"{what}: expr: a filter must be true or false, but this gives "
+                f"{kind.describe()}; compare it, as in `status == 'paid'`",
+                Code.FILTER_TYPE,
+            )
+
+    def compile(self, expr: Expr, data: str, depth: int, compiler: Compiler) -> str:
+        return expr_language.to_python(expr.tree, data)
+
+
+class _SourceFields:
+    """The source fields an expression reads, as the checker sees them."""
+
+    def __init__(self, checker: TypeChecker, source: Schema) -> None:
+        self.checker = checker
+        self.source = source
+
+    def field(self, path: str) -> expr_language.Type | str:
+        found = self.checker.resolve(self.source, path, record_prefix=True)
+        if isinstance(found, str):
+            return found
+        optional = self.checker.optional(self.source, path)
+        return _type(found, optional)
+
+    def item_field(self, path: str, item: str) -> expr_language.Type | str:
+        found = self.checker.resolve(self.source, path, record_prefix=True)
+        if isinstance(found, str):
+            return found
+        if found.items is None:
+            return expr_language.ANY
+        if not item:
+            return _type(self.checker.walker.shape(found.items), False)
+        shape = self.checker.resolve(found.items, item)
+        if isinstance(shape, str):
+            return shape.replace("source field", "item field", 1)
+        return _type(shape, True)
+
+
+def _type(shape: Shape, optional: bool) -> expr_language.Type:
+    types = frozenset(shape.types - {"null"}) or frozenset(shape.types)
+    return expr_language.Type(types, shape.format, shape.nullable or optional)
+
+
+def _start(expr: Expr) -> Loc:
+    """Where an expression's text starts (else its mapping)."""
+    return expr.at.at(1, 0) if expr.at is not None else expr.loc
+
+
+def _where(at: TextAt, exc: expr_language.ExprError) -> str:
+    """Where in the expression, when the file position cannot show it."""
+    if at.exact:
+        return ""
+    return f" (line {exc.line}, column {exc.column + 1} of the expression)"
+
+
+EXPRESSION = Expression()  # also source.filter's {expr: ...}
 EXPRESSIONS: dict[str, ExprKind] = {
-    kind.name: kind for kind in (Path(), Const(), Template(), Env(), Stub(), Each())
+    kind.name: kind
+    for kind in (Path(), Const(), Template(), Env(), Stub(), Each(), EXPRESSION)
 }
 
 
@@ -548,6 +719,13 @@ def _check_map(
                 f"{', '.join(map(show, lacking))}; add them or a `default:`",
                 Code.ENUM_NOT_COVERED,
             )
+
+
+def scoped(path: str, data: str) -> tuple[str, str]:
+    """The variable a source path reads and the path as a literal: `$record.`
+    paths read the record (`src`), the others `data` (the record or list item)."""
+    rest = from_record(path)
+    return ("src", py_literal(rest)) if rest is not None else (data, py_literal(path))
 
 
 def show(value: Any) -> str:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 _MISSING: Any = object()
@@ -13,11 +14,17 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
 def _get(data: Any, path: str, default: Any = None) -> Any:
-    """Follow a dotted path through nested objects; `default` if missing or null."""
+    """Follow a dotted path through nested objects, an integer segment indexing a
+    list (`emails.0.email`); `default` if missing, null or out of range."""
     for key in path.split("."):
-        if not isinstance(data, dict) or data.get(key) is None:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and key.isascii() and key.isdigit():
+            data = data[int(key)] if int(key) < len(data) else None
+        else:
             return default
-        data = data[key]
+        if data is None:
+            return default
     return data
 
 
@@ -169,3 +176,87 @@ def _as_sha256(value: Any) -> Any:
     if value is None:
         return None
     return hashlib.sha256(_text(value, "sha256").encode("utf-8")).hexdigest()
+
+
+def _calc(left: Any, op: str, right: Any) -> Any:
+    """`expr` arithmetic (+ - * / // %): null when either operand is missing or null."""
+    if left is None or right is None:
+        return None
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    if op == "*":
+        return left * right
+    if op == "/":
+        return left / right
+    if op == "//":
+        return left // right
+    return left % right
+
+
+def _compare(left: Any, op: str, right: Any) -> bool:
+    """`expr` comparisons. == and != compare JSON values (null equals only null,
+    a boolean only a boolean); < <= > >= are false when either side is null."""
+    if op in ("==", "!="):
+        same = left == right and isinstance(left, bool) == isinstance(right, bool)
+        return same if op == "==" else not same
+    if left is None or right is None:
+        return False
+    if op == "<":
+        return bool(left < right)
+    if op == "<=":
+        return bool(left <= right)
+    if op == ">":
+        return bool(left > right)
+    return bool(left >= right)
+
+
+def _coalesce(*values: Any) -> Any:
+    """The first value that is not missing or null."""
+    return next((value for value in values if value is not None), None)
+
+
+def _concat(*values: Any) -> str:
+    """The values as text, joined; a missing value adds nothing (as in templates)."""
+    return "".join(_as_string(value) or "" for value in values)
+
+
+def _len(value: Any) -> Any:
+    return None if value is None else len(value)
+
+
+def _abs(value: Any) -> Any:
+    return None if value is None else abs(value)
+
+
+def _round(value: Any, digits: int | None = None) -> Any:
+    """Halves away from zero (2.5 -> 3, 0.125 -> 0.13 at 2 digits), on the number
+    as written: a whole number without `digits`."""
+    if value is None:
+        return None
+    if abs(value) >= 2**52:  # no fraction left to round
+        return int(value) if digits is None else float(value)
+    exponent = Decimal(1).scaleb(-(digits or 0))
+    rounded = Decimal(repr(value)).quantize(exponent, rounding=ROUND_HALF_UP)
+    return int(rounded) if digits is None else float(rounded)
+
+
+def _min(*values: Any) -> Any:
+    """The least value that is not missing or null (null when all are)."""
+    present = [value for value in values if value is not None]
+    return min(present) if present else None
+
+
+def _max(*values: Any) -> Any:
+    """The greatest value that is not missing or null (null when all are)."""
+    present = [value for value in values if value is not None]
+    return max(present) if present else None
+
+
+def _sum(values: Any, field: str | None = None) -> Any:
+    """The sum of a list's numbers, or of a field of its items; missing values
+    and a missing list add nothing (0)."""
+    items = values if isinstance(values, list) else []
+    picked = (_get(item, field) for item in items) if field else iter(items)
+    return sum(value for value in picked if value is not None)

@@ -3,9 +3,9 @@
 # Link: kitchen_sink - Every mapping feature of version 1 in one link (a golden test, not a demo).
 # Source: Depot Orders 1.4.0, GET /accounts/{account_id}/orders (listOrders)
 # Target: Parcel Shipping 2.0.0, POST /stores/{store_id}/orders/{order_id}/shipments (createShipment)
-# sha256 423d685a31f3f9ade02bb05ccd228a0116e251c209f3a3fcd669babe5667d403  tests/golden/kitchen_sink/depot.yaml
-# sha256 572c89d37b17860e582718524aa2d76c6ce7b9d4f3b037b351cb5ab642ebe5f5  tests/golden/kitchen_sink/shipping.json
-# sha256 094770de9aa660f14a477f5a0c17eb180119bcbc07f6f3e6c4ca048b9b056171  tests/golden/kitchen_sink/kitchen_sink.yaml
+# sha256 60b269bed5a9c0aabd7ce990f17af6cd3a38790a9bcf6f5b379437921221b171  tests/golden/kitchen_sink/depot.yaml
+# sha256 c01776a12a5089b2c7821a1682ed5183cb51aa92a965406fa15276fdd35bb8a5  tests/golden/kitchen_sink/shipping.json
+# sha256 2a6efa1ad5679d6c2f4f9aba75109558369b1565b20a593b4e16af2502d34573  tests/golden/kitchen_sink/kitchen_sink.yaml
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
@@ -25,6 +25,7 @@ import argparse
 import base64
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -81,6 +82,13 @@ class Tier(Enum):
     NONE_TYPE_NONE = None
 
 
+class Phone(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    number: str | None = None
+
+
 class Part(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -115,6 +123,8 @@ class Order(BaseModel):
     code: int | None = None
     note: str | None = None
     updated_at: datetime
+    phones: list[Phone] | None = None
+    discount_cents: int | None = None
     lines: list[Line] | None = None
 
 
@@ -145,6 +155,8 @@ class Item(BaseModel):
     qty: int | None = None
     unit_price: float | None = None
     gift_wrap: bool | None = None
+    placed_at: datetime | None = None
+    line_total: float | None = None
     parts: list[Part1] | None = None
 
 
@@ -165,6 +177,10 @@ class ShipmentInput(BaseModel):
     warehouse: str | None = None
     carrier: str | None = None
     memo: str | None = None
+    contact_phone: str | None = None
+    discount: float | None = None
+    display_name: str | None = None
+    email_hash: str | None = None
     items: list[Item] | None = None
 
 
@@ -201,12 +217,29 @@ def transform(record: SourceRecord) -> TargetBody:
         "warehouse": os.environ["SHIPPING_WAREHOUSE"],
         "carrier": _as_string(os.environ.get("SHIPPING_CARRIER", "parcelco")),
         "label": label_for(record),
+        "contact_phone": _get(src, "phones.0.number"),
+        "discount": _calc(_get(src, "discount_cents"), "/", 100),
+        "display_name": _coalesce(
+            _calc(
+                _calc(_get(src, "customer.name.first"), "+", " "),
+                "+",
+                _get(src, "customer.name.last"),
+            ),
+            _get(src, "customer.email"),
+        ),
+        "email_hash": _as_md5(_as_lowercase(_as_strip(_get(src, "customer.email")))),
         "items": [
             {
                 "sku": _get(item, "sku"),
                 "qty": _get(item, "qty"),
                 "unit_price": _as_number(_get(item, "price")),
                 "gift_wrap": gift_wrap_for(record, item),
+                "placed_at": _get(src, "updated_at"),
+                "line_total": (
+                    _calc(_get(item, "qty"), "*", _as_number(_get(item, "price")))
+                    if _compare(_get(item, "qty"), "!=", None)
+                    else 0
+                ),
                 "parts": [
                     {
                         "code": _get(item2, "code"),
@@ -220,6 +253,15 @@ def transform(record: SourceRecord) -> TargetBody:
         ],
     }
     return TargetBody.model_validate(_compact(body))
+
+
+def source_filter(record: SourceRecord) -> bool:
+    """Whether a source record is sent (source.filter); the others are skipped."""
+    src = record.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return bool(
+        _compare(_get(src, "number"), ">", 0)
+        and _compare(_get(src, "customer.email"), "!=", None)
+    )
 
 
 def target_params(record: SourceRecord) -> dict[str, Any]:
@@ -333,6 +375,7 @@ def declaration() -> Link:
                 max_pages=500,
             ),
             incremental=Incremental("changed_since", "updated_at"),
+            filter=source_filter,
             auth=ClientCredentialsAuth(
                 token_url="https://depot.example/oauth/token",
                 client_id_env="DEPOT_CLIENT_ID",
@@ -549,11 +592,17 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
 def _get(data: Any, path: str, default: Any = None) -> Any:
-    """Follow a dotted path through nested objects; `default` if missing or null."""
+    """Follow a dotted path through nested objects, an integer segment indexing a
+    list (`emails.0.email`); `default` if missing, null or out of range."""
     for key in path.split("."):
-        if not isinstance(data, dict) or data.get(key) is None:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and key.isascii() and key.isdigit():
+            data = data[int(key)] if int(key) < len(data) else None
+        else:
             return default
-        data = data[key]
+        if data is None:
+            return default
     return data
 
 
@@ -671,6 +720,68 @@ def _as_datetime(value: Any) -> Any:
         return None
     instant = _parse_instant(value).astimezone(UTC)
     return instant.isoformat().replace("+00:00", "Z")
+
+
+def _text(value: Any, step: str) -> str:
+    """The text a string step works on; anything else is refused."""
+    if not isinstance(value, str):
+        raise TypeError(f"as: {step} needs text, not {type(value).__name__}")
+    return value
+
+
+def _as_lowercase(value: Any) -> Any:
+    return None if value is None else _text(value, "lowercase").lower()
+
+
+def _as_strip(value: Any) -> Any:
+    return None if value is None else _text(value, "strip").strip()
+
+
+def _as_md5(value: Any) -> Any:
+    """The hex MD5 digest of the UTF-8 text (e.g. Mailchimp's subscriber hash)."""
+    if value is None:
+        return None
+    data = _text(value, "md5").encode("utf-8")
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _calc(left: Any, op: str, right: Any) -> Any:
+    """`expr` arithmetic (+ - * / // %): null when either operand is missing or null."""
+    if left is None or right is None:
+        return None
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    if op == "*":
+        return left * right
+    if op == "/":
+        return left / right
+    if op == "//":
+        return left // right
+    return left % right
+
+
+def _compare(left: Any, op: str, right: Any) -> bool:
+    """`expr` comparisons. == and != compare JSON values (null equals only null,
+    a boolean only a boolean); < <= > >= are false when either side is null."""
+    if op in ("==", "!="):
+        same = left == right and isinstance(left, bool) == isinstance(right, bool)
+        return same if op == "==" else not same
+    if left is None or right is None:
+        return False
+    if op == "<":
+        return bool(left < right)
+    if op == "<=":
+        return bool(left <= right)
+    if op == ">":
+        return bool(left > right)
+    return bool(left >= right)
+
+
+def _coalesce(*values: Any) -> Any:
+    """The first value that is not missing or null."""
+    return next((value for value in values if value is not None), None)
 
 
 # --- HTTP: send with retries, a deadline for the whole request, and a cap on answers ---
@@ -2335,4 +2446,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:12af19d9d79d1a62c92a4e8775f5071143d285411bb098364fa4e38b3b88baf1
+# p2pgen checksum sha256:9deee5704ed5984101f284a178b03578f284262866363e42602fc8b9f9e99394

@@ -35,6 +35,8 @@ SAMPLE_RECORDS: list[Any] = [
         "code": 77,
         "note": "Leave at the door",
         "updated_at": "2024-03-01T12:30:00Z",
+        "phones": [{}],
+        "discount_cents": 250,
         "lines": [{"sku": "TEA-250"}],
     }
 ]
@@ -266,7 +268,7 @@ def test_stub_part_tag() -> None:
     assert value is not None, "return a str for tag"
 
 
-@pytest.mark.usefixtures("stubs_filled")
+@pytest.mark.usefixtures("stubs_filled", "every_record_sent")
 def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     records = make_records(RECORD_COUNT)
     source, target = FakeSource(records), FakeTarget()
@@ -286,7 +288,7 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     assert state["last_run"]["written"] == len(records)
 
 
-@pytest.mark.usefixtures("stubs_filled")
+@pytest.mark.usefixtures("stubs_filled", "every_record_sent")
 def test_rejected_write_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     records = make_records(3)
     summary = run_link(tmp_path, FakeSource(records), FakeTarget([(422, {})]))
@@ -296,9 +298,24 @@ def test_rejected_write_goes_to_the_dead_letter_file(tmp_path: Path) -> None:
     assert entry["record"] == records[0]
 
 
+@pytest.fixture
+def every_record_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run tests send every sample record; the filter has a test of its own."""
+    monkeypatch.setattr(link, "source_filter", lambda record: True)
+
+
+def test_source_filter_decides_on_the_sample_record() -> None:
+    record = link.SourceRecord.model_validate(SAMPLE_RECORDS[0])
+    try:
+        decision = link.source_filter(record)
+    except NotImplementedError as exc:
+        pytest.skip(str(exc))
+    assert isinstance(decision, bool)
+
+
 def test_invalid_body_is_rejected_by_the_target_model() -> None:
     with pytest.raises(ValidationError):
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:7ceeca86c33e4d42483fb49f696b14ed73515f800d864519457caff1e1953c07
+# p2pgen checksum sha256:8fc7f9aea6961001174617eb9e2158dd0125c30f7f9bf33f21ea0c603170de96

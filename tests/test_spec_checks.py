@@ -1,0 +1,174 @@
+"""Spec validation that is fast on large specs and strict where a link reaches.
+
+A spec that conforms to the OpenAPI schema is checked in milliseconds; one that does not
+is handed to openapi-spec-validator for its located messages. The semantic checks a link
+needs (path parameters declared, operationIds unique) are made on the operations it uses.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_validation_cache import SPEC
+
+from generator import validation
+from generator.errors import P2pgenError
+from generator.samples import _pattern_sample, sample
+from generator.schemas import Walker
+from generator.specs import Schema, SpecSet, find_operation
+
+
+def _write(tmp_path: Path, spec: dict[str, Any]) -> Path:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("P2PGEN_NO_CACHE", "1")
+
+
+def test_a_conforming_spec_never_reaches_the_slow_validator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(version: str) -> None:
+        raise AssertionError("openapi-spec-validator was called")
+
+    monkeypatch.setattr(validation, "_validator", refuse)
+    specs = SpecSet()
+    warnings = validation.validate_document(specs, specs.load(_write(tmp_path, SPEC)))
+    # p2pgen's own checks still run: the default of the wrong type is a warning
+    assert any("default 5 is not a string" in str(w) for w in warnings), warnings
+
+
+def test_a_broken_spec_is_still_located_by_the_slow_validator(tmp_path: Path) -> None:
+    spec = copy.deepcopy(SPEC)
+    schema = spec["paths"]["/things"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
+    schema["properties"]["n"]["type"] = "strin"
+    specs = SpecSet()
+    with pytest.raises(P2pgenError) as caught:
+        validation.validate_document(specs, specs.load(_write(tmp_path, spec)))
+    problem = caught.value.problems[0]
+    assert problem.pointer.startswith("/paths/~1things/get/responses/200"), problem
+    assert "invalid OpenAPI document" in problem.message
+
+
+def test_a_pattern_python_cannot_compile_is_accepted(tmp_path: Path) -> None:
+    """AWS specs use ECMA `\\p{L}` classes; openapi-spec-validator refuses the whole
+    spec, p2pgen drops the pattern with a warning and generates."""
+    spec = copy.deepcopy(SPEC)
+    schema = spec["paths"]["/things"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
+    schema["properties"]["tag"] = {"type": "string", "pattern": "^[\\p{L}\\p{N}]+$"}
+    specs = SpecSet()
+    warnings = validation.validate_document(specs, specs.load(_write(tmp_path, spec)))
+    assert any(
+        "/properties/tag/pattern" in str(w) and "p2pgen ignores it" in str(w)
+        for w in warnings
+    ), warnings
+
+
+def _with_operation(path: str, op: dict[str, Any]) -> dict[str, Any]:
+    spec = copy.deepcopy(SPEC)
+    spec["paths"][path] = {"post": op}
+    return spec
+
+
+def test_an_undeclared_path_parameter_of_the_linked_operation_is_located(
+    tmp_path: Path,
+) -> None:
+    spec = _with_operation(
+        "/lists/{list_id}/members",
+        {"operationId": "addMember", "responses": {"200": {"description": "ok"}}},
+    )
+    specs = SpecSet()
+    doc = specs.load(_write(tmp_path, spec))
+    with pytest.raises(P2pgenError) as caught:
+        find_operation(specs, doc, "addMember")
+    problem = caught.value.problems[0]
+    assert problem.pointer == "/paths/~1lists~1{list_id}~1members/post"
+    assert "declares no path parameter 'list_id'" in problem.message
+    assert "in: path" in problem.message
+
+
+def test_a_duplicate_operation_id_is_refused_naming_both(tmp_path: Path) -> None:
+    spec = _with_operation(
+        "/other",
+        {"operationId": "listThings", "responses": {"200": {"description": "ok"}}},
+    )
+    spec["paths"]["/things"]["get"]["operationId"] = "listThings"
+    specs = SpecSet()
+    doc = specs.load(_write(tmp_path, spec))
+    with pytest.raises(P2pgenError) as caught:
+        find_operation(specs, doc, "listThings")
+    message = caught.value.problems[0].message
+    assert "GET /things and POST /other" in message
+    assert "'METHOD /path'" in message
+    assert find_operation(specs, doc, "POST /other").path == "/other"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^[a-z]{2}-\d{3}$",
+        r"^\+?[1-9]\d{1,14}$",
+        r"^(draft|sent|paid)$",
+        r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$",
+        r"(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        r"^SKU-[A-Z0-9]{4,8}$",
+    ],
+)
+def test_made_up_strings_match_the_schema_pattern(pattern: str) -> None:
+    text = _pattern_sample(pattern)
+    assert text is not None and re.search(pattern, text), text
+
+
+def test_a_pattern_with_no_simple_sample_gives_none() -> None:
+    assert _pattern_sample(r"(a)\1b") is None
+
+
+def test_samples_keep_to_patterns_the_spec_examples_break(tmp_path: Path) -> None:
+    """Amadeus' guest example has an email its own (double-escaped) pattern refuses,
+    and AWS puts patterns behind `allOf: [$ref]`: the generated tests' samples must
+    still validate against the schema."""
+    email = {
+        "type": "string",
+        "format": "email",
+        "pattern": "^[a-z]+@[a-z]+\\\\.[a-z]+$",
+    }
+    spec = copy.deepcopy(SPEC)
+    spec["components"] = {
+        "schemas": {
+            "Arn": {"type": "string", "pattern": "^arn:aws:[a-z]+$"},
+            "Guest": {
+                "type": "object",
+                "required": ["email"],
+                "properties": {"email": email},
+                "example": {"email": "bob@example.com"},
+            },
+        }
+    }
+    body = {
+        "type": "object",
+        "properties": {
+            "guests": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Guest"},
+            },
+            "stream": {"allOf": [{"$ref": "#/components/schemas/Arn"}]},
+        },
+    }
+    specs = SpecSet()
+    doc = specs.load(_write(tmp_path, spec))
+    value = sample(Walker(specs), Schema(doc, body, "/body"))
+    assert re.search(email["pattern"], value["guests"][0]["email"]), value
+    assert re.search("^arn:aws:[a-z]+$", value["stream"]), value
