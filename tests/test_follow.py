@@ -101,6 +101,15 @@ def follower(
     )
 
 
+def stderr_lines(child: subprocess.Popen[str]) -> list[str]:
+    """The child's stderr lines, as they come (read by a thread)."""
+    lines: list[str] = []
+    assert child.stderr is not None
+    stream = child.stderr
+    threading.Thread(target=lambda: lines.extend(stream), daemon=True).start()
+    return lines
+
+
 def until(condition: Any, seconds: float = 15.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -119,7 +128,8 @@ def test_follow_runs_again_incrementally_and_stops_on_sigterm(
     state, source, target = api
     state.add(1)
     state.add(2)
-    with follower(tmp_path, source, target, "--follow", "--every", "0.2") as child:
+    with follower(tmp_path, source, target, "--follow", "--every", "0.5") as child:
+        lines = stderr_lines(child)
         until(lambda: len(state.written) == 2)
         state.add(3)
         until(lambda: len(state.written) == 3)
@@ -129,8 +139,12 @@ def test_follow_runs_again_incrementally_and_stops_on_sigterm(
         out, _ = second.communicate(timeout=30)
         assert second.returncode == 2
         assert "another run of this link holds" in summaries(out)[-1]["error"]
-        child.send_signal(signal.SIGTERM)
-        out, err = child.communicate(timeout=15)
+        waits = sum("next run in" in line for line in lines)
+        until(lambda: sum("next run in" in line for line in lines) > waits)
+        child.send_signal(signal.SIGTERM)  # between two runs
+        out = child.stdout.read() if child.stdout else ""
+        child.wait(15)
+        err = "".join(lines)
     assert child.returncode == 0, err
     assert "Traceback" not in err
     assert [w["ref"] for w in state.written] == ["r1", "r2", "r3"], "each row once"

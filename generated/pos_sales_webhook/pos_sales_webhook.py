@@ -2516,6 +2516,8 @@ def serve_link(
             sock.close()
             for number, handler in previous.items():
                 signal.signal(number, handler)
+        if not stop.is_set() and app.worker.fatal is None:
+            raise FatalError("the server stopped by itself; see the log above")
     if config.state_path is not None:
         _save_last_run(config.state_path, summary.as_dict())
     if link.after_run is not None:
@@ -2570,4 +2572,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:969c450e2405ed9f01a5d7d258d3c2e3f639517bc082396fb9bd3a94e761bddc
+# p2pgen checksum sha256:ae0cfe3a586d8088f9e84ca5ec87ed0cf9d2c6021710f8355b5f21f3ce4653d8

@@ -559,6 +559,8 @@ def serve_link(
             sock.close()
             for number, handler in previous.items():
                 signal.signal(number, handler)
+        if not stop.is_set() and app.worker.fatal is None:
+            raise FatalError("the server stopped by itself; see the log above")
     if config.state_path is not None:
         _save_last_run(config.state_path, summary.as_dict())
     if link.after_run is not None:
