@@ -34,7 +34,14 @@ from generator.demo.apis import DEMO_CREDENTIALS, DemoApis
 from generator.demo.examples import PosApi
 from generator.resolve import resolve
 from generator.runtime.core import FatalError
-from generator.runtime.webhook import Journal, Refused, Webhook, signing_key, verify
+from generator.runtime.webhook import (
+    Journal,
+    Refused,
+    Webhook,
+    signing_key,
+    verify,
+    webhook_args,
+)
 from tests.runtime_helpers import Loopback, Seen, answer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -558,3 +565,19 @@ def test_deploy_leaves_a_webhook_link_out_with_a_warning(tmp_path: Path) -> None
     assert "pos_sales_webhook is a webhook link, a server" in result.output
     assert (tmp_path / "pos_to_inventory.yaml").exists()
     assert not (tmp_path / "pos_sales_webhook.yaml").exists()
+
+
+def test_the_command_line_of_a_webhook_link(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, message in (
+        (["--serve", "127.0.0.1:0"], "--serve needs --journal PATH"),
+        ([], "give --serve HOST:PORT to receive deliveries, or --replay FILE"),
+        (
+            ["--serve", "127.0.0.1:0", "--journal", "j", "--dry-run"],
+            "--dry-run and --limit go with --replay, not --serve",
+        ),
+    ):
+        with pytest.raises(SystemExit):
+            webhook_args(argv, "test")
+        assert message in capsys.readouterr().err
+    args = webhook_args(["--serve", "127.0.0.1:0", "--journal", "j"], "test")
+    assert args.max_body == 1024 * 1024

@@ -1781,7 +1781,9 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def argument_parser(description: str) -> argparse.ArgumentParser:
+def argument_parser(
+    description: str, max_body: int = MAX_BODY
+) -> argparse.ArgumentParser:
     """The flags every link's script takes."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1815,8 +1817,8 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
     add(
         "--max-body",
         type=int,
-        default=MAX_BODY,
-        help=f"largest answer accepted, in bytes, decoded (default {MAX_BODY})",
+        default=max_body,
+        help=f"largest answer accepted, in bytes, decoded (default {max_body})",
     )
     add(
         "--notify",
@@ -2055,4 +2057,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:a7191f77f4cec9ca690b2e427e421b3a8929f14fb77515b09442677af3ea95e6
+# p2pgen checksum sha256:03a2556cc6b25fb94213530d8f08b1e4c20351f5527970502e29b9ec692db18c

@@ -1700,7 +1700,9 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def argument_parser(description: str) -> argparse.ArgumentParser:
+def argument_parser(
+    description: str, max_body: int = MAX_BODY
+) -> argparse.ArgumentParser:
     """The flags every link's script takes."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1734,8 +1736,8 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
     add(
         "--max-body",
         type=int,
-        default=MAX_BODY,
-        help=f"largest answer accepted, in bytes, decoded (default {MAX_BODY})",
+        default=max_body,
+        help=f"largest answer accepted, in bytes, decoded (default {max_body})",
     )
     add(
         "--notify",
@@ -1974,4 +1976,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:9bf5ebdfb41a46798bc87ab525a4682dd4d7252ce6fb66a05aca160be0253c40
+# p2pgen checksum sha256:88ea49945293c345d46792105eee0e88963d5b9b98682ff1b166f3e729f16527

@@ -1844,7 +1844,9 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def argument_parser(description: str) -> argparse.ArgumentParser:
+def argument_parser(
+    description: str, max_body: int = MAX_BODY
+) -> argparse.ArgumentParser:
     """The flags every link's script takes."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1878,8 +1880,8 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
     add(
         "--max-body",
         type=int,
-        default=MAX_BODY,
-        help=f"largest answer accepted, in bytes, decoded (default {MAX_BODY})",
+        default=max_body,
+        help=f"largest answer accepted, in bytes, decoded (default {max_body})",
     )
     add(
         "--notify",
@@ -2032,7 +2034,7 @@ def _finish(result: dict[str, Any], config: Config, notify_url: str | None) -> i
 # --- Webhook links: signed deliveries received, journaled, then written to the target ---
 
 
-MAX_DELIVERY = 1024 * 1024  # the largest delivery accepted by default (--max-body)
+MAX_DELIVERY = 1024 * 1024  # webhook links' --max-body default: the largest delivery
 SHUTDOWN_GRACE = 10  # seconds deliveries in progress get to finish on a stop
 STANDARD_WEBHOOKS_PREFIX = "whsec_"
 AsgiMessage = MutableMapping[str, Any]
@@ -2527,7 +2529,7 @@ def serve_link(
 
 def webhook_args(argv: list[str] | None, description: str) -> argparse.Namespace:
     """A webhook link's command line: the common flags, --serve and --journal."""
-    parser = argument_parser(description)
+    parser = argument_parser(description, max_body=MAX_DELIVERY)
     add = parser.add_argument
     add(
         "--serve",
@@ -2537,14 +2539,16 @@ def webhook_args(argv: list[str] | None, description: str) -> argparse.Namespace
     add(
         "--journal",
         type=Path,
+        metavar="PATH",
         help="the durable queue of received events (SQLite); needed with --serve",
     )
-    parser.set_defaults(max_body=MAX_DELIVERY)
     args = parser.parse_args(argv)
     if args.serve and not args.journal:
         parser.error("--serve needs --journal PATH (where received events are kept)")
     if bool(args.serve) == bool(args.replay):
         parser.error("give --serve HOST:PORT to receive deliveries, or --replay FILE")
+    if args.serve and (args.dry_run or args.limit is not None):
+        parser.error("--dry-run and --limit go with --replay, not --serve")
     return args
 
 
@@ -2572,4 +2576,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:ae0cfe3a586d8088f9e84ca5ec87ed0cf9d2c6021710f8355b5f21f3ce4653d8
+# p2pgen checksum sha256:d11a4575279bc38aba92576c7e206ed9f97865c322fe90de168cbdf81e733439

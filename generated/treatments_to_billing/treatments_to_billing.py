@@ -1675,7 +1675,9 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def argument_parser(description: str) -> argparse.ArgumentParser:
+def argument_parser(
+    description: str, max_body: int = MAX_BODY
+) -> argparse.ArgumentParser:
     """The flags every link's script takes."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1709,8 +1711,8 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
     add(
         "--max-body",
         type=int,
-        default=MAX_BODY,
-        help=f"largest answer accepted, in bytes, decoded (default {MAX_BODY})",
+        default=max_body,
+        help=f"largest answer accepted, in bytes, decoded (default {max_body})",
     )
     add(
         "--notify",
@@ -1949,4 +1951,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:f46ccdec21d2ad8ea4f5d7bcdc6a5faa301f459566854ac5aef46f6c2fc558f2
+# p2pgen checksum sha256:215620f058f2c395924600165c24b5661853e3b5ae6cc904ccc6e315f7ca42f3

@@ -59,7 +59,7 @@ from generator.runtime.run import (
     run_link,
 )
 
-MAX_DELIVERY = 1024 * 1024  # the largest delivery accepted by default (--max-body)
+MAX_DELIVERY = 1024 * 1024  # webhook links' --max-body default: the largest delivery
 SHUTDOWN_GRACE = 10  # seconds deliveries in progress get to finish on a stop
 STANDARD_WEBHOOKS_PREFIX = "whsec_"
 
@@ -570,7 +570,7 @@ def serve_link(
 
 def webhook_args(argv: list[str] | None, description: str) -> argparse.Namespace:
     """A webhook link's command line: the common flags, --serve and --journal."""
-    parser = argument_parser(description)
+    parser = argument_parser(description, max_body=MAX_DELIVERY)
     add = parser.add_argument
     add(
         "--serve",
@@ -580,14 +580,16 @@ def webhook_args(argv: list[str] | None, description: str) -> argparse.Namespace
     add(
         "--journal",
         type=Path,
+        metavar="PATH",
         help="the durable queue of received events (SQLite); needed with --serve",
     )
-    parser.set_defaults(max_body=MAX_DELIVERY)
     args = parser.parse_args(argv)
     if args.serve and not args.journal:
         parser.error("--serve needs --journal PATH (where received events are kept)")
     if bool(args.serve) == bool(args.replay):
         parser.error("give --serve HOST:PORT to receive deliveries, or --replay FILE")
+    if args.serve and (args.dry_run or args.limit is not None):
+        parser.error("--dry-run and --limit go with --replay, not --serve")
     return args
 
 

@@ -2172,7 +2172,9 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def argument_parser(description: str) -> argparse.ArgumentParser:
+def argument_parser(
+    description: str, max_body: int = MAX_BODY
+) -> argparse.ArgumentParser:
     """The flags every link's script takes."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -2206,8 +2208,8 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
     add(
         "--max-body",
         type=int,
-        default=MAX_BODY,
-        help=f"largest answer accepted, in bytes, decoded (default {MAX_BODY})",
+        default=max_body,
+        help=f"largest answer accepted, in bytes, decoded (default {max_body})",
     )
     add(
         "--notify",
@@ -2446,4 +2448,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:9deee5704ed5984101f284a178b03578f284262866363e42602fc8b9f9e99394
+# p2pgen checksum sha256:a57840144094557625a2209460a3705e9ef648056f109a25ced84dcec2edc774
