@@ -2030,11 +2030,13 @@ def follow(
     try:
         with RunLock(None if config.dry_run else config.state_path):
             while not STOP_SIGNALS.stopping:
-                code = guarded_run(link, once, config, notify_url, verbose)
-                if STOP_SIGNALS.stopping:
-                    break
-                log.info("next run in %g s (--every); SIGTERM or Ctrl-C stops", every)
-                try:
+                try:  # a stop between runs: the signal raises wherever it lands
+                    code = guarded_run(link, once, config, notify_url, verbose)
+                    if STOP_SIGNALS.stopping:
+                        break
+                    log.info(
+                        "next run in %g s (--every); SIGTERM or Ctrl-C stops", every
+                    )
                     time.sleep(every)
                 except KeyboardInterrupt:
                     break
@@ -2057,4 +2059,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:03a2556cc6b25fb94213530d8f08b1e4c20351f5527970502e29b9ec692db18c
+# p2pgen checksum sha256:c8b674fec7a08d5fafa9f3d3f6ef44628f8de9740cb43dd1140fe435384afb1f

@@ -1949,11 +1949,13 @@ def follow(
     try:
         with RunLock(None if config.dry_run else config.state_path):
             while not STOP_SIGNALS.stopping:
-                code = guarded_run(link, once, config, notify_url, verbose)
-                if STOP_SIGNALS.stopping:
-                    break
-                log.info("next run in %g s (--every); SIGTERM or Ctrl-C stops", every)
-                try:
+                try:  # a stop between runs: the signal raises wherever it lands
+                    code = guarded_run(link, once, config, notify_url, verbose)
+                    if STOP_SIGNALS.stopping:
+                        break
+                    log.info(
+                        "next run in %g s (--every); SIGTERM or Ctrl-C stops", every
+                    )
                     time.sleep(every)
                 except KeyboardInterrupt:
                     break
@@ -1976,4 +1978,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:88ea49945293c345d46792105eee0e88963d5b9b98682ff1b166f3e729f16527
+# p2pgen checksum sha256:5de4c896305d47de995600515da61612f186920beff3614c26cf6c4fa0a62abd

@@ -2112,11 +2112,13 @@ def follow(
     try:
         with RunLock(None if config.dry_run else config.state_path):
             while not STOP_SIGNALS.stopping:
-                code = guarded_run(link, once, config, notify_url, verbose)
-                if STOP_SIGNALS.stopping:
-                    break
-                log.info("next run in %g s (--every); SIGTERM or Ctrl-C stops", every)
-                try:
+                try:  # a stop between runs: the signal raises wherever it lands
+                    code = guarded_run(link, once, config, notify_url, verbose)
+                    if STOP_SIGNALS.stopping:
+                        break
+                    log.info(
+                        "next run in %g s (--every); SIGTERM or Ctrl-C stops", every
+                    )
                     time.sleep(every)
                 except KeyboardInterrupt:
                     break
@@ -2139,4 +2141,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:5140a6b2a37bcec0242ce7f9e4cac2b6976aa03f7edeea259a86e218aab2021e
+# p2pgen checksum sha256:076441a17637cba045f47842f44b4a7a716860b3e6d5340002662bf2b4e0164a

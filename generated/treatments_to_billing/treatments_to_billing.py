@@ -1924,11 +1924,13 @@ def follow(
     try:
         with RunLock(None if config.dry_run else config.state_path):
             while not STOP_SIGNALS.stopping:
-                code = guarded_run(link, once, config, notify_url, verbose)
-                if STOP_SIGNALS.stopping:
-                    break
-                log.info("next run in %g s (--every); SIGTERM or Ctrl-C stops", every)
-                try:
+                try:  # a stop between runs: the signal raises wherever it lands
+                    code = guarded_run(link, once, config, notify_url, verbose)
+                    if STOP_SIGNALS.stopping:
+                        break
+                    log.info(
+                        "next run in %g s (--every); SIGTERM or Ctrl-C stops", every
+                    )
                     time.sleep(every)
                 except KeyboardInterrupt:
                     break
@@ -1951,4 +1953,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:215620f058f2c395924600165c24b5661853e3b5ae6cc904ccc6e315f7ca42f3
+# p2pgen checksum sha256:90b93efd231c5c9a36201e3b548c0edb99e2f61b025eb62ffe79a14c86169d4a

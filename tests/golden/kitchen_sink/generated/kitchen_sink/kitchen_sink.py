@@ -2421,11 +2421,13 @@ def follow(
     try:
         with RunLock(None if config.dry_run else config.state_path):
             while not STOP_SIGNALS.stopping:
-                code = guarded_run(link, once, config, notify_url, verbose)
-                if STOP_SIGNALS.stopping:
-                    break
-                log.info("next run in %g s (--every); SIGTERM or Ctrl-C stops", every)
-                try:
+                try:  # a stop between runs: the signal raises wherever it lands
+                    code = guarded_run(link, once, config, notify_url, verbose)
+                    if STOP_SIGNALS.stopping:
+                        break
+                    log.info(
+                        "next run in %g s (--every); SIGTERM or Ctrl-C stops", every
+                    )
                     time.sleep(every)
                 except KeyboardInterrupt:
                     break
@@ -2448,4 +2450,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:a57840144094557625a2209460a3705e9ef648056f109a25ced84dcec2edc774
+# p2pgen checksum sha256:fea21e92b435b97a323f26b1ec529a2bd96a10e29c61b53039b1e954e71602cb
