@@ -424,9 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             for rep in range(args.reps):
                 order = ["generated", "hand"] if rep % 2 == 0 else ["hand", "generated"]
                 for name in order:
-                    rate, written, missing = timed(
-                        args.records, charges, runners[name]
-                    )
+                    rate, written, missing = timed(args.records, charges, runners[name])
                     if written != expected or missing:
                         raise SystemExit(
                             f"{name} at concurrency {concurrency} wrote {written}, "

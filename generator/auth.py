@@ -9,7 +9,14 @@ from __future__ import annotations
 import dataclasses
 
 from generator.errors import Code, P2pgenError, did_you_mean
-from generator.kinds.auth import SchemeFacts, kind_for, supported
+from generator.kinds.auth import (
+    OAUTH2_ROLES,
+    OAuth2Flow,
+    SchemeFacts,
+    kind_for,
+    kinds_for,
+    supported,
+)
 from generator.link import AuthModel
 from generator.mapping import Endpoint, Loc
 from generator.specs import Operation, SpecSet, security_schemes
@@ -22,7 +29,9 @@ def resolve_auth(
     auth = endpoint.auth
     if auth is None:
         return operation_auth(specs, op, side, endpoint.loc)
-    return operation_auth(specs, op, side, auth.loc, auth.scheme, auth.env)
+    return operation_auth(
+        specs, op, side, auth.loc, auth.scheme, auth.env, auth.token_auth or ""
+    )
 
 
 def operation_auth(
@@ -32,6 +41,7 @@ def operation_auth(
     loc: Loc,
     wanted: str | None = None,
     env_names: dict[str, str] | None = None,
+    token_auth: str = "",
 ) -> AuthModel:
     """The auth of an operation: scheme `wanted`, else its first requirement;
     `env_names` maps roles to variables (the rest read SIDE_ROLE)."""
@@ -64,8 +74,8 @@ def operation_auth(
         )
     scheme = schemes[wanted]
     http_scheme = str(scheme.data.get("scheme", ""))
-    kind = kind_for(scheme.type, http_scheme)
-    if kind is None:
+    serving = kinds_for(scheme.type, http_scheme)
+    if not serving:
         raise P2pgenError(
             [
                 loc.problem(
@@ -75,21 +85,39 @@ def operation_auth(
                 )
             ]
         )
-    for role in env_names:
-        if role not in kind.role_names:
-            raise P2pgenError(
-                [
-                    loc.problem(
-                        f"auth.env: {role!r} does not apply to {kind.name} auth; it takes "
-                        f"{', '.join(kind.role_names)}",
-                        code=Code.AUTH_ENV,
-                    )
-                ]
-            )
+    kind = kind_for(scheme.type, http_scheme, frozenset(env_names))
+    if kind is None:
+        takes = (
+            OAUTH2_ROLES
+            if scheme.type == "oauth2"
+            else ", ".join(dict.fromkeys(r for k in serving for r in k.role_names))
+        )
+        unknown = sorted(set(env_names) - {r for k in serving for r in k.role_names})
+        what = (
+            f"{unknown[0]!r} does not apply to "
+            f"{serving[0].name if len(serving) == 1 else scheme.type} auth"
+            if unknown
+            else f"{', '.join(sorted(env_names))} do not go together"
+        )
+        raise P2pgenError(
+            [loc.problem(f"auth.env: {what}; it takes {takes}", code=Code.AUTH_ENV)]
+        )
+    if token_auth and not isinstance(kind, OAuth2Flow):
+        raise P2pgenError(
+            [
+                loc.problem(
+                    f"auth.token_auth: {kind.label or kind.name} auth fetches no token;"
+                    " token_auth applies to OAuth2 client credentials and refresh tokens",
+                    code=Code.AUTH_ENV,
+                )
+            ]
+        )
     env = tuple(
         (role, env_names.get(role) or kind.default_env(side, role))
         for role in kind.role_names
     )
-    settings = kind.settings(SchemeFacts(wanted, scheme.data, specs, op, loc))
+    settings = kind.settings(
+        SchemeFacts(wanted, scheme.data, specs, op, loc, token_auth)
+    )
     model = AuthModel(kind=kind.name, scheme=wanted, env=env)
     return dataclasses.replace(model, **settings)

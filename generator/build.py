@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import __version__
-from generator.check import Checked
+from generator.check import Checked, handled_by_source
 from generator.errors import Code, P2pgenError, Problem
 from generator.expressions import Compiler
 from generator.kinds.expressions import EXPRESSIONS
@@ -21,13 +21,16 @@ from generator.link import (
     Link,
     PaginationModel,
     Param,
+    ParamPlace,
     Side,
     StubModel,
     WebhookModel,
 )
+from generator.literals import py_literal
 from generator.load import Loaded
 from generator.mapping import DEFAULT_TOLERANCE, Endpoint, FieldMap, json_safe
 from generator.models import Need, build_models, source_need, target_need
+from generator.parameters import ParamRef, find_param
 from generator.samples import sample
 from generator.schemas import Walker, value_type
 from generator.specs import Operation, Schema, api_title, first_server
@@ -82,6 +85,9 @@ class _Builder:
         source_params = self._params(m.source, self.loaded.source, compiler)
         target_params = self._params(m.target, self.loaded.target, compiler)
         body_code = compiler.fields(m.fields, "src", 0)
+        source_body = (
+            _body_code(m.source.body, compiler) if m.source.body is not None else ""
+        )
         predicate = m.source.filter
         models = build_models(
             self.walker,
@@ -100,8 +106,22 @@ class _Builder:
             generator_version=__version__,
             mapping_file=self._display(m.path),
             mapping_sha256=m.sha256,
-            source=self._side(self.loaded.source, self.source_auth, source_params),
-            target=self._side(self.loaded.target, self.target_auth, ()),
+            source=self._side(
+                self.loaded.source,
+                self.source_auth,
+                source_params,
+                (
+                    *(fm.target for fm in m.source.params),
+                    *sorted(handled_by_source(m.source)),
+                ),
+            ),
+            target=self._side(
+                self.loaded.target,
+                self.target_auth,
+                (),
+                tuple(fm.target for fm in m.target.params),
+                frozenset(fm.target.split(".")[0] for fm in m.fields),
+            ),
             records_path="" if m.source.webhook is not None else m.source.records or "",
             pagination=pagination,
             incremental_param=inc.param if inc else "",
@@ -134,6 +154,7 @@ class _Builder:
             + (WEBHOOK_DEPENDENCIES if m.source.webhook is not None else ()),
             filter_conditions=compiler.filter(predicate, "src") if predicate else (),
             filter_stub=predicate.stub if predicate else "",
+            source_body_code=source_body,
             webhook=self._webhook(record_sample),
         )
 
@@ -190,8 +211,31 @@ class _Builder:
         except ValueError:
             return path.name
 
-    def _side(self, op: Operation, auth: AuthModel, params: tuple[Param, ...]) -> Side:
+    def _side(
+        self,
+        op: Operation,
+        auth: AuthModel,
+        params: tuple[Param, ...],
+        used: Iterable[str],
+        body_roots: frozenset[str] = frozenset(),
+    ) -> Side:
+        """`used`: the parameters the link sets; `body_roots`: the body's properties."""
+        places: dict[str, ParamPlace] = {}
+        for name in used:
+            found = find_param(self.walker, op, name)
+            if isinstance(found, ParamRef):
+                p = found.param
+                plain = p.style in ("", "form") and p.explode in (None, True)
+                if p.location != "query" or not plain:
+                    places[p.name] = ParamPlace(p.name, p.location, p.style, p.explode)
         return Side(
+            places=tuple(places.values()),
+            media=op.request_media or "application/json",
+            body_places=tuple(
+                ParamPlace(name, "query", style, explode)
+                for name, style, explode in op.body_encoding
+                if name in body_roots
+            ),
             title=api_title(op.doc),
             spec_file=self._display(op.doc.path),
             spec_sha256=op.doc.sha256,
@@ -203,19 +247,18 @@ class _Builder:
             params=params,
         )
 
-    @staticmethod
     def _params(
-        endpoint: Endpoint, op: Operation, compiler: Compiler
+        self, endpoint: Endpoint, op: Operation, compiler: Compiler
     ) -> tuple[Param, ...]:
-        locations = {p.name: p.location for p in op.parameters}
+        refs = [find_param(self.walker, op, fm.target) for fm in endpoint.params]
         return tuple(
             Param(
                 fm.target,
-                locations[fm.target],
+                ref.param.location if isinstance(ref, ParamRef) else "query",
                 compiler.expr(fm.expr, "src", 0),
                 uses_record=EXPRESSIONS[fm.expr.kind].reads_record,
             )
-            for fm in endpoint.params
+            for fm, ref in zip(endpoint.params, refs, strict=True)
         )
 
     def _expected(
@@ -322,6 +365,19 @@ def _placed(value: Any, path: str, item: Any) -> dict[str, Any]:
     copy = dict(value) if isinstance(value, dict) else {}
     copy[head] = _placed(copy.get(head), rest, item) if rest else item
     return copy
+
+
+def _body_code(tree: Any, compiler: Compiler) -> str:
+    """The Python literal of a `source.body` tree; its leaves are compiled expressions."""
+    if isinstance(tree, dict):
+        items = ", ".join(
+            f"{py_literal(key)}: {_body_code(value, compiler)}"
+            for key, value in tree.items()
+        )
+        return "{" + items + "}"
+    if isinstance(tree, list):
+        return "[" + ", ".join(_body_code(item, compiler) for item in tree) + "]"
+    return compiler.expr(tree, "src", 0)
 
 
 def _pagination(source: Endpoint) -> PaginationModel:

@@ -12,15 +12,17 @@ from dataclasses import dataclass, field
 from generator.auth import resolve_auth
 from generator.checks import TypeChecker
 from generator.checks_webhook import webhook_record
-from generator.errors import Code, P2pgenError, Problem, did_you_mean
+from generator.errors import Code, P2pgenError, Problem
 from generator.kinds.expressions import EXPRESSION, EXPRESSIONS
 from generator.kinds.pagination import KEY_KINDS, STYLES
 from generator.link import AuthModel
 from generator.load import Loaded
-from generator.mapping import Endpoint, Expr, FieldMap, Loc
+from generator.mapping import Endpoint, Expr, FieldMap, Loc, body_leaves
+from generator.parameters import find_param
 from generator.reserved import reserved_names
+from generator.runtime.params import BODY_PREFIX
 from generator.schemas import Miss, Walker
-from generator.specs import Operation, Schema
+from generator.specs import Operation, Parameter, Schema
 
 BUILTINS = frozenset(dir(builtins))
 
@@ -75,7 +77,8 @@ class _Checker:
             self.types.source_field(
                 record, key.source, key.at("from"), "idempotency_key.from"
             )
-        self._params(m.source, self.source, None)
+        self._params(m.source, self.source, record)
+        self._source_body()
         self._params(m.target, self.target, record)
         if record is not None and m.source.filter is not None:
             for condition in m.source.filter.conditions:
@@ -161,12 +164,29 @@ class _Checker:
         return self.target.request_body
 
     def _param(self, op: Operation, name: str, loc: Loc, what: str) -> None:
-        names = [p.name for p in op.parameters]
-        if name not in names:
+        if name.startswith(BODY_PREFIX) and op is self.source:
+            self._body_position(name[len(BODY_PREFIX) :], loc, what)
+            return
+        found = find_param(self.walker, op, name)
+        if isinstance(found, str):
+            self.error(loc, f"{what}: {op.label} has {found}", Code.UNKNOWN_PARAMETER)
+
+    def _body_position(self, path: str, loc: Loc, what: str) -> None:
+        """`body.PATH`: a position the source request carries in its body."""
+        body = self.source.request_body
+        if body is None:
             self.error(
                 loc,
-                f"{what}: {op.label} has no parameter {name!r}"
-                f"{did_you_mean(name, names)}",
+                f"{what}: {self.source.label} takes no request body, so "
+                f"'{BODY_PREFIX}{path}' has nowhere to go; name a parameter",
+                Code.UNKNOWN_PARAMETER,
+            )
+            return
+        found = self.walker.find(body, path)
+        if isinstance(found, Miss):
+            self.error(
+                loc,
+                f"{what}: request body field {found.describe(' in the request body')}",
                 Code.UNKNOWN_PARAMETER,
             )
 
@@ -195,17 +215,19 @@ class _Checker:
                 self.types.source_field(record, value, p.at(key), what)
 
     def _params(self, endpoint: Endpoint, op: Operation, record: Schema | None) -> None:
-        known = {p.name: p for p in op.parameters}
         side = "source" if endpoint is self.mapping.source else "target"
+        handled: set[str] = set()
         for fm in endpoint.params:
-            if fm.target not in known:
+            found = find_param(self.walker, op, fm.target)
+            if isinstance(found, str):
                 self.error(
                     fm.loc,
-                    f"{side}.params: {op.label} has no parameter "
-                    f"{fm.target!r}{did_you_mean(fm.target, known)}",
+                    f"{side}.params: {op.label} has {found}",
                     Code.UNKNOWN_PARAMETER,
                 )
-            elif not EXPRESSIONS[fm.expr.kind].makes_parameter:
+                continue
+            handled.add(found.param.name)
+            if not EXPRESSIONS[fm.expr.kind].makes_parameter:
                 self.error(
                     fm.loc,
                     f"{side}.params.{fm.target}: {fm.expr.kind!r} cannot "
@@ -220,14 +242,16 @@ class _Checker:
                     Code.PARAMETER_VALUE,
                 )
             elif record is not None and fm.expr.kind == "path":
-                self.types.source_field(
-                    record, fm.expr.path, fm.expr.loc, f"{side}.params"
-                )
+                self._param_path(fm, found.param, record)
             elif record is not None and fm.expr.kind == "expr":
                 EXPRESSION.infer(self.types, fm.expr, record, f"{side}.params")
-        handled = {fm.target for fm in endpoint.params} | handled_by_source(
-            self.mapping.source if side == "source" else None
-        )
+            elif record is not None and fm.plain:
+                self._plain_constant(fm, found.param, record)
+        if side == "source":
+            for name in handled_by_source(self.mapping.source):
+                found = find_param(self.walker, op, name)
+                if not isinstance(found, str):
+                    handled.add(found.param.name)
         for param in op.parameters:
             if param.required and param.name not in handled:
                 self.error(
@@ -236,6 +260,111 @@ class _Checker:
                     f"{param.location} parameter {param.name!r}; map it, e.g. "
                     f"`{param.name}: {{env: {param.name.upper()}}}`",
                     Code.REQUIRED_PARAMETER_UNMAPPED,
+                )
+
+    def _param_path(self, fm: FieldMap, param: Parameter, record: Schema) -> None:
+        """A target parameter read from a source field (a plain string is a path)."""
+        found = self.walker.find(record, fm.expr.path)
+        if isinstance(found, Miss):
+            self.error(
+                fm.expr.loc,
+                f"target.params: source field {found.describe()}; in target.params a "
+                "plain string is a source field path (in source.params, a constant):"
+                f" for the constant, write {{const: {fm.expr.path}}}",
+                Code.SOURCE_FIELD_NOT_FOUND,
+            )
+            return
+        if fm.expr.path in self._enum(param):
+            self.types.warn(
+                fm.expr.loc,
+                f"target.params.{fm.target}: {fm.expr.path!r} reads the source field of "
+                "that name, although it is also one of the parameter's values: in "
+                "target.params a plain string is a source field path (in source.params, "
+                f"a constant); for the constant, write {{const: {fm.expr.path}}}",
+                Code.PARAMS_PLAIN_STRING,
+            )
+        self._path_value_may_be_missing(fm, param, record)
+
+    def _enum(self, param: Parameter) -> tuple[object, ...]:
+        if param.schema is None:
+            return ()
+        return self.walker.shape(param.schema).enum or ()
+
+    def _plain_constant(self, fm: FieldMap, param: Parameter, record: Schema) -> None:
+        """A plain source.params string that names a source field is still a constant
+        (one of the parameter's own values clearly is)."""
+        if self.walker.get(record, fm.expr.value) is None:
+            return
+        if fm.expr.value in self._enum(param):
+            return
+        self.types.warn(
+            fm.expr.loc,
+            f"source.params.{fm.target}: the plain string {fm.expr.value!r} is sent as "
+            "that constant, although the source record has a field of that name: a "
+            "source request is made before any record is read (in target.params a "
+            f"plain string is a source field path); write {{const: {fm.expr.value}}} "
+            "to say it is meant",
+            Code.PARAMS_PLAIN_STRING,
+        )
+
+    def _path_value_may_be_missing(
+        self, fm: FieldMap, param: Parameter, record: Schema
+    ) -> None:
+        """A path parameter from a source field the schema does not require."""
+        if param.location != "path" or self.types.required(record, fm.expr.path):
+            return
+        if fm.expr.has_default:
+            return
+        self.types.warn(
+            fm.expr.loc,
+            f"target.params.{fm.target}: source field {fm.expr.path!r} is optional in "
+            'the source schema; a record without it is dead-lettered ("the path '
+            f'parameter {param.name!r} has no value"); add `default:` or filter such '
+            "records out with `source.filter`",
+            Code.PATH_PARAMETER_MAY_BE_MISSING,
+        )
+
+    def _source_body(self) -> None:
+        """A source operation that requires a body gets `source.body`."""
+        op, source = self.source, self.mapping.source
+        if op.request_required and source.body is None:
+            body_fields = (
+                sorted(self.walker.shape(op.request_body).properties)[:5]
+                if op.request_body is not None
+                else []
+            )
+            fields = ", ".join(body_fields)
+            self.error(
+                source.loc,
+                f"source: {op.label} requires a request body; give it as `body:` "
+                "(plain values are constants, {env: NAME} reads the environment)"
+                + (f", e.g. with some of: {fields}" if fields else ""),
+                Code.SOURCE_BODY_UNMAPPED,
+            )
+        if source.body is None:
+            return
+        body = op.request_body
+        if body is None:
+            self.error(
+                source.at("body"),
+                f"source.body: {op.label} takes no request body; remove `body:`",
+                Code.SOURCE_BODY_UNMAPPED,
+            )
+            return
+        for path, expr in body_leaves(source.body):
+            found = self.walker.find(body, path)
+            if isinstance(found, Miss):
+                self.error(
+                    expr.loc,
+                    f"source.body: field {found.describe(' in the request body')}",
+                    Code.TARGET_FIELD_NOT_FOUND,
+                )
+            elif EXPRESSIONS[expr.kind].reads_record:
+                self.error(
+                    expr.loc,
+                    f"source.body.{path}: a source request cannot use record "
+                    "fields; use {const: ...} or {env: ...}",
+                    Code.PARAMETER_VALUE,
                 )
 
     def _stub_names(self, fields: tuple[FieldMap, ...]) -> None:

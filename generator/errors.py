@@ -34,6 +34,9 @@ class Code(StrEnum):
     UNKNOWN_PARAMETER = "unknown-parameter"
     PARAMETER_VALUE = "parameter-value"
     REQUIRED_PARAMETER_UNMAPPED = "required-parameter-unmapped"
+    PATH_PARAMETER_MAY_BE_MISSING = "path-parameter-may-be-missing"  # a warning
+    PARAMS_PLAIN_STRING = "params-plain-string"  # a warning
+    SOURCE_BODY_UNMAPPED = "source-body-unmapped"
     # fields and expressions
     SOURCE_FIELD_NOT_FOUND = "source-field-not-found"
     RESPONSE_FIELD_NOT_FOUND = "response-field-not-found"

@@ -17,16 +17,18 @@ from the text reaches the code through `py_literal`.
 from __future__ import annotations
 
 import ast
+import keyword
 import math
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Protocol
 
-from generator.errors import did_you_mean
+from generator.errors import Code, did_you_mean
 from generator.literals import py_literal
-from generator.mapping import RECORD, from_record
+from generator.mapping import from_record
 
 MAX_LENGTH = 2000  # characters of one expression
 MAX_DEPTH = 32  # nesting of operators and calls
@@ -47,6 +49,8 @@ ARITHMETIC |= {ast.FloorDiv: "//", ast.Mod: "%"}
 COMPARISONS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<="}
 COMPARISONS |= {ast.Gt: ">", ast.GtE: ">="}
 NUMBERS = frozenset({"integer", "number"})
+_OPERATORS = {ast.Pow: "**", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>"}
+_OPERATORS |= {ast.BitOr: "|", ast.BitAnd: "&", ast.BitXor: "^"}
 
 
 @dataclass(frozen=True)
@@ -83,17 +87,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
 class ExprError(Exception):
     """A problem at a position of the expression (line from 1, column from 0)."""
 
-    def __init__(self, message: str, line: int, column: int, code: str) -> None:
+    def __init__(self, message: str, line: int, column: int, code: Code) -> None:
         super().__init__(message)
         self.message, self.line, self.column, self.code = message, line, column, code
 
 
-SYNTAX, FUNCTION, FIELD, TYPE = (
-    "expr-syntax",
-    "expr-function",
-    "source-field-not-found",
-    "type-mismatch",
-)
+SYNTAX, FUNCTION = Code.EXPR_SYNTAX, Code.EXPR_FUNCTION
+FIELD, TYPE = Code.SOURCE_FIELD_NOT_FOUND, Code.TYPE_MISMATCH
 
 
 @dataclass(frozen=True)
@@ -170,21 +170,25 @@ def parse(text: str) -> Node:
         raise ExprError("the expression is empty", 1, 0, SYNTAX)
     lines = blanked.split("\n")
     try:  # in parentheses: leading spaces and line breaks are allowed
-        tree = ast.parse(f"({blanked}\n)", mode="eval")
+        with warnings.catch_warnings():  # `1if x else 2`: refused, not printed
+            warnings.simplefilter("error", SyntaxWarning)
+            tree = ast.parse(f"({blanked}\n)", mode="eval")
     except SyntaxError as exc:
         line = min(exc.lineno or 1, len(lines))
         column = max((exc.offset or 1) - 1 - (line == 1), 0)
         if (exc.lineno or 1) > len(lines):  # at the closing parenthesis we added
             column = len(lines[-1])
-        reason = (exc.msg or "invalid syntax").split(" (")[0]
+        reason = (exc.msg or "invalid syntax").split(" (")[0].split(". Perhaps")[0]
         raise ExprError(f"{reason}", line, column, SYNTAX) from None
-    except (RecursionError, MemoryError, ValueError):
+    except (RecursionError, MemoryError):
         raise ExprError(
             f"the expression nests too deeply (at most {MAX_DEPTH} levels)",
             1,
             0,
             SYNTAX,
         ) from None
+    except ValueError as exc:  # e.g. a number of thousands of digits
+        raise ExprError(f"cannot be read: {str(exc)[:200]}", 1, 0, SYNTAX) from None
     return _Reader(text, lines, paths).node(tree.body, 0)
 
 
@@ -204,8 +208,11 @@ def _blank_paths(text: str) -> tuple[str, dict[tuple[int, int], str]]:
             i += 1
             continue
         word = match.group(0)
+        segments = word.split(".")
         if pattern is _PATH and (
-            word.startswith("$") or any(p.isdigit() for p in word.split(".")[1:])
+            word.startswith("$")
+            or any(part.isdigit() for part in segments[1:])
+            or (len(segments) > 1 and any(map(keyword.iskeyword, segments)))
         ):
             before = text[:i]
             line = before.count("\n") + 1
@@ -241,7 +248,7 @@ class _Reader:
         """The text of a node as written (the paths not blanked)."""
         return ast.get_source_segment(f"({self.text}\n)", node) or ""
 
-    def fail(self, node: ast.AST, message: str, code: str = SYNTAX) -> ExprError:
+    def fail(self, node: ast.AST, message: str, code: Code = SYNTAX) -> ExprError:
         line, column = self.where(node)
         return ExprError(message, line, column, code)
 
@@ -342,10 +349,6 @@ class _Reader:
         name = current.id
         if name in LITERALS or name in ("None", "True", "False"):
             raise self.fail(node, f"{name!r} is a value, not a source path")
-        if name in FUNCTIONS:
-            raise self.fail(
-                node, f"{name!r} is a function; call it, as in {name}(...)", FUNCTION
-            )
         return PathRef(line, column, text, ".".join([name, *reversed(parts)]))
 
     def literal(self, node: ast.Constant) -> Any:
@@ -366,15 +369,7 @@ class _Reader:
 
     @staticmethod
     def operator(node: ast.BinOp) -> str:
-        return {
-            ast.Pow: "**",
-            ast.MatMult: "@",
-            ast.LShift: "<<",
-            ast.RShift: ">>",
-        }.get(
-            type(node.op),
-            {ast.BitOr: "|", ast.BitAnd: "&", ast.BitXor: "^"}.get(type(node.op), "?"),
-        )
+        return _OPERATORS.get(type(node.op), "?")
 
     def call(
         self, node: ast.Call, line: int, column: int, text: str, depth: int
@@ -398,6 +393,10 @@ class _Reader:
         if count < spec.least or (spec.most is not None and count > spec.most):
             raise self.fail(node, f"{name}() takes {_arity(spec)}", FUNCTION)
         args = tuple(self.node(a, depth) for a in node.args)
+        if name == "sum" and not isinstance(args[0], PathRef):
+            raise self.fail(
+                node.args[0], "sum(list, ...): the list is a source path", FUNCTION
+            )
         if (
             name == "sum"
             and len(args) == 2
@@ -473,6 +472,17 @@ def reads(node: Node | None) -> Iterator[tuple[str, str]]:
             yield from reads(child)
 
 
+def outcomes(node: Node) -> tuple[Literal, ...] | None:
+    """The literals an expression can give, when it gives nothing else
+    (`'a' if x else 'b'`, `coalesce(x, 'none')` is not: x may be anything)."""
+    if isinstance(node, Literal):
+        return (node,)
+    if isinstance(node, Choice):
+        then, otherwise = outcomes(node.then), outcomes(node.otherwise)
+        return None if then is None or otherwise is None else then + otherwise
+    return None
+
+
 def _children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, Unary):
         return (node.operand,)
@@ -542,7 +552,7 @@ class _Infer:
     def __init__(self, fields: Fields) -> None:
         self.fields = fields
 
-    def fail(self, node: Node, message: str, code: str = TYPE) -> ExprError:
+    def fail(self, node: Node, message: str, code: Code = TYPE) -> ExprError:
         return ExprError(message, node.line, node.column, code)
 
     def type(self, node: Node) -> Type:
@@ -631,7 +641,9 @@ class _Infer:
                     node,
                     f"{a.text!r} is {ka.describe()} and {b.text!r} is "
                     f"{kb.describe()}; {op} between them "
-                    + ("is never true" if op == "==" else "cannot be decided")
+                    + {"==": "is never true", "!=": "is always true"}.get(
+                        op, "cannot be decided"
+                    )
                     + "; convert one with str(...), int(...) or float(...)",
                 )
         return T("boolean")
@@ -813,17 +825,3 @@ def _code(node: Node, data: str) -> tuple[str, int]:
 def _wrap(code: tuple[str, int], least: int) -> str:
     text, level = code
     return text if level >= least else f"({text})"
-
-
-__all__ = [
-    "FUNCTIONS",
-    "RECORD",
-    "ExprError",
-    "Fields",
-    "Node",
-    "Type",
-    "infer",
-    "parse",
-    "reads",
-    "to_python",
-]

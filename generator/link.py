@@ -15,13 +15,14 @@ from generator.mapping import Loc
 class AuthModel:
     """How the script authenticates to one side; secrets come from `env` only."""
 
-    kind: str  # none | api_key | bearer | basic | oauth2
+    kind: str  # a name in generator.kinds.auth.KINDS
     scheme: str = ""
     location: str = ""  # api_key: header | query | cookie
     param_name: str = ""  # api_key: the header, query or cookie name
     token_url: str = ""  # oauth2 client credentials
     scopes: tuple[str, ...] = ()
-    client_auth: str = ""  # oauth2: "basic" (Authorization header) or "body" (form)
+    # oauth2 flows: client_secret_basic | client_secret_post | json (auth.token_auth)
+    token_auth: str = ""
     env: tuple[
         tuple[str, str], ...
     ] = ()  # (role, ENV_VAR), e.g. ("token", "CRM_TOKEN")
@@ -44,6 +45,16 @@ class Param:
 
 
 @dataclass(frozen=True)
+class ParamPlace:
+    """Where a parameter of an operation goes, and its OpenAPI style and explode."""
+
+    name: str
+    location: str  # path | query | header | cookie
+    style: str = ""  # "": the location's default
+    explode: bool | None = None  # None: the style's default
+
+
+@dataclass(frozen=True)
 class Side:
     """One end of the link: the API, its operation and how to call it."""
 
@@ -56,6 +67,10 @@ class Side:
     default_base_url: str
     auth: AuthModel
     params: tuple[Param, ...]
+    # the parameters it uses that are not plain query parameters (form style)
+    places: tuple[ParamPlace, ...] = ()
+    media: str = "application/json"  # its request body's media type
+    body_places: tuple[ParamPlace, ...] = ()  # a form body's `encoding` styles
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,7 @@ class Link:
     dependencies: tuple[str, ...]
     filter_conditions: tuple[str, ...] = ()  # source.filter's, as boolean expressions
     filter_stub: str = ""  # or the stub predicate that replaces them
+    source_body_code: str = ""  # the dict literal of source.body ("": none)
     webhook: WebhookModel | None = None  # a webhook source instead of a polled one
 
     @property

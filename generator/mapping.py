@@ -95,6 +95,7 @@ class FieldMap:
     target: str  # dotted target path
     expr: Expr
     loc: Loc
+    plain: bool = False  # a plain string read as a constant (source.params)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,6 +136,9 @@ class Auth:
     scheme: str | None
     env: dict[str, str]
     loc: Loc
+    token_auth: str | None = (
+        None  # OAuth2: how the client proves itself at the token URL
+    )
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,8 @@ class Endpoint(Block):
     incremental: Incremental | None = None
     idempotency_key: IdempotencyKey | None = None
     filter: Filter | None = None  # source only
+    # source.body: a JSON-like tree (dicts, lists) whose leaves are constant or env Exprs
+    body: dict[str, Any] | None = None
     webhook: str | None = None  # source only: a `webhooks` entry instead of `operation`
     event_id: str | None = None  # webhook: path of the event's id (None: webhook-id)
     signature: Signature | None = None  # webhook: required
@@ -203,6 +209,20 @@ class Mapping:
     target: Endpoint
     fields: tuple[FieldMap, ...]
     schedule: str = DEFAULT_SCHEDULE  # cron, UTC: when the deploy targets run the link
+
+
+def body_leaves(tree: Any, prefix: str = "") -> list[tuple[str, Expr]]:
+    """(dotted path, expression) of each leaf of a `source.body` tree; a list
+    item's path ends at the list."""
+    if isinstance(tree, Expr):
+        return [(prefix, tree)]
+    if isinstance(tree, list):
+        return [leaf for item in tree for leaf in body_leaves(item, prefix)]
+    return [
+        leaf
+        for key, value in tree.items()
+        for leaf in body_leaves(value, f"{prefix}.{key}" if prefix else key)
+    ]
 
 
 def is_identifier(name: str) -> bool:

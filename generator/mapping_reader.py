@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from generator.errors import Code, P2pgenError, Problem, did_you_mean
-from generator.kinds.auth import env_roles
+from generator.kinds.auth import TOKEN_AUTH, env_roles
 from generator.kinds.expressions import EXPRESSIONS, MODIFIERS, expression_keys
 from generator.kinds.pagination import (
     ALL_KEYS,
@@ -199,12 +199,14 @@ class Parser:
                 )
                 continue
             seen.add(target)
-            if scalars_are_constants and value.is_scalar:
+            plain = scalars_are_constants and value.is_scalar
+            if plain:
                 expr: Expr | None = Expr("const", value.loc, value=value.value())
             else:
                 expr = self.expr(value, f"{what}.{target}")
             if expr is not None:
-                result.append(FieldMap(target, expr, loc))
+                text = isinstance(expr.value, str)
+                result.append(FieldMap(target, expr, loc, plain=plain and text))
         return tuple(result)
 
     def expr(self, node: Node, what: str) -> Expr | None:
@@ -252,7 +254,7 @@ class Parser:
 
     def endpoint(self, node: Node, side: str, base: Path) -> Endpoint | None:
         allowed = ("spec", "operation", "params", "auth") + (
-            ("records", "pagination", "incremental", "filter", *WEBHOOK_KEYS)
+            ("records", "pagination", "incremental", "filter", "body", *WEBHOOK_KEYS)
             if side == "source"
             else ("idempotency_key",)
         )
@@ -304,6 +306,7 @@ class Parser:
                 if "filter" in keys
                 else None
             ),
+            body=self.body(keys["body"][0], f"{side}.body") if "body" in keys else None,
             webhook=self.string(keys.get("webhook"), "source.webhook"),
             event_id=self.string(keys.get("event_id"), "source.event_id"),
             signature=(
@@ -428,6 +431,42 @@ class Parser:
             locs=_locs(keys),
         )
 
+    def body(self, node: Node, what: str) -> dict[str, Any] | None:
+        """A request body as YAML: plain values are constants, {env: NAME} reads the
+        environment, dotted keys nest."""
+        if not node.is_map:
+            self.error(node.loc, f"{what} must be a mapping of body fields to values")
+            return None
+        tree: dict[str, Any] = {}
+        for key, value, loc in node.items():
+            parts = str(key).split(".")
+            holder = tree
+            for part in parts[:-1]:
+                holder = holder.setdefault(part, {})
+                if not isinstance(holder, dict):
+                    break
+            if not isinstance(holder, dict) or parts[-1] in holder:
+                self.error(loc, f"duplicate key {key!r} in {what}", Code.DUPLICATE_KEY)
+                continue
+            item = self.body_value(value, f"{what}.{key}")
+            if item is not None:
+                holder[parts[-1]] = item
+        return tree
+
+    def body_value(self, node: Node, what: str) -> Any:
+        if node.is_scalar:
+            return Expr("const", node.loc, value=node.value())
+        if node.is_list:
+            items = [
+                self.body_value(e, f"{what}[{i}]")
+                for i, e in enumerate(node.elements())
+            ]
+            return [item for item in items if item is not None]
+        keys = {str(key) for key, _, _ in node.items()}
+        if keys and keys <= set(expression_keys()):
+            return self.expr(node, what)
+        return self.body(node, what)
+
     def filter(self, node: Node, what: str) -> Filter | None:
         """`{field: value, field: {op: value}}`, or `{stub: name}` alone."""
         if not node.is_map:
@@ -505,7 +544,7 @@ class Parser:
         return Condition(field_, op, value, node.loc)
 
     def auth(self, node: Node, side: str) -> Auth:
-        keys = self.keys(node, f"{side}.auth", ("scheme", "env"))
+        keys = self.keys(node, f"{side}.auth", ("scheme", "env", "token_auth"))
         env: dict[str, str] = {}
         if "env" in keys:
             env_keys = self.keys(keys["env"][0], f"{side}.auth.env", env_roles())
@@ -517,8 +556,20 @@ class Parser:
                     )
                 elif var is not None:
                     env[key] = var
+        token_auth = self.string(keys.get("token_auth"), f"{side}.auth.token_auth")
+        if token_auth is not None and token_auth not in TOKEN_AUTH:
+            self.error(
+                keys["token_auth"][0].loc,
+                f"{side}.auth.token_auth: {token_auth!r} is not a way to send client "
+                f"credentials{did_you_mean(token_auth, TOKEN_AUTH)}; use one of "
+                f"{', '.join(TOKEN_AUTH)}",
+            )
+            token_auth = None
         return Auth(
-            self.string(keys.get("scheme"), f"{side}.auth.scheme"), env, node.loc
+            self.string(keys.get("scheme"), f"{side}.auth.scheme"),
+            env,
+            node.loc,
+            token_auth,
         )
 
     def pagination(self, node: Node) -> Pagination | None:
@@ -600,6 +651,7 @@ POLLING_ONLY_KEYS = {
     "pagination": "is not paged: each delivery holds its event",
     "incremental": "is not polled: each event is sent once, as it happens",
     "params": "sends no request: its events are delivered to the script",
+    "body": "sends no request: its events are delivered to the script",
     "auth": "is not called: deliveries are checked by `signature`",
 }
 # RFC 9110 field-name: a token

@@ -9,11 +9,14 @@ from typing import Any
 
 import jinja2
 
-from generator.link import Link
+from generator.link import Link, ParamPlace, Side
 from generator.literals import comment, docstring, py_literal
 from generator.reserved import templates_dir
+from generator.runtime.params import BODY_PREFIX
 from generator.runtime_copy import MARKER, copy_for
 
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
 THIRD_PARTY = {"httpx", "pydantic", "pytest", "uvicorn"}
 SCRIPT_END = '\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
 # Imports the link's own part may need; each is kept only where its name is used.
@@ -131,7 +134,13 @@ def declaration(link: Link) -> str:
         source_args.append(f"records={py_literal(link.records_path)}")
     if source.params:
         source_args.append("params=source_params")
-        source_args.append(f"locations={_locations(source.params)}")
+    if link.source_body_code:
+        source_args.append("body=source_body")
+    positions = (link.pagination.param, link.incremental_param)
+    sends_body = bool(link.source_body_code) or any(
+        p.startswith(BODY_PREFIX) for p in positions
+    )
+    source_args += _shape_args(source, sends_body)
     paginator = _paginator(link)
     if paginator:
         source_args.append(f"paginator={paginator}")
@@ -146,7 +155,7 @@ def declaration(link: Link) -> str:
     target_args = _side_args(target)
     if link.target_params:
         target_args.append("params=target_params")
-        target_args.append(f"locations={_locations(link.target_params)}")
+    target_args += _shape_args(target)
     if link.idempotency_header:
         target_args.append(
             f"idempotency=IdempotencyKey({py_literal(link.idempotency_header)},"
@@ -194,12 +203,27 @@ def _side_args(side: Any) -> list[str]:
     ]
 
 
-def _locations(params: Any) -> str:
-    return (
-        "{"
-        + ", ".join(f"{py_literal(p.name)}: {py_literal(p.location)}" for p in params)
-        + "}"
-    )
+def _shape_args(side: Side, sends_body: bool = True) -> list[str]:
+    """The request shape of a side: its parameters' places and its body's media type."""
+    args = [f"locations={_styles(side.places)}"] if side.places else []
+    if sends_body and side.media == FORM:
+        styles = _styles(side.body_places) if side.body_places else ""
+        args.append(f"encode=FormBody({styles})")
+    elif sends_body and side.media == MULTIPART:
+        args.append("encode=multipart_body")
+    return args
+
+
+def _styles(places: tuple[ParamPlace, ...]) -> str:
+    entries = []
+    for p in places:
+        args = [py_literal(p.location)]
+        if p.style or p.explode is not None:
+            args.append(py_literal(p.style))
+        if p.explode is not None:
+            args.append(py_literal(p.explode))
+        entries.append(f"{py_literal(p.name)}: ParamStyle({', '.join(args)})")
+    return "{" + ", ".join(entries) + "}"
 
 
 def _paginator(link: Link) -> str:

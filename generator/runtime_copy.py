@@ -19,6 +19,7 @@ RUNTIME_MODULES = (
     "auth",
     "pagination",
     "files",
+    "params",
     "run",
     "webhook",
 )

@@ -160,9 +160,9 @@ class Walker:
                         f"{listed!r} is a list; index it with a whole number from 0, "
                         f"e.g. {'.'.join([*parts[:i], '0', *parts[i:]])!r}",
                     )
-                if shape.items is None:
-                    return Schema(current.doc, {}, current.pointer + "/items")
-                current = shape.items
+                current = shape.items or Schema(
+                    current.doc, {}, current.pointer + "/items"
+                )
             elif part in shape.properties:
                 current = shape.properties[part]
             elif shape.free_form:

@@ -115,6 +115,8 @@ class Parameter:
     location: str  # path | query | header | cookie
     required: bool
     schema: Schema | None
+    style: str = ""  # OpenAPI style ("": the location's default)
+    explode: bool | None = None  # None: the style's default
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,10 @@ class Operation:
     request_body: Schema | None
     response: Schema | None
     security: tuple[tuple[str, ...], ...]
+    request_media: str = ""  # the request body's media type ("" without a body)
+    request_required: bool = False  # whether the operation requires a body
+    # a form body's `encoding`: property -> (style, explode)
+    body_encoding: tuple[tuple[str, str, bool | None], ...] = ()
 
     @property
     def label(self) -> str:
@@ -408,6 +414,7 @@ def _build_operation(
     path_item = doc.data["paths"][path]
     params: dict[tuple[str, str], Parameter] = {}
     body: Schema | None = None
+    required = False
     raw_params = [
         (join_pointer("paths", path, "parameters", i), p)
         for i, p in enumerate(path_item.get("parameters") or [])
@@ -422,6 +429,7 @@ def _build_operation(
             body = Schema(
                 param.doc, node.get("schema") or {}, param.pointer + "/schema"
             )
+            required = bool(node.get("required"))
             continue
         if node.get("in") == "formData":
             continue
@@ -433,9 +441,12 @@ def _build_operation(
             if isinstance(schema_node, Mapping)
             else None
         )
+        style, explode = _style(node, doc.is_swagger2)
         params[(node["name"], node["in"])] = Parameter(
-            node["name"], node["in"], bool(node.get("required")), schema
+            node["name"], node["in"], bool(node.get("required")), schema, style, explode
         )
+    media = "application/json" if body is not None else ""
+    encoding: tuple[tuple[str, str, bool | None], ...] = ()
     undeclared = [
         name
         for name in re.findall(r"{([^{}/]+)}", path)
@@ -455,7 +466,8 @@ def _build_operation(
         )
     if "requestBody" in op:
         request = specs.deref(Schema(doc, op["requestBody"], pointer + "/requestBody"))
-        body = _json_media_schema(request)
+        media, body, encoding = request_media(request)
+        required = body is not None and bool(request.node.get("required"))
     return Operation(
         doc=doc,
         method=method,
@@ -467,6 +479,82 @@ def _build_operation(
         request_body=body,
         response=_success_response(specs, doc, op, pointer),
         security=_security(doc, op),
+        request_media=media,
+        request_required=required,
+        body_encoding=encoding,
+    )
+
+
+# Collection formats of Swagger 2.0 as OpenAPI 3 styles: (style, explode).
+COLLECTION_FORMATS = {
+    "csv": ("form", False),
+    "ssv": ("spaceDelimited", False),
+    "tsv": ("form", False),  # no OpenAPI 3 style; a tab is rare enough
+    "pipes": ("pipeDelimited", False),
+    "multi": ("form", True),
+}
+# The request body media types a script can send, in the order one is chosen.
+REQUEST_MEDIA = (
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+)
+
+
+def _style(node: Mapping[str, Any], swagger2: bool) -> tuple[str, bool | None]:
+    """A parameter's style and explode as written ("", None: the defaults)."""
+    if swagger2 and node.get("type") == "array":
+        style, explode = COLLECTION_FORMATS.get(
+            str(node.get("collectionFormat", "csv")), ("form", False)
+        )
+        return ("simple" if node.get("in") in ("path", "header") else style), explode
+    written = node.get("explode")
+    return str(node.get("style") or ""), (
+        written if isinstance(written, bool) else None
+    )
+
+
+def request_media(
+    request: Schema,
+) -> tuple[str, Schema | None, tuple[tuple[str, str, bool | None], ...]]:
+    """The media type a script sends a request body as, its schema and form encoding.
+
+    JSON first (any `...json` type), then a form, then multipart; ("", None, ())
+    when the operation takes none of them.
+    """
+    content = request.node.get("content")
+    if not isinstance(content, Mapping):
+        return "", None, ()
+    found = [m for m in content if isinstance(content[m], Mapping)]
+    chosen = next((m for m in found if "json" in m.split(";")[0]), None) or next(
+        (m for wanted in REQUEST_MEDIA[1:] for m in found if m.split(";")[0] == wanted),
+        None,
+    )
+    if chosen is None:
+        return "", None, ()
+    media_obj = content[chosen]
+    schema = media_obj.get("schema")
+    if not isinstance(schema, Mapping):
+        return "", None, ()
+    encoding = media_obj.get("encoding") or {}
+    styles = tuple(
+        (
+            str(name),
+            str(e.get("style") or ""),
+            e["explode"] if isinstance(e.get("explode"), bool) else None,
+        )
+        for name, e in encoding.items()
+        if isinstance(e, Mapping) and (e.get("style") or "explode" in e)
+    )
+    kind = chosen.split(";")[0].strip()
+    return (
+        "application/json" if "json" in kind else kind,
+        Schema(
+            request.doc,
+            schema,
+            f"{request.pointer}/content/{join_pointer(chosen)[1:]}/schema",
+        ),
+        styles,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import random
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from click.testing import CliRunner
 from generator import expr
 from generator.cli import cli
 from generator.errors import Code, Problem
+from generator.mapping import Expr, FieldMap, Loc
+from generator.models import source_need
 from generator.resolve import resolve
 from generator.runtime import mapping as rt
 from generator.runtime_copy import runtime_names
@@ -63,6 +66,8 @@ NAME = "expr_probe"
         ("round(total, 2)", "_round(_get(src, 'total'), 2)"),
         ("lower(strip(email))", "_as_lowercase(_as_strip(_get(src, 'email')))"),
         ("  (a +\n   b)", "_calc(_get(src, 'a'), '+', _get(src, 'b'))"),
+        ("date(date)", "_as_date(_get(src, 'date'))"),  # a field named like a function
+        ("meta.from.class", "_get(src, 'meta.from.class')"),  # keyword segments
     ],
 )
 def test_allowed_forms_compile_to_helper_calls(text: str, code: str) -> None:
@@ -99,7 +104,7 @@ HOSTILE = [
     ("coalesce(a)", 1, 0, "expr-function", "coalesce() takes 2 or more arguments"),
     ("sum(lines, price)", 1, 11, "expr-function", "the field is a quoted path"),
     ("lowr(name)", 1, 0, "expr-function", "did you mean 'lower'?"),
-    ("a + lower", 1, 4, "expr-function", "'lower' is a function"),
+    ("sum(coalesce(a, b), 'x')", 1, 4, "expr-function", "the list is a source path"),
     ("1) + (__import__('os')", 1, 6, "expr-function", "unknown function '__import__'"),
     ("a +", 1, 3, "expr-syntax", "invalid syntax"),
     ("a.0b", 1, 2, "expr-syntax", "invalid decimal literal"),
@@ -107,6 +112,7 @@ HOSTILE = [
     ("a + " * 400 + "a", 1, 0, "expr-syntax", "nests too deeply"),
     ("a" * 2001, 1, 0, "expr-syntax", "more than 2000"),
     ("", 1, 0, "expr-syntax", "empty"),
+    ("1if x else 2", 1, 0, "expr-syntax", "invalid decimal literal"),
     ("concat(a,\n       lambda: 1)", 2, 7, "expr-syntax", "lambda is not allowed"),
 ]
 
@@ -146,6 +152,27 @@ def test_text_reaches_the_code_only_as_escaped_literals(text: str) -> None:
     )
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.Attribute)]
     assert code.isascii()
+
+
+def test_token_soup_gives_a_located_error_or_code_that_compiles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tokens = "a b.c x.0.y $record.z $ 0 1.5 - + * / // % ** ( ) , 's' null true not "
+    tokens += (
+        "and or if else == < != lower sum round coalesce [ ] { } : . lambda \n \\ "
+    )
+    tokens += "# f' ' \" é ; = := ~ is in 1e999 0x10 ... yield await"
+    words = tokens.split(" ")
+    chooser = random.Random(11)
+    for _ in range(3000):
+        text = "".join(chooser.choice(words) for _ in range(chooser.randint(1, 10)))
+        try:
+            tree = expr.parse(text)
+        except expr.ExprError as error:
+            assert 1 <= error.line <= text.count("\n") + 1, text
+            continue
+        compile(expr.to_python(tree, "src"), "<expr>", "eval")
+    assert capsys.readouterr().err == ""  # no SyntaxWarning printed
 
 
 def test_paths_are_never_attribute_access_on_values() -> None:
@@ -314,6 +341,12 @@ CHECKS = [
         "lowr",
         Code.EXPR_FUNCTION,
         "unknown function 'lowr'; did you mean 'lower'?",
+    ),
+    (
+        "  status: {expr: \"'paid' if amount_paid > 0 else 'due'\"}",
+        "'due'",
+        Code.VALUE_NOT_IN_ENUM,
+        "expr: value 'due' is not one of the target's values: 'open', 'paid'",
     ),
     (
         "  email: emails.email",
@@ -557,3 +590,61 @@ def test_the_generated_link_is_lint_clean_and_passes_its_own_tests(
             check=False,
         )
         assert done.returncode == 0, (command, done.stdout, done.stderr)
+
+
+def test_the_source_need_follows_indexes_record_paths_and_sums() -> None:
+    here = Loc("m.yaml", 1, 1)
+
+    def field(target: str, value: Expr) -> FieldMap:
+        return FieldMap(target, value, here)
+
+    lines = Expr(
+        "each",
+        here,
+        path="line_items",
+        fields=(
+            field("sold_at", Expr("path", here, path="$record.nickname")),
+            field("n", Expr("expr", here, tree=expr.parse("quantity + $record.x.y"))),
+        ),
+    )
+    need = source_need(
+        (
+            field("email", Expr("path", here, path="emails.0.email")),
+            field("lines", lines),
+            field("q", Expr("expr", here, tree=expr.parse("sum(orders, 'a.b')"))),
+        ),
+        (),
+    )
+    assert set(need.props) == {"emails", "line_items", "nickname", "x", "orders"}
+    emails = need.props["emails"]
+    assert emails.items is not None and set(emails.items.props) == {"email"}
+    assert not emails.props  # the index is not a property
+    items = need.props["line_items"].items
+    assert items is not None and set(items.props) == {"quantity"}
+    assert need.props["x"].props["y"].whole
+    orders = need.props["orders"].items
+    assert orders is not None and orders.props["a"].props["b"].whole
+
+
+@pytest.mark.parametrize(
+    ("value", "column", "message"),
+    [
+        ("{expr: \"__import__('os').system('touch /tmp/x')\"}", 18, "unknown function"),
+        ('{expr: "().__class__.__bases__"}', 18, "attribute access is allowed only"),
+        ('{expr: "9**9**9"}', 18, "operator '**' is not allowed"),
+        ('{expr: "' + "(" * 40 + "a" + ")" * 40 + ' + x[0]"}', 102, "indexing"),
+        ('{expr: "a\\nforged.yaml:1:1: fine"}', 17, "invalid syntax (line 1, column 1"),
+    ],
+)
+def test_generate_refuses_hostile_expressions_and_writes_nothing(
+    project: Path, value: str, column: int, message: str
+) -> None:
+    path = mapping(project, f"  label: {value}\n")
+    out = project / "out"
+    result = CliRunner().invoke(cli, ["generate", str(path), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[1:] == ["nothing written: fix the problems above"], result.output
+    assert f"{NAME}.yaml:13:{column}: fields.label: expr:" in lines[0], lines
+    assert message in lines[0] and "Traceback" not in result.output
+    assert not out.exists()

@@ -36,6 +36,7 @@ PRODUCT_DEFAULTS = {
     "password": "SOURCE_PASSWORD",
     "client_id": "SOURCE_CLIENT_ID",
     "client_secret": "SOURCE_CLIENT_SECRET",
+    "refresh_token": "SOURCE_REFRESH_TOKEN",
 }
 FULL_AUTH = {
     "scheme": "s",
@@ -43,7 +44,7 @@ FULL_AUTH = {
     "param_name": "X-Key",
     "token_url": "/oauth/token",
     "scopes": ("read", "write"),
-    "client_auth": "body",
+    "token_auth": "client_secret_post",
 }
 
 
@@ -67,15 +68,27 @@ def test_auth_env_accepts_every_role_a_kind_takes() -> None:
     assert set(env_roles()) == set(PRODUCT_DEFAULTS)
 
 
-def test_each_security_scheme_type_has_one_kind() -> None:
-    served = [(t, s) for kind in KINDS.values() for t, s in kind.schemes]
-    assert len(served) == len(set(served))
+def test_each_security_scheme_type_and_auth_env_has_one_kind() -> None:
+    for roles in ({"token"}, {"client_id", "refresh_token"}, set()):
+        picked = [
+            (t, s)
+            for kind in KINDS.values()
+            for t, s in kind.schemes
+            if kind.picks(frozenset(roles))
+        ]
+        assert len(picked) == len(set(picked)), roles
+    assert auth_kinds.kind_for("oauth2", "") is KINDS["oauth2"]
+    assert (
+        auth_kinds.kind_for("oauth2", "", frozenset({"token"})) is KINDS["oauth2_token"]
+    )
+    refresh = frozenset({"client_id", "client_secret", "refresh_token"})
+    assert auth_kinds.kind_for("oauth2", "", refresh) is KINDS["oauth2_refresh"]
     assert auth_kinds.kind_for("http", "Bearer") is KINDS["bearer"]
     assert auth_kinds.kind_for("basic", "") is KINDS["basic"]
     assert auth_kinds.kind_for("http", "digest") is None
 
 
-def test_an_oauth2_declaration_carries_its_scopes_and_client_auth() -> None:
+def test_an_oauth2_declaration_carries_its_scopes_and_token_auth() -> None:
     env = (("client_id", "CID"), ("client_secret", "SECRET"))
     model = AuthModel(kind="oauth2", env=env, **FULL_AUTH)
     assert model.declaration == (
@@ -85,7 +98,7 @@ def test_an_oauth2_declaration_carries_its_scopes_and_client_auth() -> None:
             "client_id_env": "CID",
             "client_secret_env": "SECRET",
             "scope": "read write",
-            "credentials_in_body": True,
+            "token_auth": "client_secret_post",
         },
     )
 

@@ -342,13 +342,13 @@ def test_an_unwritable_dead_letter_file_stops_the_run_before_the_checkpoint(
 # --- auth -----------------------------------------------------------------
 
 
-def oauth_link(credentials_in_body: bool = False) -> Any:
+def oauth_link(token_auth: str = "client_secret_basic") -> Any:
     auth = ClientCredentialsAuth(
         token_url=TOKEN_PATH,
         client_id_env="CLIENT_ID",
         client_secret_env="CLIENT_SECRET",
         scope="write",
-        credentials_in_body=credentials_in_body,
+        token_auth=token_auth,
     )
     return make_link(target={"auth": auth})
 
@@ -358,7 +358,8 @@ def test_an_expired_token_is_refreshed_once_and_the_write_retried(
     tmp_path: Path, in_body: bool
 ) -> None:
     target = FakeTarget([(401, {})])
-    summary = run(tmp_path, oauth_link(in_body), FakeSource(rows(2)), target)
+    token_auth = "client_secret_post" if in_body else "client_secret_basic"
+    summary = run(tmp_path, oauth_link(token_auth), FakeSource(rows(2)), target)
     assert (summary.written, summary.failed) == (2, 0)
     assert target.tokens == 2
     assert target.authorizations == ["Bearer token-1"] + ["Bearer token-2"] * 2
@@ -387,7 +388,9 @@ def test_token_endpoint_outage_is_retried_and_refused_credentials_are_fatal(
     assert len(target.token_requests) == 3
     target = FakeTarget()
     target.token_script = [401] * 3  # a refusal is for every record
-    with pytest.raises(FatalError, match="HTTP 401; check the client id and secret"):
+    with pytest.raises(
+        FatalError, match="HTTP 401; the client id and secret were sent"
+    ):
         run(tmp_path, oauth_link(), FakeSource(rows(2)), target)
     assert target.requests == []
     assert dead_letters(tmp_path / "dead.jsonl") == [], "not the records' fault"

@@ -45,6 +45,7 @@ from runtime_helpers import (
 from generator.runtime.auth import ApiKeyAuth, ClientCredentialsAuth
 from generator.runtime.core import FatalError
 from generator.runtime.files import LockHeld
+from generator.runtime.params import ParamStyle
 from generator.runtime.run import StopSignals, main_link, run_link
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ def account_link() -> Any:
         target={
             "path": "/accounts/{account}/items",
             "params": lambda row: {"account": row.name},
-            "locations": {"account": "path"},
+            "locations": {"account": ParamStyle("path")},
         }
     )
 
@@ -101,6 +102,27 @@ def test_a_path_parameter_that_would_leave_its_segment_is_dead_lettered_not_sent
     assert entry["record"] == records[0]
     assert f"the path parameter 'account' is {value!r}" in entry["reason"]
     assert "would change the request's path; not sent" in entry["reason"]
+
+
+def test_a_missing_path_parameter_value_is_dead_lettered_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    link = make_link(
+        target={
+            "path": "/accounts/{account}/items",
+            "params": lambda row: {"account": row.updated_at},
+            "locations": {"account": ParamStyle("path")},
+        }
+    )
+    records = [{"id": "r0", "name": "a"}, {"id": "r1", "name": "b", "updated_at": 7}]
+    server = write_to_loopback(tmp_path, link, records)
+    assert [seen.path for seen in server.seen] == ["/accounts/7/items"]
+    (entry,) = dead_letters(tmp_path / "dead.jsonl")
+    assert entry["record"] == records[0]
+    assert entry["reason"] == (
+        "ValueError: the path parameter 'account' has no value (the field it is"
+        " mapped from is missing or null)"
+    )
 
 
 def test_a_slash_in_a_path_parameter_stays_inside_its_segment(tmp_path: Path) -> None:

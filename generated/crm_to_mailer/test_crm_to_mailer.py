@@ -139,7 +139,7 @@ class FakeSource:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        params = request.url.params
+        params = dict(request.url.params)
         start = int(params.get("cursor", "c0")[1:])
         end = start + self.page_size
         page = self.records[start:end]
@@ -185,8 +185,13 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content))
+        self.bodies.append(_body(request))
         return httpx.Response(201, json={"ok": True})
+
+
+def _body(request: httpx.Request) -> Any:
+    """A write's body as the target reads it (application/json)."""
+    return json.loads(request.content)
 
 
 def run_link(
@@ -251,7 +256,9 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     keys = {r.headers["Idempotency-Key"] for r in target.requests}
     assert len(keys) == len(records), "each record has its own idempotency key"
     assert len(source.requests) >= 2, "expected more than one page"
-    assert len({str(r.url) for r in source.requests}) == len(source.requests)
+    assert len({(str(r.url), r.content) for r in source.requests}) == len(
+        source.requests
+    )
     assert dead_letters(tmp_path) == []
     state = json.loads((tmp_path / "state.json").read_text())
     assert "checkpoint" not in state
@@ -273,4 +280,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:c6269ff5ed430a165a1230281dcd324fee44e4d063f56f6509bc51118856afec
+# p2pgen checksum sha256:eecd8cd6bad0d7d6b905c9c07d89ed12b9b3b4f9d13307e563670f2daee1e5f3

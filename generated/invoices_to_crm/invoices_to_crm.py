@@ -180,7 +180,6 @@ def declaration() -> Link:
             default_url="http://127.0.0.1:8703",
             records="invoices",
             params=source_params,
-            locations={"status": "query"},
             paginator=PagePaginator(param="page", limit_param="per_page", limit=20),
             auth=BasicAuth(
                 username_env="LEDGER_USERNAME", password_env="LEDGER_PASSWORD"
@@ -245,6 +244,7 @@ class Config:
     timeout: float = 30.0
     max_retries: int = 5
     max_body: int = MAX_BODY
+    token_store: Path | None = None  # where OAuth2 refresh tokens are kept between runs
 
 
 @dataclass
@@ -738,6 +738,9 @@ class EnvAuth(httpx.Auth):
         for name in self.secret_env():
             SECRETS.add(os.environ.get(name, ""))
 
+    def keep_tokens(self, store: Path | None) -> None:
+        """Where a flow keeps tokens it is given between runs (--token-store)."""
+
 
 class NoAuth(EnvAuth):
     """No credentials."""
@@ -1108,6 +1111,177 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
             yield number, entry["record"]
 
 
+# --- Request shapes: parameters by their OpenAPI style and explode, bodies by media type ---
+
+
+BODY_PREFIX = "body."  # a position or parameter that travels in the request body
+DELIMITERS = {"form": ",", "spaceDelimited": " ", "pipeDelimited": "|"}
+
+
+@dataclass(frozen=True)
+class ParamStyle:
+    """Where a parameter goes and how its value is written (OpenAPI style, explode)."""
+
+    location: str = "query"  # path | query | header | cookie
+    style: str = ""  # "": the location's default, form (query, cookie) or simple
+    explode: bool | None = None  # None: the default, true for form only
+
+    def resolved(self) -> tuple[str, bool]:
+        style = self.style or (
+            "simple" if self.location in ("path", "header") else "form"
+        )
+        return style, self.explode if self.explode is not None else style == "form"
+
+
+def _atoms(value: Any) -> list[tuple[str | None, str]]:
+    """A value as (key, text) pieces: a list's items, an object's members."""
+    if isinstance(value, dict):
+        return [(str(k), _as_string(v)) for k, v in value.items() if v is not None]
+    if isinstance(value, list):
+        return [(None, _as_string(v)) for v in value if v is not None]
+    return [(None, _as_string(value))]
+
+
+def path_segment(name: str, value: Any, style: ParamStyle | None = None) -> str:
+    """A path parameter's value as URL path text; one that would leave it is refused."""
+    if value is None:
+        raise ValueError(
+            f"the path parameter {name!r} has no value (the field it is mapped from"
+            " is missing or null)"
+        )
+    kind, explode = (style or ParamStyle("path")).resolved()
+    atoms = [(k, quote(text, safe="")) for k, text in _atoms(value)]
+    if kind == "matrix" and explode and isinstance(value, dict):
+        text = "".join(f";{k}={v}" for k, v in atoms)
+    elif kind == "matrix" and explode and isinstance(value, list):
+        text = "".join(f";{name}={v}" for _, v in atoms)
+    elif kind == "matrix":
+        text = f";{name}=" + _joined(atoms, ",", False) if atoms else f";{name}"
+    elif kind == "label":
+        text = "." + _joined(atoms, "." if explode else ",", explode)
+    else:
+        text = _joined(atoms, ",", explode)
+    if text in ("", ".", ".."):
+        raise ValueError(
+            f"the path parameter {name!r} is {text!r}, which would change the"
+            " request's path; not sent"
+        )
+    return text
+
+
+def _joined(atoms: list[tuple[str | None, str]], delimiter: str, explode: bool) -> str:
+    """Pieces joined by `delimiter`: an object's as k=v (explode) or k,v (not)."""
+    parts: list[str] = []
+    for key, text in atoms:
+        if key is None:
+            parts.append(text)
+        elif explode:
+            parts.append(f"{key}={text}")
+        else:
+            parts += [key, text]
+    return delimiter.join(parts)
+
+
+def query_pairs(name: str, value: Any, style: ParamStyle) -> list[tuple[str, str]]:
+    """A query (or cookie) parameter as name=value pairs, by its style."""
+    if value is None:
+        return []
+    kind, explode = style.resolved()
+    if kind == "deepObject":
+        return _nested(name, value)
+    atoms = _atoms(value)
+    if not isinstance(value, dict | list):
+        return [(name, atoms[0][1])]
+    if explode:  # form, and spaceDelimited/pipeDelimited exploded, are alike
+        return [(key or name, text) for key, text in atoms]
+    return [(name, _joined(atoms, DELIMITERS.get(kind, ","), False))]
+
+
+def _nested(name: str, value: Any) -> list[tuple[str, str]]:
+    """Brackets for nesting, as Stripe reads them: a[b]=1, items[0][price]=p."""
+    members: list[tuple[str, Any]]
+    if isinstance(value, dict):
+        members = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, list):
+        members = [(str(i), v) for i, v in enumerate(value)]
+    else:
+        return [] if value is None else [(name, _as_string(value))]
+    return [pair for key, v in members for pair in _nested(f"{name}[{key}]", v)]
+
+
+def _style_text(value: Any, style: ParamStyle) -> str:
+    """A header parameter's value (style simple)."""
+    _, explode = style.resolved()
+    return _joined(_atoms(value), ",", explode)
+
+
+def grouped(values: dict[str, Any], styles: dict[str, ParamStyle]) -> dict[str, Any]:
+    """Values by parameter: a dotted name reaches into an object parameter.
+
+    `created.gte` sets key `gte` of parameter `created`; a name the operation
+    has as it is (`created[gte]`, `filter.email`) is kept as it is.
+    """
+    result: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in styles or "." not in name:
+            result[name] = value
+            continue
+        parts = name.split(".")
+        cut = next(
+            (i for i in range(len(parts) - 1, 0, -1) if ".".join(parts[:i]) in styles),
+            1,
+        )
+        holder = result.setdefault(".".join(parts[:cut]), {})
+        if not isinstance(holder, dict):
+            raise TypeError(
+                f"the parameter {'.'.join(parts[:cut])!r} is set both as a whole and by"
+                " its keys"
+            )
+        for part in parts[cut:-1]:
+            holder = holder.setdefault(part, {})
+        holder[parts[-1]] = value
+    return result
+
+
+def place_params(
+    path: str, values: dict[str, Any], styles: dict[str, ParamStyle]
+) -> tuple[str, tuple[tuple[str, str], ...], dict[str, str]]:
+    """Put each parameter where the operation wants it: (path, query, headers)."""
+    query: list[tuple[str, str]] = []
+    headers: dict[str, str] = {}
+    cookies: list[tuple[str, str]] = []
+    for name, value in grouped(values, styles).items():
+        style = styles.get(name, ParamStyle())
+        if style.location == "path":
+            path = path.replace("{" + name + "}", path_segment(name, value, style))
+        elif value is None:
+            continue
+        elif style.location == "header":
+            headers[name] = _style_text(value, style)
+        elif style.location == "cookie":
+            cookies += [
+                (k, quote(v, safe="")) for k, v in query_pairs(name, value, style)
+            ]
+        else:
+            query += query_pairs(name, value, style)
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies)
+    return path, tuple(query), headers
+
+
+def put_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted path in nested objects, making the objects on the way."""
+    *parents, last = path.split(".")
+    for key in parents:
+        data = data.setdefault(key, {})
+    data[last] = value
+
+
+def json_body(payload: Any) -> dict[str, Any]:
+    """httpx.build_request's body arguments for a JSON body."""
+    return {"json": payload}
+
+
 # --- The link declaration, the run loop and the script's command line ---
 
 
@@ -1141,9 +1315,9 @@ class Source:
         ""  # dotted path of the list of records in the answer ("": the answer)
     )
     params: Callable[[], dict[str, Any]] | None = None  # sent with every request
-    locations: dict[str, str] = field(
-        default_factory=dict
-    )  # parameter -> path|query|header
+    locations: dict[str, ParamStyle] = field(default_factory=dict)  # by parameter
+    body: Callable[[], dict[str, Any]] | None = None  # source.body, with every request
+    encode: Callable[[Any], dict[str, Any]] = json_body  # by the body's media type
     paginator: Paginator = field(default_factory=NoPagination)
     incremental: Incremental | None = None
     auth: EnvAuth = field(default_factory=NoAuth)
@@ -1160,7 +1334,8 @@ class Target:
     path: str
     default_url: str
     params: Callable[[Any], dict[str, Any]] | None = None  # from each record
-    locations: dict[str, str] = field(default_factory=dict)
+    locations: dict[str, ParamStyle] = field(default_factory=dict)
+    encode: Callable[[Any], dict[str, Any]] = json_body  # by the body's media type
     idempotency: IdempotencyKey | None = None
     auth: EnvAuth = field(default_factory=NoAuth)
 
@@ -1177,38 +1352,6 @@ class Link:
     required_env: tuple[str, ...] = ()
 
 
-def path_segment(name: str, value: Any) -> str:
-    """A path parameter's value as one URL segment; one that would leave it is refused."""
-    text = _as_string(value)
-    if text is None:
-        raise ValueError(f"the path parameter {name!r} has no value")
-    if text in ("", ".", ".."):
-        raise ValueError(
-            f"the path parameter {name!r} is {text!r}, which would change the request's path;"
-            " not sent"
-        )
-    return quote(text, safe="")
-
-
-def place_params(
-    path: str, values: dict[str, Any], locations: dict[str, str]
-) -> tuple[str, dict[str, str], dict[str, str]]:
-    """Put each parameter where the operation wants it: (path, query, headers)."""
-    query: dict[str, str] = {}
-    headers: dict[str, str] = {}
-    for name, value in values.items():
-        location = locations.get(name, "query")
-        if location == "path":
-            path = path.replace("{" + name + "}", path_segment(name, value))
-        elif value is None:
-            continue
-        elif location == "header":
-            headers[name] = _as_string(value)
-        else:
-            query[name] = _as_string(value)
-    return path, query, headers
-
-
 def source_request(
     client: httpx.Client, source: Source, position: dict[str, Any], high_water: Any
 ) -> httpx.Request:
@@ -1222,14 +1365,24 @@ def source_request(
             )
         return client.build_request(source.method, url)
     values = source.params() if source.params is not None else {}
+    if source.incremental is not None and high_water is not None:
+        values[source.incremental.param] = high_water
+    values.update(source.paginator.request_params(position))
+    body = source.body() if source.body is not None else None
+    for name in [n for n in values if n.startswith(BODY_PREFIX)]:
+        body = body if body is not None else {}
+        put_path(body, name[len(BODY_PREFIX) :], values.pop(name))
     try:
         path, params, headers = place_params(source.path, values, source.locations)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
-    if source.incremental is not None and high_water is not None:
-        params[source.incremental.param] = high_water
-    params.update(source.paginator.request_params(position))
-    return client.build_request(source.method, path, params=params, headers=headers)
+    return client.build_request(
+        source.method,
+        path,
+        params=params,
+        headers=headers,
+        **({} if body is None else source.encode(body)),
+    )
 
 
 @dataclass
@@ -1254,7 +1407,7 @@ def read_source(
     empty = 0
     for _ in range(source.paginator.max_pages):
         request = source_request(client, source, position, high_water)
-        key = str(request.url)
+        key = f"{request.url} {request.content!r}"  # a body position: same URL
         if key in seen:
             reading.complete = True
             return
@@ -1404,8 +1557,10 @@ def target_request(
             value if value.isascii() else quote(value, safe=":@")
         )
     payload = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    encoded = target.encode(payload)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        target.method, path, params=params, headers=headers, json=payload
+        target.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -1558,6 +1713,7 @@ def run_link(
     summary.started = _now()
     for auth in (link.source.auth, link.target.auth):
         auth.register_secrets()
+        auth.keep_tokens(config.token_store)
     with RunLock(None if config.dry_run else config.state_path):
         _run_locked(link, config, source_transport, target_transport, summary)
     if link.after_run is not None:
@@ -1745,6 +1901,7 @@ def argument_parser(
         help="POST the summary here when a run ends with exit 1 or 2"
         " (else P2PGEN_NOTIFY_URL)",
     )
+    add("--token-store", type=Path, help="OAuth2 refresh tokens kept between runs")
     add("--log-format", choices=("text", "json"), default="text")
     add("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     return parser
@@ -1880,6 +2037,7 @@ def command_setup(link: Link, args: argparse.Namespace) -> tuple[Config, str | N
         timeout=args.timeout,
         max_retries=max(args.max_retries, 0),
         max_body=max(args.max_body, 1),
+        token_store=args.token_store,
     )
     return config, notify_url
 
@@ -1978,4 +2136,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:5de4c896305d47de995600515da61612f186920beff3614c26cf6c4fa0a62abd
+# p2pgen checksum sha256:1cfcc121a3e1c423865c1e3a6ebe40c5f1772c35dac3b25eb9d831b3a9d87fc9

@@ -142,7 +142,7 @@ class FakeSource:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        params = request.url.params
+        params = dict(request.url.params)
         size = self.page_size
         start = (int(params.get("page", 1)) - 1) * size
         end = start + size
@@ -186,8 +186,13 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content))
+        self.bodies.append(_body(request))
         return httpx.Response(201, json={"ok": True})
+
+
+def _body(request: httpx.Request) -> Any:
+    """A write's body as the target reads it (application/json)."""
+    return json.loads(request.content)
 
 
 def run_link(
@@ -243,7 +248,9 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     keys = {r.headers["Idempotency-Key"] for r in target.requests}
     assert len(keys) == len(records), "each record has its own idempotency key"
     assert len(source.requests) >= 2, "expected more than one page"
-    assert len({str(r.url) for r in source.requests}) == len(source.requests)
+    assert len({(str(r.url), r.content) for r in source.requests}) == len(
+        source.requests
+    )
     assert dead_letters(tmp_path) == []
     state = json.loads((tmp_path / "state.json").read_text())
     assert "checkpoint" not in state
@@ -265,4 +272,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:a651c7ca48660c258ced128e3aaa5660fe60f81d967ff6e6aa5542cd9453d53f
+# p2pgen checksum sha256:feb9663cb2995c79f5e360afc565cd8aa2ec7ff99e1bdac5fbaf8ac9d9786376

@@ -169,8 +169,13 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content))
+        self.bodies.append(_body(request))
         return httpx.Response(201, json={"ok": True})
+
+
+def _body(request: httpx.Request) -> Any:
+    """A write's body as the target reads it (application/json)."""
+    return json.loads(request.content)
 
 
 def dead_letters(tmp_path: Path) -> list[dict[str, Any]]:
@@ -328,4 +333,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:72f41fb7a93eee199ac41a90330912a14cec22e5ead3dc81250b5f44c1d419c3
+# p2pgen checksum sha256:e1f6e0235a135325d65f87b137d34ce69255d4e9bd9e3fc721ca0dec570decef

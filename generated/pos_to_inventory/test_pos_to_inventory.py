@@ -133,7 +133,7 @@ class FakeSource:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        params = request.url.params
+        params = dict(request.url.params)
         start = int(params.get("offset", 0))
         end = start + self.page_size
         page = self.records[start:end]
@@ -186,8 +186,13 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content))
+        self.bodies.append(_body(request))
         return httpx.Response(201, json={"ok": True})
+
+
+def _body(request: httpx.Request) -> Any:
+    """A write's body as the target reads it (application/json)."""
+    return json.loads(request.content)
 
 
 def run_link(
@@ -252,7 +257,9 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     keys = {r.headers["Idempotency-Key"] for r in target.requests}
     assert len(keys) == len(records), "each record has its own idempotency key"
     assert len(source.requests) >= 2, "expected more than one page"
-    assert len({str(r.url) for r in source.requests}) == len(source.requests)
+    assert len({(str(r.url), r.content) for r in source.requests}) == len(
+        source.requests
+    )
     assert dead_letters(tmp_path) == []
     state = json.loads((tmp_path / "state.json").read_text())
     assert "checkpoint" not in state
@@ -274,4 +281,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:9adf63d25a3afb1ddeb90fe85d545cb3b9e3dc9d7769419f9be7d18a2a8e2d4c
+# p2pgen checksum sha256:ef2efd9c453cf3f640a8145daa8404a468fef3da38e393286fc5717a7a181181

@@ -130,7 +130,7 @@ class FakeSource:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        params = request.url.params
+        params = dict(request.url.params)
         start = int(params.get("p", "0"))
         end = start + self.page_size
         page = self.records[start:end]
@@ -175,8 +175,13 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content))
+        self.bodies.append(_body(request))
         return httpx.Response(201, json={"ok": True})
+
+
+def _body(request: httpx.Request) -> Any:
+    """A write's body as the target reads it (application/json)."""
+    return json.loads(request.content)
 
 
 def run_link(
@@ -232,7 +237,9 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     keys = {r.headers["Idempotency-Key"] for r in target.requests}
     assert len(keys) == len(records), "each record has its own idempotency key"
     assert len(source.requests) >= 2, "expected more than one page"
-    assert len({str(r.url) for r in source.requests}) == len(source.requests)
+    assert len({(str(r.url), r.content) for r in source.requests}) == len(
+        source.requests
+    )
     assert dead_letters(tmp_path) == []
     state = json.loads((tmp_path / "state.json").read_text())
     assert "checkpoint" not in state
@@ -254,4 +261,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:2a5284458cf8384aeaf830a8193613228d86fc734b8aebbe5b7ade9a9162cd1f
+# p2pgen checksum sha256:5a810f81ce18380105c643615bedafe3f4135e433b12116295005b620163e93b

@@ -32,6 +32,7 @@ class SchemeFacts:
     specs: SpecSet
     op: Operation
     loc: Loc
+    token_auth: str = ""  # auth.token_auth as the mapping writes it ("": from the spec)
 
     def problem(self, message: str) -> P2pgenError:
         return P2pgenError([self.loc.problem(message, code=Code.AUTH_UNSUPPORTED)])
@@ -53,6 +54,11 @@ class AuthKind:
             scheme_type == kind and scheme in ("", http_scheme.lower())
             for kind, scheme in self.schemes
         )
+
+    def picks(self, roles: frozenset[str]) -> bool:
+        """Whether this kind is the one for a scheme it serves, given the roles
+        `auth.env` names (kinds serving one scheme tell themselves apart so)."""
+        return roles <= set(self.role_names)
 
     @property
     def role_names(self) -> tuple[str, ...]:
@@ -123,33 +129,47 @@ class Basic(AuthKind):
     roles = (("username", "username_env"), ("password", "password_env"))
 
 
-class ClientCredentials(AuthKind):
-    name = "oauth2"
-    label = "OAuth2 client credentials"
-    runtime_class = "ClientCredentialsAuth"
+TOKEN_AUTH = ("client_secret_basic", "client_secret_post", "json")
+OAUTH2_ROLES = (
+    "token (a static access token), client_id and client_secret (client"
+    " credentials), or client_id, client_secret and refresh_token (refresh-token flow)"
+)
+
+
+class OAuth2Token(AuthKind):
+    """A static access token, for any OAuth2 scheme (Square's authorization code too)."""
+
+    name = "oauth2_token"
+    label = "OAuth2 access token"
+    runtime_class = "BearerAuth"
     schemes = (("oauth2", ""),)
-    roles = (("client_id", "client_id_env"), ("client_secret", "client_secret_env"))
+    roles = (("token", "token_env"),)
+
+    def picks(self, roles: frozenset[str]) -> bool:
+        return "token" in roles and super().picks(roles)
+
+
+class OAuth2Flow(AuthKind):
+    """A flow that fetches access tokens from the scheme's token endpoint."""
+
+    flow_label = ""
+
+    def token_url(self, scheme: SchemeFacts) -> tuple[str, Mapping[str, Any]]:
+        """The token endpoint this flow posts to, and the flow it is taken from."""
+        raise NotImplementedError
 
     def settings(self, scheme: SchemeFacts) -> dict[str, Any]:
-        flows = scheme.data.get("flows") or {}
-        flow = flows.get("clientCredentials") if isinstance(flows, Mapping) else None
-        if flow is None and scheme.data.get("flow") == "application":  # Swagger 2.0
-            flow = scheme.data
-        if not isinstance(flow, Mapping) or not flow.get("tokenUrl"):
-            raise scheme.problem(
-                f"auth: OAuth2 scheme {scheme.name!r} has no client credentials flow "
-                "(flows.clientCredentials.tokenUrl); p2pgen supports only that flow"
-            )
-        token_url = str(flow["tokenUrl"])
+        token_url, flow = self.token_url(scheme)
         if not URL_TEXT.fullmatch(token_url):
             raise scheme.problem(
-                f"auth: the tokenUrl of OAuth2 scheme {scheme.name!r} is not a URL (it"
+                f"auth: the token URL of OAuth2 scheme {scheme.name!r} is not a URL (it"
                 " holds spaces, quotes or control characters); fix the spec"
             )
         return {
             "token_url": token_url,
             "scopes": tuple(sorted(str(s) for s in (flow.get("scopes") or {}))),
-            "client_auth": _client_auth(scheme.specs, scheme.op, token_url),
+            "token_auth": scheme.token_auth
+            or _token_auth(scheme.specs, scheme.op, token_url),
         }
 
     def declaration(self, values: Mapping[str, Any]) -> dict[str, object]:
@@ -159,17 +179,72 @@ class ClientCredentials(AuthKind):
         }
         if values["scopes"]:
             kwargs["scope"] = " ".join(values["scopes"])
-        if values["client_auth"] == "body":
-            kwargs["credentials_in_body"] = True
+        if values["token_auth"] != TOKEN_AUTH[0]:
+            kwargs["token_auth"] = values["token_auth"]
         return kwargs
 
 
-def _client_auth(specs: SpecSet, op: Operation, token_url: str) -> str:
-    """How the client proves itself at the token endpoint: "basic" or "body".
+class ClientCredentials(OAuth2Flow):
+    name = "oauth2"
+    label = "OAuth2 client credentials"
+    runtime_class = "ClientCredentialsAuth"
+    schemes = (("oauth2", ""),)
+    roles = (("client_id", "client_id_env"), ("client_secret", "client_secret_env"))
 
-    RFC 6749 prefers HTTP Basic and allows one method per request. When the spec
-    describes its token endpoint and that form asks for client_id and
-    client_secret, the script sends them in the form body instead.
+    def token_url(self, scheme: SchemeFacts) -> tuple[str, Mapping[str, Any]]:
+        flows = scheme.data.get("flows") or {}
+        flow = flows.get("clientCredentials") if isinstance(flows, Mapping) else None
+        if flow is None and scheme.data.get("flow") == "application":  # Swagger 2.0
+            flow = scheme.data
+        if not isinstance(flow, Mapping) or not flow.get("tokenUrl"):
+            raise scheme.problem(
+                f"auth: OAuth2 scheme {scheme.name!r} has no client credentials flow "
+                "(flows.clientCredentials.tokenUrl); give `auth.env` a static access"
+                " token ({token: VAR}) or the refresh-token flow's client_id,"
+                " client_secret and refresh_token"
+            )
+        return str(flow["tokenUrl"]), flow
+
+
+class RefreshToken(OAuth2Flow):
+    """The refresh-token grant, at any flow's tokenUrl or refreshUrl (refreshUrl wins)."""
+
+    name = "oauth2_refresh"
+    label = "OAuth2 refresh token"
+    runtime_class = "RefreshTokenAuth"
+    schemes = (("oauth2", ""),)
+    roles = (
+        ("client_id", "client_id_env"),
+        ("client_secret", "client_secret_env"),
+        ("refresh_token", "refresh_token_env"),
+    )
+
+    def picks(self, roles: frozenset[str]) -> bool:
+        return "refresh_token" in roles and super().picks(roles)
+
+    def token_url(self, scheme: SchemeFacts) -> tuple[str, Mapping[str, Any]]:
+        flows = scheme.data.get("flows")
+        if not isinstance(flows, Mapping):  # Swagger 2.0: the scheme is its flow
+            flows = {"flow": scheme.data}
+        found = [f for f in flows.values() if isinstance(f, Mapping)]
+        for key in ("refreshUrl", "tokenUrl"):
+            flow = next((f for f in found if f.get(key)), None)
+            if flow is not None:
+                return str(flow[key]), flow
+        raise scheme.problem(
+            f"auth: OAuth2 scheme {scheme.name!r} names no token endpoint (a flow's"
+            " tokenUrl or refreshUrl) to refresh tokens at; give `auth.env` a static"
+            " access token ({token: VAR}) instead"
+        )
+
+
+def _token_auth(specs: SpecSet, op: Operation, token_url: str) -> str:
+    """How the client proves itself at the token endpoint, where the spec says.
+
+    RFC 6749 prefers HTTP Basic (client_secret_basic) and allows one method per
+    request. When the spec describes its token endpoint and its body asks for
+    client_id and client_secret, the script sends them there: in the form
+    (client_secret_post) or, for a JSON body only, as JSON.
     """
     paths = op.doc.data.get("paths") or {}
     path = urlsplit(token_url).path
@@ -178,20 +253,34 @@ def _client_auth(specs: SpecSet, op: Operation, token_url: str) -> str:
     if not isinstance(post, Mapping) or not isinstance(
         post.get("requestBody"), Mapping
     ):
-        return "basic"
+        return TOKEN_AUTH[0]
     at = join_pointer("paths", path, "post", "requestBody")
     body = specs.deref(Schema(op.doc, post["requestBody"], at)).node
-    form = ((body.get("content") or {}).get("application/x-www-form-urlencoded")) or {}
-    schema = form.get("schema")
-    if not isinstance(schema, Mapping):
-        return "basic"
-    fields = specs.deref(Schema(op.doc, schema, at)).node.get("properties") or {}
-    return "body" if {"client_id", "client_secret"} <= set(fields) else "basic"
+    content = body.get("content") or {}
+    for media, method in (
+        ("application/x-www-form-urlencoded", "client_secret_post"),
+        ("application/json", "json"),
+    ):
+        schema = (content.get(media) or {}).get("schema")
+        if not isinstance(schema, Mapping):
+            continue
+        fields = specs.deref(Schema(op.doc, schema, at)).node.get("properties") or {}
+        if {"client_id", "client_secret"} <= set(fields):
+            return method
+    return TOKEN_AUTH[0]
 
 
 KINDS: dict[str, AuthKind] = {
     kind.name: kind
-    for kind in (ApiKey(), Bearer(), Basic(), ClientCredentials(), NoAuth())
+    for kind in (
+        ApiKey(),
+        Bearer(),
+        Basic(),
+        OAuth2Token(),
+        RefreshToken(),
+        ClientCredentials(),
+        NoAuth(),
+    )
 }
 
 
@@ -200,9 +289,18 @@ def env_roles() -> tuple[str, ...]:
     return tuple(dict.fromkeys(r for k in KINDS.values() for r in k.role_names))
 
 
-def kind_for(scheme_type: str, http_scheme: str) -> AuthKind | None:
-    """The kind that serves a security scheme, if p2pgen supports it."""
-    return next((k for k in KINDS.values() if k.serves(scheme_type, http_scheme)), None)
+def kinds_for(scheme_type: str, http_scheme: str) -> list[AuthKind]:
+    """The kinds that serve a security scheme (none: p2pgen does not support it)."""
+    return [k for k in KINDS.values() if k.serves(scheme_type, http_scheme)]
+
+
+def kind_for(
+    scheme_type: str, http_scheme: str, roles: frozenset[str] = frozenset()
+) -> AuthKind | None:
+    """The kind that serves a security scheme with the roles `auth.env` names."""
+    return next(
+        (k for k in kinds_for(scheme_type, http_scheme) if k.picks(roles)), None
+    )
 
 
 def supported() -> str:

@@ -564,16 +564,22 @@ class Expression(ExprKind):
                 Code.FORMAT_MISMATCH,
             )
             return
-        checker.check_types(
-            set(kind.types),
-            kind.fmt,
-            tshape,
-            loc,
-            what,
-            "the expression",
-            None,
-            suggest=False,
-        )
+        outcomes = expr_language.outcomes(expr.tree)
+        if tshape.enum is not None and outcomes and expr.at is not None:
+            for literal in outcomes:  # each value the target's enum must hold
+                at = expr.at.at(literal.line, literal.column)
+                checker.check_value(literal.value, tshape, at, what, "expr: value")
+        else:
+            checker.check_types(
+                set(kind.types),
+                kind.fmt,
+                tshape,
+                loc,
+                what,
+                "the expression",
+                None,
+                suggest=False,
+            )
         if required and kind.null:
             checker.warn(
                 loc,

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import threading
 import time
 from collections.abc import Generator
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from generator.runtime.core import SECRETS, FatalError
+from generator.runtime.core import SECRETS, FatalError, log
+from generator.runtime.files import write_atomically
 from generator.runtime.http import _decoded, retry_delay
 
 MAX_TOKEN_ANSWER = 1024 * 1024  # a token answer is a few hundred bytes
@@ -45,6 +49,9 @@ class EnvAuth(httpx.Auth):
         """Have every secret of this auth redacted from logs, state and dead letters."""
         for name in self.secret_env():
             SECRETS.add(os.environ.get(name, ""))
+
+    def keep_tokens(self, store: Path | None) -> None:
+        """Where a flow keeps tokens it is given between runs (--token-store)."""
 
 
 class NoAuth(EnvAuth):
@@ -103,10 +110,19 @@ class ApiKeyAuth(EnvAuth):
         if self.location == "query":
             request.url = request.url.copy_merge_params({self.name: key})
         elif self.location == "cookie":
-            request.headers["Cookie"] = f"{self.name}={key}"
+            cookies = [request.headers.get("Cookie", ""), f"{self.name}={key}"]
+            request.headers["Cookie"] = "; ".join(c for c in cookies if c)
         else:
             request.headers[self.name] = key
         yield request
+
+
+# How a client proves itself at a token endpoint, as a 401 there names them.
+TOKEN_AUTH_METHODS = {
+    "client_secret_basic": "HTTP Basic",
+    "client_secret_post": "form body",
+    "json": "JSON body",
+}
 
 
 class ClientCredentialsAuth(EnvAuth):
@@ -115,10 +131,13 @@ class ClientCredentialsAuth(EnvAuth):
     The token request is retried on 429 and on any 5xx (send() retries only
     429/502/503/504, but a token endpoint's 500 is as passing as a 503); a
     refusal (400, 401: wrong client id or secret) stops the run. Each token
-    fetched is redacted like the client secret.
+    fetched is redacted like the client secret. `token_auth` is how the client
+    proves itself: client_secret_basic (RFC 6749's preferred), client_secret_post
+    (in the form body) or json (a JSON body, as some endpoints want).
     """
 
     max_retries = 5
+    grant = "client_credentials"
 
     def __init__(
         self,
@@ -126,13 +145,13 @@ class ClientCredentialsAuth(EnvAuth):
         client_id_env: str,
         client_secret_env: str,
         scope: str = "",
-        credentials_in_body: bool = False,
+        token_auth: str = "client_secret_basic",
     ) -> None:
         self.token_url = token_url
         self.client_id_env = client_id_env
         self.client_secret_env = client_secret_env
         self.scope = scope
-        self.credentials_in_body = credentials_in_body
+        self.token_auth = token_auth
         self.token = ""
         self.expires_at = 0.0
         self.lock = threading.Lock()
@@ -163,25 +182,32 @@ class ClientCredentialsAuth(EnvAuth):
             request.headers["Authorization"] = f"Bearer {token}"
             yield request
 
+    def grant_fields(self) -> dict[str, str]:
+        """The token request's fields besides the client's credentials."""
+        return {"grant_type": self.grant}
+
+    def token_request(self, url: httpx.URL) -> httpx.Request:
+        """The token request, with the client's credentials where `token_auth` says."""
+        client_id = os.environ[self.client_id_env]
+        secret = os.environ[self.client_secret_env]
+        data = self.grant_fields()
+        if self.scope:
+            data["scope"] = self.scope
+        if self.token_auth == "client_secret_basic":
+            pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
+            basic = f"Basic {base64.b64encode(pair.encode()).decode()}"
+            return httpx.Request(
+                "POST", url, data=data, headers={"Authorization": basic}
+            )
+        data.update(client_id=client_id, client_secret=secret)
+        if self.token_auth == "json":
+            return httpx.Request("POST", url, json=data)
+        return httpx.Request("POST", url, data=data)
+
     def _fetch(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        client_id = os.environ[self.client_id_env]
-        secret = os.environ[self.client_secret_env]
-        data = {"grant_type": "client_credentials"}
-        if self.scope:
-            data["scope"] = self.scope
-        headers: dict[str, str] = {}
-        if self.credentials_in_body:  # as the token endpoint's form asks for them
-            data.update(client_id=client_id, client_secret=secret)
-        else:  # RFC 6749's preferred method
-            pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
-            headers["Authorization"] = (
-                f"Basic {base64.b64encode(pair.encode()).decode()}"
-            )
-        token_request = httpx.Request(
-            "POST", request.url.join(self.token_url), data=data, headers=headers
-        )
+        token_request = self.token_request(request.url.join(self.token_url))
         # the request's trace: the watchdog bounds the token fetch within its deadline
         token_request.extensions = dict(request.extensions)
         token_request.headers["Accept-Encoding"] = (
@@ -195,13 +221,9 @@ class ClientCredentialsAuth(EnvAuth):
             if attempt <= self.max_retries:
                 time.sleep(retry_delay(attempt, response))
         if response.status_code != 200:
-            hint = (
-                "; check the client id and secret"
-                if response.status_code in (400, 401)
-                else ""
-            )
             raise FatalError(
-                f"OAuth2 token request failed: HTTP {response.status_code}{hint}"
+                f"OAuth2 token request failed: HTTP {response.status_code}"
+                + (self.refusal_hint() if response.status_code in (400, 401) else "")
             )
         try:
             payload = json.loads(answer)
@@ -211,3 +233,105 @@ class ClientCredentialsAuth(EnvAuth):
             raise FatalError("OAuth2 token response has no access_token") from None
         SECRETS.add(self.token)
         self.expires_at = time.monotonic() + max(lifetime - 30, lifetime / 2)
+        self.answered(payload)
+
+    def refusal_hint(self) -> str:
+        """What to try when the token endpoint refuses: the credentials, or their place."""
+        others = " or ".join(
+            f"{name} ({how})"
+            for name, how in TOKEN_AUTH_METHODS.items()
+            if name != self.token_auth
+        )
+        return (
+            f"; the client id and secret were sent as {self.token_auth}"
+            f" ({TOKEN_AUTH_METHODS[self.token_auth]}): check them, or the endpoint may"
+            f" want them another way: set auth.token_auth to {others}"
+        )
+
+    def answered(self, payload: dict[str, Any]) -> None:
+        """What a flow keeps from a token answer besides the access token."""
+
+
+class RefreshTokenAuth(ClientCredentialsAuth):
+    """OAuth2 refresh-token flow: each access token is fetched with a refresh token.
+
+    An endpoint that rotates refresh tokens (single use, as Xero's) answers a new
+    one with each access token; it is kept in the --token-store file (JSON, 0600,
+    written atomically) and preferred to the environment's on the next run. It is
+    redacted like every secret and never written to state, logs or output.
+    """
+
+    grant = "refresh_token"
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id_env: str,
+        client_secret_env: str,
+        refresh_token_env: str,
+        scope: str = "",
+        token_auth: str = "client_secret_basic",
+    ) -> None:
+        super().__init__(token_url, client_id_env, client_secret_env, scope, token_auth)
+        self.refresh_token_env = refresh_token_env
+        self.store: Path | None = None
+        self.refresh_token = ""
+
+    def secret_env(self) -> tuple[str, ...]:
+        return (*super().secret_env(), self.refresh_token_env)
+
+    def register_secrets(self) -> None:
+        super().register_secrets()
+        SECRETS.add(os.environ.get(self.refresh_token_env, ""))
+
+    def keep_tokens(self, store: Path | None) -> None:
+        self.store = store
+        self.refresh_token = self._stored() or os.environ.get(
+            self.refresh_token_env, ""
+        )
+        SECRETS.add(self.refresh_token)
+
+    def _stored(self) -> str:
+        """The refresh token the store keeps for this auth ("" for none)."""
+        if self.store is None or not self.store.exists():
+            return ""
+        try:
+            kept = json.loads(self.store.read_text(encoding="utf-8"))
+            return str(kept["refresh_tokens"].get(self.refresh_token_env) or "")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise FatalError(
+                f"the token store {self.store} is not a token store p2pgen wrote;"
+                " pass another --token-store or remove it"
+            ) from None
+
+    def grant_fields(self) -> dict[str, str]:
+        if not self.refresh_token:  # run_link calls keep_tokens; a bare call does not
+            self.keep_tokens(self.store)
+        return {"grant_type": self.grant, "refresh_token": self.refresh_token}
+
+    def refusal_hint(self) -> str:
+        return (
+            "; the refresh token may be used up or revoked (set a new one in"
+            f" ${self.refresh_token_env}, or check --token-store), else"
+            + super().refusal_hint()[1:]
+        )
+
+    def answered(self, payload: dict[str, Any]) -> None:
+        rotated = payload.get("refresh_token")
+        if not isinstance(rotated, str) or not rotated or rotated == self.refresh_token:
+            return
+        SECRETS.add(rotated)
+        self.refresh_token = rotated
+        if self.store is None:
+            log.warning(
+                "the token endpoint rotated the refresh token; without --token-store"
+                " the new one is not kept, and the next run's ($%s) may be refused",
+                self.refresh_token_env,
+            )
+            return
+        kept: dict[str, Any] = {"refresh_tokens": {}}
+        if self.store.exists():
+            with contextlib.suppress(OSError, ValueError):
+                kept = json.loads(self.store.read_text(encoding="utf-8"))
+        kept.setdefault("refresh_tokens", {})[self.refresh_token_env] = rotated
+        write_atomically(self.store, json.dumps(kept, indent=2, sort_keys=True))

@@ -34,6 +34,7 @@ class Config:
     timeout: float = 30.0
     max_retries: int = 5
     max_body: int = MAX_BODY
+    token_store: Path | None = None  # where OAuth2 refresh tokens are kept between runs
 
 
 @dataclass

@@ -47,9 +47,16 @@ from generator.runtime.files import (
     write_atomically,
 )
 from generator.runtime.http import _safe_url, _same_origin, _url, send
-from generator.runtime.mapping import _as_string, _get
+from generator.runtime.mapping import _get
 from generator.runtime.notify import keep_notify_url_secret, notify
 from generator.runtime.pagination import NoPagination, Paginator
+from generator.runtime.params import (
+    BODY_PREFIX,
+    ParamStyle,
+    json_body,
+    place_params,
+    put_path,
+)
 
 MAX_EMPTY_PAGES = 100
 HISTORY_SIZE = 100
@@ -81,9 +88,9 @@ class Source:
         ""  # dotted path of the list of records in the answer ("": the answer)
     )
     params: Callable[[], dict[str, Any]] | None = None  # sent with every request
-    locations: dict[str, str] = field(
-        default_factory=dict
-    )  # parameter -> path|query|header
+    locations: dict[str, ParamStyle] = field(default_factory=dict)  # by parameter
+    body: Callable[[], dict[str, Any]] | None = None  # source.body, with every request
+    encode: Callable[[Any], dict[str, Any]] = json_body  # by the body's media type
     paginator: Paginator = field(default_factory=NoPagination)
     incremental: Incremental | None = None
     auth: EnvAuth = field(default_factory=NoAuth)
@@ -100,7 +107,8 @@ class Target:
     path: str
     default_url: str
     params: Callable[[Any], dict[str, Any]] | None = None  # from each record
-    locations: dict[str, str] = field(default_factory=dict)
+    locations: dict[str, ParamStyle] = field(default_factory=dict)
+    encode: Callable[[Any], dict[str, Any]] = json_body  # by the body's media type
     idempotency: IdempotencyKey | None = None
     auth: EnvAuth = field(default_factory=NoAuth)
 
@@ -115,38 +123,6 @@ class Link:
     before_send: Callable[[Any, Any], BaseModel] | None = None
     after_run: Callable[[Summary], None] | None = None
     required_env: tuple[str, ...] = ()
-
-
-def path_segment(name: str, value: Any) -> str:
-    """A path parameter's value as one URL segment; one that would leave it is refused."""
-    text = _as_string(value)
-    if text is None:
-        raise ValueError(f"the path parameter {name!r} has no value")
-    if text in ("", ".", ".."):
-        raise ValueError(
-            f"the path parameter {name!r} is {text!r}, which would change the request's path;"
-            " not sent"
-        )
-    return quote(text, safe="")
-
-
-def place_params(
-    path: str, values: dict[str, Any], locations: dict[str, str]
-) -> tuple[str, dict[str, str], dict[str, str]]:
-    """Put each parameter where the operation wants it: (path, query, headers)."""
-    query: dict[str, str] = {}
-    headers: dict[str, str] = {}
-    for name, value in values.items():
-        location = locations.get(name, "query")
-        if location == "path":
-            path = path.replace("{" + name + "}", path_segment(name, value))
-        elif value is None:
-            continue
-        elif location == "header":
-            headers[name] = _as_string(value)
-        else:
-            query[name] = _as_string(value)
-    return path, query, headers
 
 
 # --- reading the source ---------------------------------------------------
@@ -165,14 +141,24 @@ def source_request(
             )
         return client.build_request(source.method, url)
     values = source.params() if source.params is not None else {}
+    if source.incremental is not None and high_water is not None:
+        values[source.incremental.param] = high_water
+    values.update(source.paginator.request_params(position))
+    body = source.body() if source.body is not None else None
+    for name in [n for n in values if n.startswith(BODY_PREFIX)]:
+        body = body if body is not None else {}
+        put_path(body, name[len(BODY_PREFIX) :], values.pop(name))
     try:
         path, params, headers = place_params(source.path, values, source.locations)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
-    if source.incremental is not None and high_water is not None:
-        params[source.incremental.param] = high_water
-    params.update(source.paginator.request_params(position))
-    return client.build_request(source.method, path, params=params, headers=headers)
+    return client.build_request(
+        source.method,
+        path,
+        params=params,
+        headers=headers,
+        **({} if body is None else source.encode(body)),
+    )
 
 
 @dataclass
@@ -197,7 +183,7 @@ def read_source(
     empty = 0
     for _ in range(source.paginator.max_pages):
         request = source_request(client, source, position, high_water)
-        key = str(request.url)
+        key = f"{request.url} {request.content!r}"  # a body position: same URL
         if key in seen:
             reading.complete = True
             return
@@ -353,8 +339,10 @@ def target_request(
             value if value.isascii() else quote(value, safe=":@")
         )
     payload = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    encoded = target.encode(payload)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        target.method, path, params=params, headers=headers, json=payload
+        target.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -540,6 +528,7 @@ def run_link(
     summary.started = _now()
     for auth in (link.source.auth, link.target.auth):
         auth.register_secrets()
+        auth.keep_tokens(config.token_store)
     with RunLock(None if config.dry_run else config.state_path):
         _run_locked(link, config, source_transport, target_transport, summary)
     if link.after_run is not None:
@@ -730,6 +719,7 @@ def argument_parser(
         help="POST the summary here when a run ends with exit 1 or 2"
         " (else P2PGEN_NOTIFY_URL)",
     )
+    add("--token-store", type=Path, help="OAuth2 refresh tokens kept between runs")
     add("--log-format", choices=("text", "json"), default="text")
     add("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     return parser
@@ -865,6 +855,7 @@ def command_setup(link: Link, args: argparse.Namespace) -> tuple[Config, str | N
         timeout=args.timeout,
         max_retries=max(args.max_retries, 0),
         max_body=max(args.max_body, 1),
+        token_store=args.token_store,
     )
     return config, notify_url
 

@@ -151,7 +151,7 @@ class FakeSource:
                 200, json={"access_token": "source-token", "expires_in": 3600}
             )
         self.requests.append(request)
-        params = request.url.params
+        params = dict(request.url.params)
         start = int(params.get("cursor", "c0")[1:])
         end = start + self.page_size
         page = self.records[start:end]
@@ -197,8 +197,13 @@ class FakeTarget:
                 return httpx.Response(
                     status, headers=headers, json={"error": "scripted"}
                 )
-        self.bodies.append(json.loads(request.content))
+        self.bodies.append(_body(request))
         return httpx.Response(201, json={"ok": True})
+
+
+def _body(request: httpx.Request) -> Any:
+    """A write's body as the target reads it (application/json)."""
+    return json.loads(request.content)
 
 
 def run_link(
@@ -281,7 +286,9 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     keys = {r.headers["Idempotency-Key"] for r in target.requests}
     assert len(keys) == len(records), "each record has its own idempotency key"
     assert len(source.requests) >= 2, "expected more than one page"
-    assert len({str(r.url) for r in source.requests}) == len(source.requests)
+    assert len({(str(r.url), r.content) for r in source.requests}) == len(
+        source.requests
+    )
     assert dead_letters(tmp_path) == []
     state = json.loads((tmp_path / "state.json").read_text())
     assert "checkpoint" not in state
@@ -318,4 +325,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:8fc7f9aea6961001174617eb9e2158dd0125c30f7f9bf33f21ea0c603170de96
+# p2pgen checksum sha256:9eb414557a71e1221cc73b1abfeb3b0c7fcd2462d1810097e42af690142d2046
