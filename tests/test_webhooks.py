@@ -581,3 +581,101 @@ def test_the_command_line_of_a_webhook_link(capsys: pytest.CaptureFixture[str]) 
         assert message in capsys.readouterr().err
     args = webhook_args(["--serve", "127.0.0.1:0", "--journal", "j"], "test")
     assert args.max_body == 1024 * 1024
+
+
+# --- OpenAPI 3.0 x-webhooks, Stripe and plain HMAC links, generated --------
+
+PAYMENTS_30 = """\
+openapi: 3.0.3
+info: {title: Payments, version: "1.0"}
+servers: [{url: "http://127.0.0.1:9"}]
+paths: {}
+x-webhooks:
+  chargeSucceeded:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [id, data]
+              properties:
+                id: {type: string, example: evt_1}
+                type: {type: string}
+                data:
+                  type: object
+                  required: [object]
+                  properties:
+                    object:
+                      type: object
+                      required: [id, email]
+                      properties:
+                        id: {type: string}
+                        email: {type: string}
+                        amount: {type: integer}
+      responses:
+        "200": {description: ok}
+"""
+
+PAYMENTS_LINK = """\
+version: 1
+name: charges_out
+source:
+  spec: ../payments.yaml
+  webhook: chargeSucceeded
+  records: data.object
+  event_id: id
+  signature:
+    scheme: {scheme}
+{extra}    env: {{secret: PAYMENTS_SECRET}}
+target:
+  spec: ../sink.yaml
+  operation: createThing
+  idempotency_key: {{header: Idempotency-Key, from: id}}
+fields:
+  email: email
+  kind: {{const: charge}}
+  qty: amount
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("scheme", "extra"),
+    [("stripe", "    tolerance: 600\n"), ("hmac-sha256", "    header: X-Signature\n")],
+)
+def test_a_generated_x_webhooks_link_is_lint_clean_and_passes_its_tests(
+    tmp_path: Path, scheme: str, extra: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    links = tmp_path / "specs" / "links"
+    links.mkdir(parents=True)
+    (tmp_path / "specs" / "payments.yaml").write_text(PAYMENTS_30)
+    shutil.copy(ROOT / "tests" / "data" / "transform" / "sink.yaml", tmp_path / "specs")
+    mapping = links / "charges_out.yaml"
+    mapping.write_text(PAYMENTS_LINK.format(scheme=scheme, extra=extra))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["generate", str(mapping), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    folder = out / "charges_out"
+    script = (folder / "charges_out.py").read_text()
+    assert '"uvicorn>=0.30"' in script and f'scheme="{scheme}"' in script
+    checks = [
+        [sys.executable, "-m", "ruff", "check", "--isolated", str(folder)],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--config",
+            str(ROOT / "pyproject.toml"),
+            str(folder),
+        ],
+        [sys.executable, "-m", "mypy", "--strict", str(folder)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)],
+    ]
+    for argv in checks:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, check=False, cwd=folder
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
