@@ -85,7 +85,7 @@ def operation_auth(
                 )
             ]
         )
-    kind = kind_for(scheme.type, http_scheme, frozenset(env_names))
+    kind = kind_for(scheme.type, http_scheme, frozenset(env_names), scheme.data)
     if kind is None:
         takes = (
             OAUTH2_ROLES

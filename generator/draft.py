@@ -18,6 +18,7 @@ from generator.literals import comment
 from generator.load import validate_once
 from generator.mapping import Loc
 from generator.resolve import resolve
+from generator.samples import sample
 from generator.schemas import Shape, Walker
 from generator.specs import (
     Operation,
@@ -261,6 +262,7 @@ class Drafter:
         if records_path:
             d.add(f"  records: {_yaml(records_path)}  # the list found in the response")
         self._source_params(d, record)
+        self._source_body(d)
         d.add()
         d.add("target:")
         d.add(f"  spec: {_yaml(self._relative(self.target.doc.path))}", frame=True)
@@ -345,7 +347,15 @@ class Drafter:
 
     def _source_params(self, d: Draft, record: Schema | None) -> None:
         params = {p.name: p for p in self.source.parameters}
-        lowered = {normalise(n): n for n in params}
+        body_props = (
+            self.walker.shape(self.source.request_body).properties
+            if self.source.request_body is not None and self.source.method != "get"
+            else {}
+        )
+        # a POST search takes its page position in the body (body.PATH)
+        lowered = {normalise(n): f"body.{n}" for n in body_props} | {
+            normalise(n): n for n in params
+        }
         response_props = (
             self.walker.shape(self.source.response).properties
             if self.source.response is not None
@@ -401,6 +411,35 @@ class Drafter:
             )
             d.add(f"    param: {_yaml(incremental)}", part=True)
             d.add(f"    field: {_yaml(stamp)}", part=True)
+
+    def _source_body(self, d: Draft) -> None:
+        """`source.body` for a source that takes one (a POST search): its required
+        properties, strings from the environment and the rest sample constants."""
+        if self.source.request_body is None or self.source.method == "get":
+            return  # Stripe declares empty form bodies on its GETs
+        shape = self.walker.shape(self.source.request_body)
+        optional = sorted(set(shape.properties) - shape.required)
+        note = f"; optional: {', '.join(optional[:12])}" if optional else ""
+        required = [n for n in shape.properties if n in shape.required]
+        if not required:
+            d.add(f"  body: {{}}  # sent with every request{comment(note)}")
+            return
+        d.add(f"  body:  # sent with every request{comment(note)}")
+        for name in required:
+            prop = shape.properties[name]
+            prop_shape = self.walker.shape(prop)
+            env = f"{{env: {_env_name(name)}}}"
+            if "string" in prop_shape.types:
+                value = env
+            elif (
+                "array" in prop_shape.types
+                and prop_shape.items is not None
+                and ("string" in self.walker.shape(prop_shape.items).types)
+            ):
+                value = f"[{env}]"
+            else:
+                value = json.dumps(sample(self.walker, prop, name))
+            d.add(f"    {_yaml(name)}: {value}  # required")
 
     def _next_url(self) -> str | None:
         """A string in the response that holds the next page's URL, if any."""

@@ -69,7 +69,7 @@ def test_auth_env_accepts_every_role_a_kind_takes() -> None:
 
 
 def test_each_security_scheme_type_and_auth_env_has_one_kind() -> None:
-    for roles in ({"token"}, {"client_id", "refresh_token"}, set()):
+    for roles in ({"token"}, {"client_id", "refresh_token"}):
         picked = [
             (t, s)
             for kind in KINDS.values()
@@ -77,7 +77,14 @@ def test_each_security_scheme_type_and_auth_env_has_one_kind() -> None:
             if kind.picks(frozenset(roles))
         ]
         assert len(picked) == len(set(picked)), roles
-    assert auth_kinds.kind_for("oauth2", "") is KINDS["oauth2"]
+    # With no auth.env: client credentials where the scheme has that flow, else a
+    # static access token (Square and Azure declare only authorization code).
+    client_credentials = {"flows": {"clientCredentials": {"tokenUrl": "/token"}}}
+    code_only = {
+        "flows": {"authorizationCode": {"tokenUrl": "/t", "authorizationUrl": "/a"}}
+    }
+    assert auth_kinds.kind_for("oauth2", "", data=client_credentials) is KINDS["oauth2"]
+    assert auth_kinds.kind_for("oauth2", "", data=code_only) is KINDS["oauth2_token"]
     assert (
         auth_kinds.kind_for("oauth2", "", frozenset({"token"})) is KINDS["oauth2_token"]
     )

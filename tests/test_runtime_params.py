@@ -21,6 +21,7 @@ from generator.runtime.params import (
     path_segment,
     place_params,
 )
+from generator.runtime.run import Source, source_request
 
 STRING = "blue"
 ARRAY = ["blue", "black", "brown"]
@@ -196,3 +197,22 @@ def test_a_multipart_body_has_a_part_per_field_and_json_for_objects() -> None:
     assert body.count('name="tags"') == 2
     assert 'name="meta"' in body and '{"k": 1}' in body
     assert "filename" not in body
+
+
+def test_a_form_body_source_keeps_its_header_parameters() -> None:
+    """A search source with a form body and a header parameter: both are sent (the
+    body's Content-Type joins the parameter headers instead of clashing with them)."""
+    source = Source(
+        method="POST",
+        path="/v1/search",
+        default_url="http://api.test",
+        params=lambda: {"Stripe-Version": "2024-06-20"},
+        locations={"Stripe-Version": ParamStyle("header")},
+        body=lambda: {"query": "status:'active'"},
+        encode=FormBody(),
+    )
+    with httpx.Client(base_url="http://api.test") as client:
+        request = source_request(client, source, {}, None)
+    assert request.headers["Stripe-Version"] == "2024-06-20"
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert unquote_plus(request.content.decode()) == "query=status:'active'"

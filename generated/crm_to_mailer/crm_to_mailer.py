@@ -1458,12 +1458,10 @@ def source_request(
         path, params, headers = place_params(source.path, values, source.locations)
     except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
+    encoded = {} if body is None else source.encode(body)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        source.method,
-        path,
-        params=params,
-        headers=headers,
-        **({} if body is None else source.encode(body)),
+        source.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -2218,4 +2216,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:7d0ca2c2c83ad7a3d5a914fff6f6c77b56ec5a8372f3339d853ea3a639ad473c
+# p2pgen checksum sha256:348f16c47e81373e5564fddd3c232c1c03b53ce0a379b1fa9d1a1a68060fba17

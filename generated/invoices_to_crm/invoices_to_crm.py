@@ -1376,12 +1376,10 @@ def source_request(
         path, params, headers = place_params(source.path, values, source.locations)
     except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
+    encoded = {} if body is None else source.encode(body)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        source.method,
-        path,
-        params=params,
-        headers=headers,
-        **({} if body is None else source.encode(body)),
+        source.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -2136,4 +2134,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:1cfcc121a3e1c423865c1e3a6ebe40c5f1772c35dac3b25eb9d831b3a9d87fc9
+# p2pgen checksum sha256:362cca5a3be5bba2039ce55e57b3ab21dd459b3f63b8ad38ca28608d96ad7ea4

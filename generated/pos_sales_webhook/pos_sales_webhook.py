@@ -1552,12 +1552,10 @@ def source_request(
         path, params, headers = place_params(source.path, values, source.locations)
     except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
+    encoded = {} if body is None else source.encode(body)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        source.method,
-        path,
-        params=params,
-        headers=headers,
-        **({} if body is None else source.encode(body)),
+        source.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -2766,4 +2764,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:aee4e49a31cd03e79078afe1f4c00d3dd965e737db9b2497342936f3b44533f6
+# p2pgen checksum sha256:65ad92afcd8c07084b5024ad14b4883735bb23d3d8c997e27e65357f0a52148b

@@ -1572,12 +1572,10 @@ def source_request(
         path, params, headers = place_params(source.path, values, source.locations)
     except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
+    encoded = {} if body is None else source.encode(body)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        source.method,
-        path,
-        params=params,
-        headers=headers,
-        **({} if body is None else source.encode(body)),
+        source.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -2332,4 +2330,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:f4cfcdf4d91465e7d6639256e3b9cf71eaf9cdca90eb8d16fc3a6d6fcc0a3a4d
+# p2pgen checksum sha256:64865f0fa88cec01706b9482fabc0ba2b42c97b70116fd2655a14c4e73464659

@@ -1351,12 +1351,10 @@ def source_request(
         path, params, headers = place_params(source.path, values, source.locations)
     except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
+    encoded = {} if body is None else source.encode(body)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        source.method,
-        path,
-        params=params,
-        headers=headers,
-        **({} if body is None else source.encode(body)),
+        source.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -2111,4 +2109,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:f79bf5034a71621bbf20b92fcdb8f3d773740acc6e10bae6b2765a99140cfc0b
+# p2pgen checksum sha256:60ee1aee9b6d06eb574dfbc6d28a4619c9f8f8274096236635246d953c92a5a5

@@ -60,6 +60,13 @@ class AuthKind:
         `auth.env` names (kinds serving one scheme tell themselves apart so)."""
         return roles <= set(self.role_names)
 
+    # with no `auth.env`, tried after the other kinds that serve the scheme
+    last_resort = False
+
+    def serves_by_default(self, data: Mapping[str, Any]) -> bool:
+        """Whether this kind can be the default (no `auth.env`) for a scheme."""
+        return True
+
     @property
     def role_names(self) -> tuple[str, ...]:
         return tuple(role for role, _ in self.roles)
@@ -144,9 +151,10 @@ class OAuth2Token(AuthKind):
     runtime_class = "BearerAuth"
     schemes = (("oauth2", ""),)
     roles = (("token", "token_env"),)
+    last_resort = True  # the default only where no flow serves the scheme
 
     def picks(self, roles: frozenset[str]) -> bool:
-        return "token" in roles and super().picks(roles)
+        return not roles or ("token" in roles and super().picks(roles))
 
 
 class OAuth2Flow(AuthKind):
@@ -191,12 +199,12 @@ class ClientCredentials(OAuth2Flow):
     schemes = (("oauth2", ""),)
     roles = (("client_id", "client_id_env"), ("client_secret", "client_secret_env"))
 
+    def serves_by_default(self, data: Mapping[str, Any]) -> bool:
+        return _client_credentials_flow(data) is not None
+
     def token_url(self, scheme: SchemeFacts) -> tuple[str, Mapping[str, Any]]:
-        flows = scheme.data.get("flows") or {}
-        flow = flows.get("clientCredentials") if isinstance(flows, Mapping) else None
-        if flow is None and scheme.data.get("flow") == "application":  # Swagger 2.0
-            flow = scheme.data
-        if not isinstance(flow, Mapping) or not flow.get("tokenUrl"):
+        flow = _client_credentials_flow(scheme.data)
+        if flow is None:
             raise scheme.problem(
                 f"auth: OAuth2 scheme {scheme.name!r} has no client credentials flow "
                 "(flows.clientCredentials.tokenUrl); give `auth.env` a static access"
@@ -204,6 +212,17 @@ class ClientCredentials(OAuth2Flow):
                 " client_secret and refresh_token"
             )
         return str(flow["tokenUrl"]), flow
+
+
+def _client_credentials_flow(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """An OAuth2 scheme's client credentials flow with its tokenUrl, else None."""
+    flows = data.get("flows") or {}
+    flow = flows.get("clientCredentials") if isinstance(flows, Mapping) else None
+    if flow is None and data.get("flow") == "application":  # Swagger 2.0
+        flow = data
+    if not isinstance(flow, Mapping) or not flow.get("tokenUrl"):
+        return None
+    return flow
 
 
 class RefreshToken(OAuth2Flow):
@@ -295,12 +314,21 @@ def kinds_for(scheme_type: str, http_scheme: str) -> list[AuthKind]:
 
 
 def kind_for(
-    scheme_type: str, http_scheme: str, roles: frozenset[str] = frozenset()
+    scheme_type: str,
+    http_scheme: str,
+    roles: frozenset[str] = frozenset(),
+    data: Mapping[str, Any] | None = None,
 ) -> AuthKind | None:
-    """The kind that serves a security scheme with the roles `auth.env` names."""
-    return next(
-        (k for k in kinds_for(scheme_type, http_scheme) if k.picks(roles)), None
-    )
+    """The kind that serves a security scheme (`data`) with the roles `auth.env`
+    names. With no roles, the first kind that can serve the scheme by default; the
+    static OAuth2 token only when nothing else can (an authorization-code scheme)."""
+    picked = [k for k in kinds_for(scheme_type, http_scheme) if k.picks(roles)]
+    if not roles:
+        picked = sorted(
+            (k for k in picked if k.serves_by_default(data or {})),
+            key=lambda k: k.last_resort,
+        )
+    return next(iter(picked), None)
 
 
 def supported() -> str:

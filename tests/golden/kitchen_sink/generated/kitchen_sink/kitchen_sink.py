@@ -1883,12 +1883,10 @@ def source_request(
         path, params, headers = place_params(source.path, values, source.locations)
     except (ValueError, TypeError) as exc:
         raise FatalError(f"source request: {exc}") from None
+    encoded = {} if body is None else source.encode(body)
+    headers.update(encoded.pop("headers", {}))
     return client.build_request(
-        source.method,
-        path,
-        params=params,
-        headers=headers,
-        **({} if body is None else source.encode(body)),
+        source.method, path, params=params, headers=headers, **encoded
     )
 
 
@@ -2643,4 +2641,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:a592633101eeef59ea4ff43a841fde1c8990540c9532073c6a4d52b0c2096099
+# p2pgen checksum sha256:94fbe8c004252388d369b4996ed56be76d534f4717bfcd93dc23e450f4f8e6e9
