@@ -31,7 +31,7 @@ from generator.load import Loaded
 from generator.mapping import DEFAULT_TOLERANCE, Endpoint, FieldMap, json_safe
 from generator.models import Need, build_models, source_need, target_need
 from generator.parameters import ParamRef, find_param
-from generator.samples import sample
+from generator.samples import fitted, sample
 from generator.schemas import Walker, value_type
 from generator.specs import Operation, Schema, api_title, first_server
 
@@ -95,9 +95,26 @@ class _Builder:
             (self.body, target_need(m.fields)),
             m.path,
         )
-        stubs = self._one_signature_per_stub(self._stubs(m.fields, self.body, False))
+        stubs = self._one_signature_per_stub(
+            [
+                *self._stubs(m.fields, self.body, False),
+                *self._param_stubs(m.target.params, self.loaded.target),
+            ]
+        )
         self._stubs_apart_from_models(stubs, models.code, models.imports)
-        record_sample = sample(self.walker, self.record, "record")
+        record_sample = fitted(
+            self.walker,
+            self.record,
+            sample(self.walker, self.record, "record"),
+            [
+                (fm.expr.path, found)
+                for fm in m.fields
+                if fm.expr.kind == "path"
+                and fm.expr.table is None
+                and not fm.expr.convert
+                and (found := self.walker.get(self.body, fm.target)) is not None
+            ],
+        )
         idem_from = key.source if key else ""
         incremental_field = inc.field if inc else ""
         return Link(
@@ -332,6 +349,30 @@ class _Builder:
         ]
         if problems:
             raise P2pgenError(problems)
+
+    def _param_stubs(
+        self, params: Iterable[FieldMap], op: Operation
+    ) -> Iterable[StubModel]:
+        """Stubs that fill a target parameter from the record (e.g. a target
+        record's own key that no source field holds)."""
+        for fm in params:
+            ref = find_param(self.walker, op, fm.target)
+            if fm.expr.kind != "stub" or not isinstance(ref, ParamRef):
+                continue
+            schema = ref.param.schema
+            yield StubModel(
+                name=fm.expr.text,
+                target=fm.target,
+                fills=f"target {ref.param.location} parameter",
+                returns="str" if schema is None else annotation(self.walker, schema),
+                in_each=False,
+                sample=(
+                    "sample"
+                    if schema is None
+                    else sample(self.walker, schema, fm.target, 1)
+                ),
+                loc=fm.expr.loc,
+            )
 
     def _stubs(
         self, fields: Iterable[FieldMap], body: Schema, in_each: bool

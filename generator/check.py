@@ -252,13 +252,20 @@ class _Checker:
                 found = find_param(self.walker, op, name)
                 if not isinstance(found, str):
                     handled.add(found.param.name)
+        own_key = op.path.rstrip("/").rsplit("/", 1)[-1]
         for param in op.parameters:
             if param.required and param.name not in handled:
+                example = (
+                    # the written record's own key: one value would write one record
+                    f"from the source field that holds it (`{param.name}: FIELD`) or"
+                    f" a stub (`{param.name}: {{stub: NAME}}`)"
+                    if side == "target" and own_key == f"{{{param.name}}}"
+                    else f"e.g. `{param.name}: {{env: {param.name.upper()}}}`"
+                )
                 self.error(
                     endpoint.loc,
                     f"{side}.params: {op.label} requires the "
-                    f"{param.location} parameter {param.name!r}; map it, e.g. "
-                    f"`{param.name}: {{env: {param.name.upper()}}}`",
+                    f"{param.location} parameter {param.name!r}; map it, {example}",
                     Code.REQUIRED_PARAMETER_UNMAPPED,
                 )
 

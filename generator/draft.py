@@ -504,10 +504,11 @@ class Drafter:
         same = next((f for f in fields if normalise(f) == normalise(param)), None)
         if same is not None and normalise(param) != "id":
             return f"    {_yaml(param)}: {_yaml(same)}  # same name: the target's key"
+        stub = self._stub_name(param)
         return (
-            f"    # {_yaml(param)}: the target record's own key: map it from the"
-            " source field that holds it; one {env: ...} value would make every"
-            " record write the same one"
+            f"    {_yaml(param)}: {{stub: {stub}}}  # the target record's own key:"
+            f" write {stub}() (or map the source field that holds it); one"
+            " {env: ...} value would make every record write the same one"
         )
 
     def _candidates(

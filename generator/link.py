@@ -100,6 +100,7 @@ class StubModel:
     in_each: bool  # takes (record, item) instead of (record)
     sample: Any  # a value of the right shape, for the generated tests
     loc: Loc  # where the mapping names it
+    fills: str = "target field"  # what `target` is: a field, or a request parameter
 
 
 @dataclass(frozen=True)

@@ -520,6 +520,7 @@ def build_models(
         )
     imports, code = _split_imports(output)
     imports, code = _plain_names(imports, code)
+    imports, code = _builtin_generics(imports, code)
     # DCG imports `list` from builtins when a field is named so; that field has
     # another attribute name now, so the import is one ruff refuses (UP029)
     imports = [i for i in imports if not i.startswith("from builtins import")]
@@ -551,6 +552,35 @@ def _split_imports(source: str) -> tuple[list[str], str]:
                 body_start = min(d.lineno for d in node.decorator_list) - 1
             break
     return imports, "\n".join(lines[body_start:])
+
+
+_TYPING_GENERICS = {"Dict": "dict", "List": "list"}
+
+
+def _builtin_generics(imports: list[str], code: str) -> tuple[list[str], str]:
+    """`dict[...]`/`list[...]` where DCG still writes typing's `Dict`/`List` (the
+    extra fields' type of an object with both `properties` and a typed
+    `additionalProperties`); ruff refuses those (UP006, UP035)."""
+    found: set[str] = set()
+    kept: list[str] = []
+    for line in imports:
+        node = ast.parse(line).body[0]
+        if isinstance(node, ast.ImportFrom) and node.module == "typing":
+            names = [a.name for a in node.names if a.name not in _TYPING_GENERICS]
+            found |= {a.name for a in node.names} & _TYPING_GENERICS.keys()
+            if names:
+                kept.append(f"from typing import {', '.join(names)}")
+        else:
+            kept.append(line)
+    if not found:
+        return imports, code
+    pieces = []
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        text = token.string
+        if token.type == tokenize.NAME and text in found:
+            text = _TYPING_GENERICS[text]
+        pieces.append((token.type, text, token.start, token.end, token.line))
+    return kept, tokenize.untokenize(pieces)
 
 
 def _plain_names(imports: list[str], code: str) -> tuple[list[str], str]:

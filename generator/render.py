@@ -265,6 +265,9 @@ def _context(link: Link) -> dict[str, Any]:
         "webhook_declaration": webhook_declaration(link),
         # transform() dumps the record only when a line reads it as a dict
         "transform_reads_src": "src" in _names_used(link.body_code),
+        "target_params_read_src": any(
+            "src" in _names_used(p.code) for p in link.target_params
+        ),
         "expected": dict(link.expected),
         "distinct_fields": list(link.distinct_fields),
         "test_secrets": test_secrets,

@@ -111,6 +111,29 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
     return None
 
 
+def fitted(
+    walker: Walker, record: Schema, value: Any, copies: list[tuple[str, Schema]]
+) -> Any:
+    """The sample record, each value copied as it is into a target field changed to
+    one the target accepts too (its enum, pattern or format) where the source field
+    allows it: the generated tests then show a record that gets through."""
+    for path, target in copies:
+        source = walker.get(record, path)
+        parent, _, key = path.rpartition(".")
+        holder = value
+        for part in parent.split(".") if parent else []:
+            holder = holder.get(part) if isinstance(holder, dict) else None
+        if source is None or not isinstance(holder, dict) or key not in holder:
+            continue
+        current = holder[key]
+        if current is None or _fits(walker, target, current):
+            continue
+        wanted = sample(walker, target, key, 1)
+        if wanted is not None and _fits(walker, source, wanted):
+            holder[key] = wanted
+    return value
+
+
 def _matches(pattern: str, text: str) -> bool:
     """Whether text matches a schema `pattern` (unanchored, as JSON Schema says);
     a pattern Python cannot compile matches everything (p2pgen drops it)."""
@@ -215,6 +238,8 @@ def _fits(walker: Walker, schema: Schema, value: Any, depth: int = 0) -> bool:
     kind = value_type(value)
     if value is None:
         return shape.nullable or not types
+    if shape.enum is not None and value not in _json_values(shape.enum):
+        return False
     if not (not types or kind in types or (kind == "integer" and "number" in types)):
         return False
     if kind == "string":

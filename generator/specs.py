@@ -415,6 +415,7 @@ def _build_operation(
     params: dict[tuple[str, str], Parameter] = {}
     body: Schema | None = None
     required = False
+    form: dict[str, Mapping[str, Any]] = {}
     raw_params = [
         (join_pointer("paths", path, "parameters", i), p)
         for i, p in enumerate(path_item.get("parameters") or [])
@@ -431,9 +432,14 @@ def _build_operation(
             )
             required = bool(node.get("required"))
             continue
-        if node.get("in") == "formData":
+        if node.get("in") == "formData":  # Swagger 2.0: a form body, field by field
+            form[str(node.get("name"))] = node
             continue
         schema_node = node.get("schema")
+        content = node.get("content")
+        if schema_node is None and isinstance(content, Mapping) and content:
+            media = next(iter(content.values()))  # OpenAPI allows exactly one
+            schema_node = media.get("schema") if isinstance(media, Mapping) else None
         if schema_node is None and "type" in node:  # Swagger 2.0 inline typing
             schema_node = {k: v for k, v in node.items() if k not in ("name", "in")}
         schema = (
@@ -447,6 +453,9 @@ def _build_operation(
         )
     media = "application/json" if body is not None else ""
     encoding: tuple[tuple[str, str, bool | None], ...] = ()
+    if body is None and form:
+        media, body, encoding = _form_parameters(doc, op, form, pointer)
+        required = any(bool(node.get("required")) for node in form.values())
     undeclared = [
         name
         for name in re.findall(r"{([^{}/]+)}", path)
@@ -508,10 +517,44 @@ def _style(node: Mapping[str, Any], swagger2: bool) -> tuple[str, bool | None]:
             str(node.get("collectionFormat", "csv")), ("form", False)
         )
         return ("simple" if node.get("in") in ("path", "header") else style), explode
+    content = node.get("content")
+    if isinstance(content, Mapping) and any("json" in str(m) for m in content):
+        return "json", None  # sent as JSON text (runtime/params.py JSON_TEXT)
     written = node.get("explode")
     return str(node.get("style") or ""), (
         written if isinstance(written, bool) else None
     )
+
+
+def _form_parameters(
+    doc: Document,
+    op: Mapping[str, Any],
+    form: dict[str, Mapping[str, Any]],
+    pointer: str,
+) -> tuple[str, Schema, tuple[tuple[str, str, bool | None], ...]]:
+    """Swagger 2.0 `in: formData` parameters as one object body: multipart when the
+    operation consumes it or sends a file, else form-urlencoded."""
+    consumes = op.get("consumes", doc.data.get("consumes")) or []
+    files = any(node.get("type") == "file" for node in form.values())
+    multipart = files or (
+        "multipart/form-data" in consumes
+        and "application/x-www-form-urlencoded" not in consumes
+    )
+    schema = {
+        "type": "object",
+        "properties": {
+            name: {k: v for k, v in node.items() if k not in ("name", "in", "required")}
+            for name, node in form.items()
+        },
+        "required": [name for name, node in form.items() if node.get("required")],
+    }
+    encoding = tuple(
+        (name, *_style(node, True))
+        for name, node in form.items()
+        if node.get("type") == "array"
+    )
+    media = "multipart/form-data" if multipart else "application/x-www-form-urlencoded"
+    return media, Schema(doc, schema, pointer + "/parameters"), encoding
 
 
 def request_media(

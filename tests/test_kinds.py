@@ -64,6 +64,10 @@ def test_each_auth_kind_declares_a_runtime_class_that_takes_its_arguments(
     assert all(PRODUCT_DEFAULTS[role] == var for role, var in env)
 
 
+def test_token_auth_names_the_methods_the_runtime_sends() -> None:
+    assert auth_kinds.TOKEN_AUTH == tuple(runtime_auth.TOKEN_AUTH_METHODS)
+
+
 def test_auth_env_accepts_every_role_a_kind_takes() -> None:
     assert set(env_roles()) == set(PRODUCT_DEFAULTS)
 

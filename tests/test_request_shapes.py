@@ -309,3 +309,94 @@ def test_prism_refuses_the_shapes_the_scripts_no_longer_send(prism: Prism) -> No
         json={},
     )
     assert search.status_code == 422
+
+
+SWAGGER2_FORM = """\
+swagger: "2.0"
+info: {title: Legacy forms, version: "1"}
+host: legacy.test
+basePath: /api
+schemes: [http]
+paths:
+  /orders:
+    get:
+      operationId: listOrders
+      produces: [application/json]
+      responses:
+        "200":
+          description: orders
+          schema:
+            type: array
+            items:
+              type: object
+              required: [id, email]
+              properties:
+                id: {type: string}
+                email: {type: string}
+                tags: {type: array, items: {type: string}}
+  /subscribers:
+    post:
+      operationId: subscribe
+      consumes: [application/x-www-form-urlencoded]
+      parameters:
+        - {name: email, in: formData, type: string, required: true}
+        - {name: tags, in: formData, type: array, items: {type: string}, collectionFormat: multi}
+        - {name: ref, in: formData, type: string}
+      responses:
+        "201": {description: subscribed}
+"""
+
+
+def test_swagger2_form_data_parameters_are_a_form_body(tmp_path: Path) -> None:
+    links = project(tmp_path)
+    (links.parent / "legacy.yaml").write_text(SWAGGER2_FORM, encoding="utf-8")
+    (links / "legacy.yaml").write_text(
+        "version: 1\nname: legacy\n"
+        "source: {spec: ../legacy.yaml, operation: listOrders}\n"
+        "target: {spec: ../legacy.yaml, operation: subscribe}\n"
+        "fields: {email: email, tags: tags, ref: id}\n",
+        encoding="utf-8",
+    )
+    code, output, folder = generate(links, "legacy")
+    assert code == 0, output
+    script = (folder / "legacy.py").read_text(encoding="utf-8")
+    assert 'encode=FormBody({"tags": ParamStyle("query", "form", True)})' in script
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=folder,
+        env=child_env({}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+
+
+def test_a_content_parameter_is_declared_as_json_text(tmp_path: Path) -> None:
+    links = project(tmp_path)
+    spec = links.parent / "shapes.yaml"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(
+        text.replace(
+            """      parameters:
+        - name: expand""",
+            """      parameters:
+        - name: q
+          in: query
+          content:
+            application/json:
+              schema: {type: object, properties: {email: {type: string}}}
+        - name: expand""",
+        ),
+        encoding="utf-8",
+    )
+    mapping = link_text(
+        "orders_to_customers",
+        **{"    expand: {const: [customer]}": "    q.email: email"},
+    )
+    (links / "variant.yaml").write_text(mapping, encoding="utf-8")
+    code, output, folder = generate(links, "variant")
+    assert code == 0, output
+    script = (folder / "variant.py").read_text(encoding="utf-8")
+    assert 'locations={"q": ParamStyle("query", "json")}' in script

@@ -14,6 +14,7 @@ from urllib.parse import unquote_plus
 import httpx
 import pytest
 
+from generator.runtime.auth import ApiKeyAuth
 from generator.runtime.params import (
     FormBody,
     ParamStyle,
@@ -216,3 +217,32 @@ def test_a_form_body_source_keeps_its_header_parameters() -> None:
     assert request.headers["Stripe-Version"] == "2024-06-20"
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert unquote_plus(request.content.decode()) == "query=status:'active'"
+
+
+def test_a_content_parameter_is_sent_as_json_text() -> None:
+    """`content: {application/json: ...}` instead of a style: the value as JSON."""
+    styles = {
+        "filter": ParamStyle("query", "json"),
+        "X-Meta": ParamStyle("header", "json"),
+        "key": ParamStyle("path", "json"),
+    }
+    path, query, headers = place_params(
+        "/k/{key}",
+        {"filter.email": "a@b.test", "X-Meta": [1, 2], "key": {"a": 1}},
+        styles,
+    )
+    assert query == (("filter", '{"email":"a@b.test"}'),)
+    assert headers == {"X-Meta": "[1,2]"}
+    assert path == "/k/%7B%22a%22%3A1%7D"
+
+
+def test_a_cookie_api_key_joins_the_cookie_parameters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COOKIE_KEY", "k1")
+    _, _, headers = place_params(
+        "/", {"session": "s1"}, {"session": ParamStyle("cookie")}
+    )
+    request = httpx.Request("GET", "http://api.test/", headers=headers)
+    sent = next(ApiKeyAuth("cookie", "sid", "COOKIE_KEY").auth_flow(request))
+    assert sent.headers["Cookie"] == "session=s1; sid=k1"

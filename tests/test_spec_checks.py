@@ -10,13 +10,18 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from test_validation_cache import SPEC
 
 from generator import validation
+from generator.cli import cli
 from generator.errors import P2pgenError
 from generator.samples import _pattern_sample, sample
 from generator.schemas import Walker
@@ -172,3 +177,42 @@ def test_samples_keep_to_patterns_the_spec_examples_break(tmp_path: Path) -> Non
     value = sample(Walker(specs), Schema(doc, body, "/body"))
     assert re.search(email["pattern"], value["guests"][0]["email"]), value
     assert re.search("^arn:aws:[a-z]+$", value["stream"]), value
+
+
+SHOP_LINK = """\
+version: 1
+name: orders_to_payments
+source: {spec: ../shop.yaml, operation: listOrders}
+target: {spec: ../shop.yaml, operation: createPayment}
+fields:
+  currency: currency
+  sku: sku
+"""
+
+
+@pytest.mark.slow
+def test_a_copied_sample_value_fits_the_target_fields_enum_and_pattern(
+    tmp_path: Path,
+) -> None:
+    """The source's example (`usd`, `widget 7`) breaks the target's enum and pattern:
+    the generated tests' sample record carries values both sides accept, so the
+    link's own tests pass out of the box."""
+    links = tmp_path / "specs" / "links"
+    links.mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "data" / "samples" / "shop.yaml", links.parent)
+    mapping = links / "orders_to_payments.yaml"
+    mapping.write_text(SHOP_LINK, encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["generate", str(mapping), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    folder = out / "orders_to_payments"
+    tests = (folder / "test_orders_to_payments.py").read_text(encoding="utf-8")
+    assert '"currency": "EUR"' in tests and '"sku": "AAA-0000"' in tests
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]

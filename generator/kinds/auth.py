@@ -136,6 +136,7 @@ class Basic(AuthKind):
     roles = (("username", "username_env"), ("password", "password_env"))
 
 
+# runtime/auth.py's TOKEN_AUTH_METHODS (not imported: the generator starts without httpx)
 TOKEN_AUTH = ("client_secret_basic", "client_secret_post", "json")
 OAUTH2_ROLES = (
     "token (a static access token), client_id and client_secret (client"

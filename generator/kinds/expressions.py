@@ -405,7 +405,6 @@ class Stub(ExprKind):
 
     name = "stub"
     key = "stub"
-    makes_parameter = False
 
     def read(
         self, parser: Parser, keys: Keys, loc: Loc, what: str, common: dict[str, Any]

@@ -1622,6 +1622,9 @@ def _replay_entries(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 BODY_PREFIX = "body."  # a position or parameter that travels in the request body
+JSON_TEXT = (
+    "json"  # a parameter with `content: application/json`: its value as JSON text
+)
 DELIMITERS = {"form": ",", "spaceDelimited": " ", "pipeDelimited": "|"}
 
 
@@ -1658,7 +1661,9 @@ def path_segment(name: str, value: Any, style: ParamStyle | None = None) -> str:
         )
     kind, explode = (style or ParamStyle("path")).resolved()
     atoms = [(k, quote(text, safe="")) for k, text in _atoms(value)]
-    if kind == "matrix" and explode and isinstance(value, dict):
+    if kind == JSON_TEXT:
+        text = quote(_as_string(value), safe="")
+    elif kind == "matrix" and explode and isinstance(value, dict):
         text = "".join(f";{k}={v}" for k, v in atoms)
     elif kind == "matrix" and explode and isinstance(value, list):
         text = "".join(f";{name}={v}" for _, v in atoms)
@@ -1697,8 +1702,8 @@ def query_pairs(name: str, value: Any, style: ParamStyle) -> list[tuple[str, str
     if kind == "deepObject":
         return _nested(name, value)
     atoms = _atoms(value)
-    if not isinstance(value, dict | list):
-        return [(name, atoms[0][1])]
+    if kind == JSON_TEXT or not isinstance(value, dict | list):
+        return [(name, _as_string(value))]
     if explode:  # form, and spaceDelimited/pipeDelimited exploded, are alike
         return [(key or name, text) for key, text in atoms]
     return [(name, _joined(atoms, DELIMITERS.get(kind, ","), False))]
@@ -1718,7 +1723,9 @@ def _nested(name: str, value: Any) -> list[tuple[str, str]]:
 
 def _style_text(value: Any, style: ParamStyle) -> str:
     """A header parameter's value (style simple)."""
-    _, explode = style.resolved()
+    kind, explode = style.resolved()
+    if kind == JSON_TEXT:
+        return str(_as_string(value))
     return _joined(_atoms(value), ",", explode)
 
 
@@ -2641,4 +2648,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:94fbe8c004252388d369b4996ed56be76d534f4717bfcd93dc23e450f4f8e6e9
+# p2pgen checksum sha256:4c2a9fe8cb5e9c24baa8dcc805c935d9ccd2dfa821431ab1854887226a7d304e
