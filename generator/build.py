@@ -29,10 +29,17 @@ from generator.link import (
     ParamPlace,
     Side,
     StubModel,
+    WebhookModel,
 )
 from generator.literals import py_literal
 from generator.load import Loaded
-from generator.mapping import Endpoint, FieldMap, TargetCall, json_safe
+from generator.mapping import (
+    DEFAULT_TOLERANCE,
+    Endpoint,
+    FieldMap,
+    TargetCall,
+    json_safe,
+)
 from generator.models import Need, build_models, source_need, target_need
 from generator.parameters import ParamRef, find_param
 from generator.samples import fitted, sample
@@ -40,6 +47,7 @@ from generator.schemas import Walker, value_type
 from generator.specs import Operation, Schema, api_title, first_server
 
 RUNTIME_DEPENDENCIES = ("httpx>=0.27", "pydantic>=2.7")
+WEBHOOK_DEPENDENCIES = ("uvicorn>=0.30",)  # the server of a webhook link
 PYTHON_TYPES = {
     "string": "str",
     "integer": "int",
@@ -143,7 +151,7 @@ class _Builder:
                 tuple(fm.target for fm in m.target.params),
                 frozenset(fm.target.split(".")[0] for fm in m.fields),
             ),
-            records_path=m.source.records or "",
+            records_path="" if m.source.webhook is not None else m.source.records or "",
             pagination=pagination,
             incremental_param=inc.param if inc else "",
             incremental_field=incremental_field,
@@ -171,10 +179,12 @@ class _Builder:
                     if f and self.walker.get(self.record, f) is not None
                 )
             ),
-            dependencies=RUNTIME_DEPENDENCIES,
+            dependencies=RUNTIME_DEPENDENCIES
+            + (WEBHOOK_DEPENDENCIES if m.source.webhook is not None else ()),
             filter_conditions=compiler.filter(predicate, "src") if predicate else (),
             filter_stub=predicate.stub if predicate else "",
             source_body_code=source_body,
+            webhook=self._webhook(record_sample),
             target_body_sent=self.loaded.target.request_body is not None,
             match=self._match(compiler),
             lookups=tuple(self._lookups(compiler)),
@@ -184,6 +194,31 @@ class _Builder:
                 else None
             ),
             delete=self._delete(compiler),
+        )
+
+    def _webhook(self, record_sample: Any) -> WebhookModel | None:
+        """A webhook source's settings, and a sample event holding the sample record."""
+        source = self.mapping.source
+        signature = source.signature
+        event = self.loaded.source.request_body
+        if source.webhook is None or signature is None or event is None:
+            return None
+        sample_event = sample(self.walker, event, "event")
+        if source.records:
+            sample_event = _placed(sample_event, source.records, record_sample)
+        else:
+            sample_event = record_sample
+        if source.event_id and _at(sample_event, source.event_id) is None:
+            sample_event = _placed(sample_event, source.event_id, "evt_1")
+        return WebhookModel(
+            name=source.webhook,
+            scheme=signature.scheme,
+            secret_env=signature.secret_env,
+            header=signature.header or "",
+            tolerance=signature.tolerance or DEFAULT_TOLERANCE,
+            records=source.records or "",
+            event_id=source.event_id or "",
+            sample_event=sample_event,
         )
 
     def _delete(self, compiler: Compiler) -> DeleteModel | None:
@@ -451,6 +486,20 @@ def _call(
         for fm in call.params
     )
     return CallModel(name, what, op.method.upper(), op.path, params)
+
+
+def _at(value: Any, path: str) -> Any:
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _placed(value: Any, path: str, item: Any) -> dict[str, Any]:
+    """A copy of the object `value` with `item` at the dotted `path`."""
+    head, _, rest = path.partition(".")
+    copy = dict(value) if isinstance(value, dict) else {}
+    copy[head] = _placed(copy.get(head), rest, item) if rest else item
+    return copy
 
 
 def _body_code(tree: Any, compiler: Compiler) -> str:

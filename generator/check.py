@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from generator.auth import resolve_auth
 from generator.checks import TypeChecker
+from generator.checks_webhook import webhook_record
 from generator.checks_writes import WriteChecker, Writes, records_items
 from generator.errors import Code, P2pgenError, Problem
 from generator.kinds.expressions import EXPRESSION, EXPRESSIONS
@@ -106,6 +107,8 @@ class _Checker:
 
     def _record_schema(self) -> Schema | None:
         m = self.mapping.source
+        if m.webhook is not None:
+            return webhook_record(self.walker, m, self.source, self.result.problems)
         return records_items(
             self.walker, self.source, m.records, m, "source", self.result.problems
         )

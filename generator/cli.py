@@ -429,8 +429,8 @@ def _deployables(mappings: tuple[Path, ...], generated: Path) -> list[Deployable
     for result in results:  # deploying needs the Link itself, not only its files
         fill_rendered(result)
     links, stale = deployables(results, _plan_all(results, generated))
-    if stale:
-        _echo_problems(stale)
+    _echo_problems(stale)
+    if any(p.severity == "error" for p in stale):
         click.echo("nothing written", err=True)
         sys.exit(1)
     return links

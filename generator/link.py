@@ -104,6 +104,21 @@ class StubModel:
 
 
 @dataclass(frozen=True)
+class WebhookModel:
+    """A webhook source: the spec's entry, how deliveries are signed, where the
+    record and the event id are in each event."""
+
+    name: str  # the entry of the spec's webhooks
+    scheme: str  # standard-webhooks | stripe | hmac-sha256
+    secret_env: str
+    header: str = ""  # hmac-sha256's header
+    tolerance: int = 300
+    records: str = ""  # the record's path in the event ("": the event)
+    event_id: str = ""  # the event id's path ("": the webhook-id header)
+    sample_event: Any = None  # an event holding the sample record, for the tests
+
+
+@dataclass(frozen=True)
 class CallModel:
     """target.match or target.update: another operation of the target API."""
 
@@ -189,6 +204,7 @@ class Link:
     filter_conditions: tuple[str, ...] = ()  # source.filter's, as boolean expressions
     filter_stub: str = ""  # or the stub predicate that replaces them
     source_body_code: str = ""  # the dict literal of source.body ("": none)
+    webhook: WebhookModel | None = None  # a webhook source instead of a polled one
     target_body_sent: bool = True  # False: the target operation takes no body
     match: MatchModel | None = None
     lookups: tuple[LookupModel, ...] = ()
@@ -212,7 +228,14 @@ class Link:
     @property
     def required_env(self) -> tuple[str, ...]:
         """Every variable the script needs: auth secrets and `{env: ...}` values."""
+        return tuple(sorted(set(self.secret_vars) | set(self.env_vars)))
+
+    @property
+    def secret_vars(self) -> tuple[str, ...]:
+        """The variables that hold secrets: auth's, and a webhook's signing secret."""
         secrets = {
             var for side in (self.source, self.target) for _, var in side.auth.env
         }
-        return tuple(sorted(secrets | set(self.env_vars)))
+        if self.webhook is not None:
+            secrets.add(self.webhook.secret_env)
+        return tuple(sorted(secrets))

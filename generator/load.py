@@ -9,7 +9,13 @@ from pathlib import Path
 from generator.errors import Code, P2pgenError, Problem
 from generator.mapping import Endpoint, Mapping
 from generator.mapping_reader import load_mapping
-from generator.specs import Document, Operation, SpecSet, find_operation
+from generator.specs import (
+    Document,
+    Operation,
+    SpecSet,
+    find_operation,
+    find_webhook,
+)
 from generator.validation import validate_document
 
 
@@ -80,16 +86,20 @@ def _load_spec(specs: SpecSet, endpoint: Endpoint, side: str) -> Document:
 
 
 def _find(specs: SpecSet, doc: Document, endpoint: Endpoint) -> Operation:
+    key = "operation" if endpoint.webhook is None else "webhook"
     try:
+        if endpoint.webhook is not None:
+            return find_webhook(specs, doc, endpoint.webhook)
         return find_operation(specs, doc, endpoint.operation)
     except P2pgenError as exc:
         if exc.problems[0].pointer:
             raise  # located in the spec, not in the mapping
         message = exc.problems[0].message
+        where = "" if endpoint.webhook is not None else f" in {doc.path.name}"
         raise P2pgenError(
             [
-                endpoint.at("operation").problem(
-                    f"{message} in {doc.path.name}", code=Code.OPERATION_NOT_FOUND
+                endpoint.at(key).problem(
+                    f"{message}{where}", code=Code.OPERATION_NOT_FOUND
                 )
             ]
         ) from None

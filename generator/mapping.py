@@ -147,6 +147,20 @@ class IdempotencyKey(Block):
     source: str
 
 
+SIGNATURE_SCHEMES = ("standard-webhooks", "stripe", "hmac-sha256")
+DEFAULT_TOLERANCE = 300  # seconds a signed timestamp may be off
+
+
+@dataclass(frozen=True)
+class Signature(Block):
+    """`source.signature` of a webhook source: how deliveries are signed."""
+
+    scheme: str  # one of SIGNATURE_SCHEMES
+    secret_env: str  # env.secret: the variable holding the signing secret
+    header: str | None = None  # hmac-sha256: the header with the hex digest
+    tolerance: int | None = None  # seconds; default DEFAULT_TOLERANCE
+
+
 @dataclass(frozen=True)
 class Condition:
     """One `source.filter` condition: the record's `field` compared by `op` to `value`."""
@@ -228,6 +242,9 @@ class Endpoint(Block):
     filter: Filter | None = None  # source only
     # source.body: a JSON-like tree (dicts, lists) whose leaves are constant or env Exprs
     body: dict[str, Any] | None = None
+    webhook: str | None = None  # source only: a `webhooks` entry instead of `operation`
+    event_id: str | None = None  # webhook: path of the event's id (None: webhook-id)
+    signature: Signature | None = None  # webhook: required
     match: TargetCall | None = None  # target only, from here on
     on_match: str = ""  # "" when not written: update with `update`, else skip
     update: TargetCall | None = None

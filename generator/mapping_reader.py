@@ -29,6 +29,7 @@ from generator.mapping import (
     LOOKUP_ON_MISSING,
     ON_MATCH,
     ON_MISSING,
+    SIGNATURE_SCHEMES,
     Auth,
     Batch,
     Condition,
@@ -43,6 +44,7 @@ from generator.mapping import (
     Lookup,
     Mapping,
     Pagination,
+    Signature,
     TargetCall,
     TextAt,
     cron_problem,
@@ -286,13 +288,21 @@ class Parser:
 
     def endpoint(self, node: Node, side: str, base: Path) -> Endpoint | None:
         allowed = ("spec", "operation", "params", "auth") + (
-            ("records", "pagination", "incremental", "filter", "body")
+            ("records", "pagination", "incremental", "filter", "body", *WEBHOOK_KEYS)
             if side == "source"
             else ("idempotency_key", *WRITE_KEYS)
         )
-        keys = self.keys(node, side, allowed, required=("spec", "operation"))
+        keys = self.keys(
+            node,
+            side,
+            allowed,
+            required=("spec",) if side == "source" else ("spec", "operation"),
+        )
         spec = self.string(keys.get("spec"), f"{side}.spec")
-        operation = self.string(keys.get("operation"), f"{side}.operation")
+        if side == "source":
+            operation = self.source_kind(node, keys)
+        else:
+            operation = self.string(keys.get("operation"), f"{side}.operation")
         if spec is None or operation is None:
             return None
         params = (
@@ -331,6 +341,11 @@ class Parser:
                 else None
             ),
             body=self.body(keys["body"][0], f"{side}.body") if "body" in keys else None,
+            webhook=self.string(keys.get("webhook"), "source.webhook"),
+            event_id=self.string(keys.get("event_id"), "source.event_id"),
+            signature=(
+                self.signature(keys["signature"][0]) if "signature" in keys else None
+            ),
             **self.writes(keys),
         )
 
@@ -469,6 +484,123 @@ class Parser:
             operation=operation,
             params=params,
             records=self.string(keys.get("records"), f"{what}.records"),
+            loc=node.loc,
+            locs=_locs(keys),
+        )
+
+    def source_kind(self, node: Node, keys: dict[str, tuple[Node, Loc]]) -> str | None:
+        """A source polls an `operation` or receives a `webhook`: exactly one, with
+        only the keys that kind takes. The webhook's operation is ""."""
+        if "operation" in keys and "webhook" in keys:
+            self.error(
+                keys["webhook"][1],
+                "source: give either 'operation' (a source that is polled) or"
+                " 'webhook' (one that sends its events), not both",
+                Code.CONFLICTING_KEYS,
+            )
+            return None
+        if "webhook" not in keys:
+            for key in WEBHOOK_KEYS[1:]:
+                if key in keys:
+                    self.error(
+                        keys[key][1],
+                        f"source.{key} belongs to a webhook source; name the"
+                        " spec's webhook with `webhook:` instead of `operation:`,"
+                        f" or remove {key!r}",
+                        Code.CONFLICTING_KEYS,
+                    )
+            if "operation" not in keys:
+                self.error(
+                    node.loc,
+                    "source needs the key 'operation' (or 'webhook', for a source"
+                    " whose spec sends webhooks)",
+                    Code.MISSING_KEY,
+                )
+                return None
+            return self.string(keys.get("operation"), "source.operation")
+        for key, why in POLLING_ONLY_KEYS.items():
+            if key in keys:
+                self.error(
+                    keys[key][1],
+                    f"source.{key}: a webhook source {why}; remove it",
+                    Code.CONFLICTING_KEYS,
+                )
+        if "signature" not in keys:
+            self.error(
+                node.loc,
+                "source needs the key 'signature' for a webhook: unsigned deliveries"
+                " are refused, e.g. `signature: {scheme: standard-webhooks,"
+                " env: {secret: MY_WEBHOOK_SECRET}}`",
+                Code.MISSING_KEY,
+            )
+        return ""
+
+    def signature(self, node: Node) -> Signature | None:
+        keys = self.keys(
+            node,
+            "source.signature",
+            ("scheme", "header", "env", "tolerance"),
+            required=("scheme", "env"),
+        )
+        scheme = self.string(keys.get("scheme"), "source.signature.scheme")
+        if scheme is not None and scheme not in SIGNATURE_SCHEMES:
+            self.error(
+                keys["scheme"][0].loc,
+                f"source.signature.scheme: unknown scheme {scheme!r}"
+                f"{did_you_mean(scheme, SIGNATURE_SCHEMES)}; use one of"
+                f" {', '.join(SIGNATURE_SCHEMES)}",
+            )
+            scheme = None
+        header = self.string(keys.get("header"), "source.signature.header")
+        if header is not None and not HEADER_NAME.fullmatch(header):
+            self.error(
+                keys["header"][0].loc,
+                f"source.signature.header: {header!r} is not an HTTP header name"
+                " (letters, digits and -, e.g. X-Signature)",
+            )
+            header = None
+        if scheme == "hmac-sha256" and "header" not in keys:
+            self.error(
+                node.loc,
+                "source.signature: hmac-sha256 needs 'header', the request header"
+                " that carries the hex HMAC-SHA256 of the body (e.g. X-Signature)",
+                Code.MISSING_KEY,
+            )
+        elif scheme in SCHEME_HEADERS and "header" in keys:
+            self.error(
+                keys["header"][1],
+                f"source.signature.header: {scheme} signs in its own header"
+                f" ({SCHEME_HEADERS[scheme]}); remove 'header'",
+                Code.CONFLICTING_KEYS,
+            )
+        if scheme == "hmac-sha256" and "tolerance" in keys:
+            self.error(
+                keys["tolerance"][1],
+                "source.signature.tolerance: hmac-sha256 signs no timestamp, so"
+                " there is nothing to be stale; remove it (re-deliveries are"
+                " recognised by event_id)",
+                Code.CONFLICTING_KEYS,
+            )
+        tolerance = self.integer(keys.get("tolerance"), "source.signature.tolerance", 1)
+        secret: str | None = None
+        if "env" in keys:
+            env = self.keys(
+                keys["env"][0], "source.signature.env", ("secret",), ("secret",)
+            )
+            secret = self.string(env.get("secret"), "source.signature.env.secret")
+            if secret is not None and not ENV_VAR.fullmatch(secret):
+                self.error(
+                    env["secret"][0].loc,
+                    f"{secret!r} is not an environment variable name",
+                )
+                secret = None
+        if scheme is None or secret is None:
+            return None
+        return Signature(
+            scheme=scheme,
+            secret_env=secret,
+            header=header,
+            tolerance=tolerance,
             loc=node.loc,
             locs=_locs(keys),
         )
@@ -683,6 +815,19 @@ class Parser:
 
 
 MAX_NAME_LENGTH = 64
+# A webhook source's own keys ("webhook" first), and the polling keys it refuses.
+WEBHOOK_KEYS = ("webhook", "event_id", "signature")
+SCHEME_HEADERS = {
+    "standard-webhooks": "webhook-signature",
+    "stripe": "Stripe-Signature",
+}
+POLLING_ONLY_KEYS = {
+    "pagination": "is not paged: each delivery holds its event",
+    "incremental": "is not polled: each event is sent once, as it happens",
+    "params": "sends no request: its events are delivered to the script",
+    "body": "sends no request: its events are delivered to the script",
+    "auth": "is not called: deliveries are checked by `signature`",
+}
 # RFC 9110 field-name: a token
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # The script is imported by its own module name, so it must not shadow these.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import base64
 import re
 from typing import Any
 
@@ -16,10 +17,16 @@ from generator.runtime_copy import MARKER, copy_for
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
-THIRD_PARTY = {"httpx", "pydantic", "pytest"}
+THIRD_PARTY = {"httpx", "pydantic", "pytest", "uvicorn"}
 SCRIPT_END = '\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
 # Imports the link's own part may need; each is kept only where its name is used.
-LINK_IMPORTS = ("import sys", "import httpx", "from typing import Any")
+LINK_IMPORTS = (
+    "import sys",
+    "import httpx",
+    "from typing import Any",
+    "from contextlib import AbstractContextManager",
+    "from pathlib import Path",
+)
 
 
 def environment() -> jinja2.Environment:
@@ -220,6 +227,26 @@ def _call(call: CallModel) -> str:
     return f"Call({', '.join(args)},)"
 
 
+def webhook_declaration(link: Link) -> str:
+    """The `Webhook(...)` expression of a webhook link ("" for a polled one)."""
+    hook = link.webhook
+    if hook is None:
+        return ""
+    args = [
+        f"scheme={py_literal(hook.scheme)}",
+        f"secret_env={py_literal(hook.secret_env)}",
+    ]
+    if hook.header:
+        args.append(f"header={py_literal(hook.header)}")
+    if hook.scheme != "hmac-sha256":
+        args.append(f"tolerance={hook.tolerance}")
+    if hook.records:
+        args.append(f"records={py_literal(hook.records)}")
+    if hook.event_id:
+        args.append(f"event_id={py_literal(hook.event_id)}")
+    return f"Webhook({', '.join(args)},)"
+
+
 def _side_args(side: Any) -> list[str]:
     return [
         f"method={py_literal(side.method)}",
@@ -268,9 +295,7 @@ def _auth_args(side: Any) -> list[str]:
 
 def _context(link: Link) -> dict[str, Any]:
     """What the script and test templates are rendered with."""
-    secret_vars = tuple(
-        sorted({var for side in (link.source, link.target) for _, var in side.auth.env})
-    )
+    secret_vars = link.secret_vars
     # Test secrets carry '/' and '+', which URLs percent-encode, so that an
     # echoed secret would show up encoded as real ones do.
     test_secrets = {
@@ -281,9 +306,15 @@ def _context(link: Link) -> dict[str, Any]:
         )
         for var in link.required_env
     }
+    hook = link.webhook
+    if hook is not None and hook.scheme == "standard-webhooks":
+        # a Standard Webhooks secret is whsec_ and base64 (here of the usual test value)
+        plain = test_secrets[hook.secret_env].encode()
+        test_secrets[hook.secret_env] = "whsec_" + base64.b64encode(plain).decode()
     return {
         "link": link,
         "declaration": declaration(link),
+        "webhook_declaration": webhook_declaration(link),
         # transform() dumps the record only when a line reads it as a dict
         "transform_reads_src": "src" in _names_used(link.body_code),
         "target_params_read_src": any(

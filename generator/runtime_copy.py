@@ -22,6 +22,7 @@ RUNTIME_MODULES = (
     "params",
     "write",
     "run",
+    "webhook",
 )
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 MARKER = (

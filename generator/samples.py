@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import math
 import re
@@ -84,7 +85,11 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
     if "array" in types:
         if shape.items is None or depth > 6:
             return []
-        return [sample(walker, shape.items, name, depth + 1)]
+        item = sample(walker, shape.items, name, depth + 1)
+        # as many items as `minItems` asks (a covariance matrix: one per asset)
+        wanted = walker.specs.deref(schema).node.get("minItems")
+        count = wanted if isinstance(wanted, int) and 1 < wanted <= 20 else 1
+        return [copy.deepcopy(item) for _ in range(count)]
     if "integer" in types:
         return _bounded(walker.specs.deref(schema).node, 3)
     if "number" in types:

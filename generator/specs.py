@@ -342,6 +342,59 @@ def find_operation(specs: SpecSet, doc: Document, wanted: str) -> Operation:
     )
 
 
+def webhook_entries(doc: Document) -> tuple[str, dict[str, Any]]:
+    """The spec's webhooks: OpenAPI 3.1's `webhooks`, else 3.0's `x-webhooks`."""
+    for key in ("webhooks", "x-webhooks"):
+        entries = doc.data.get(key)
+        if isinstance(entries, Mapping) and entries:
+            return key, dict(entries)
+    return "webhooks", {}
+
+
+def find_webhook(specs: SpecSet, doc: Document, wanted: str) -> Operation:
+    """The operation of a webhook entry: the request its sender makes."""
+    key, entries = webhook_entries(doc)
+    if wanted not in entries:
+        if not entries:
+            message = (
+                f"webhook {wanted!r} not found: {doc.path.name} has no webhooks"
+                " (OpenAPI 3.1 `webhooks`, or `x-webhooks` in 3.0); name an operation"
+                " to poll with `operation:` instead"
+            )
+        else:
+            message = (
+                f"webhook {wanted!r} not found{did_you_mean(wanted, list(entries))};"
+                f" {doc.path.name} has: {', '.join(sorted(map(str, entries)))}"
+            )
+        raise P2pgenError([doc.problem(message)])
+    item = specs.deref(Schema(doc, entries[wanted], join_pointer(key, wanted)))
+    methods = [m for m in HTTP_METHODS if isinstance(item.node.get(m), Mapping)]
+    if not methods:
+        raise P2pgenError(
+            [item.problem(f"webhook {wanted!r} has no operation (e.g. `post:`)")]
+        )
+    op = item.node[methods[0]]
+    pointer = f"{item.pointer}/{methods[0]}"
+    body = None
+    if "requestBody" in op:
+        request = specs.deref(
+            Schema(item.doc, op["requestBody"], pointer + "/requestBody")
+        )
+        body = _json_media_schema(request)
+    return Operation(
+        doc=item.doc,
+        method=methods[0],
+        path=wanted,
+        operation_id=str(op.get("operationId", "")),
+        summary=str(op.get("summary", "")),
+        pointer=pointer,
+        parameters=(),
+        request_body=body,
+        response=None,
+        security=(),
+    )
+
+
 def _build_operation(
     specs: SpecSet, doc: Document, method: str, path: str, op: Mapping[str, Any]
 ) -> Operation:

@@ -141,10 +141,51 @@ def _remember_warnings(cache: Path | None, warnings: list[Problem]) -> None:
 MAX_REF_PROBLEMS = 20
 
 
+# Objects whose keys are names (a property, a schema, a media type...): a key there
+# that starts with `x-` is a name, not a specification extension.
+_NAMED_KEYS = frozenset(
+    {
+        "properties",
+        "patternProperties",
+        "definitions",
+        "$defs",
+        "schemas",
+        "parameters",
+        "responses",
+        "headers",
+        "examples",
+        "requestBodies",
+        "securitySchemes",
+        "links",
+        "callbacks",
+        "content",
+        "encoding",
+        "variables",
+        "pathItems",
+        "webhooks",
+        "mapping",
+        "scopes",
+    }
+)
+
+
+def _in_extension(pointer: str) -> bool:
+    """Whether a pointer runs through a specification extension (`x-...`), whose
+    content OpenAPI leaves to the vendor (Spotify's `x-spotify-policy-list` holds
+    `$ref`s to lists): its `$ref`s are not OpenAPI's to check."""
+    parts = pointer.split("/")
+    return any(
+        part.startswith("x-") and parts[i - 1] not in _NAMED_KEYS
+        for i, part in enumerate(parts)
+        if i > 0
+    )
+
+
 def _refs(data: Any) -> Iterator[tuple[str, Any]]:
-    """(pointer of the `$ref` key, its value) for every `$ref` in a document."""
+    """(pointer of the `$ref` key, its value) for every `$ref` in a document,
+    outside specification extensions."""
     for pointer, node in _mappings(data):
-        if "$ref" in node:
+        if "$ref" in node and not _in_extension(pointer):
             yield f"{pointer}/$ref", node["$ref"]
 
 

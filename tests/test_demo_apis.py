@@ -471,6 +471,7 @@ def test_every_example_stub_in_the_mappings_has_a_filled_in_body():
         == mapped
         == {
             ("crm_to_mailer", "tags_for"),
+            ("pos_sales_webhook", "negative_quantity"),
             ("pos_to_inventory", "negative_quantity"),
         }
     )

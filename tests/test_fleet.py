@@ -18,6 +18,7 @@ NAMES = [
     "contacts_to_customers",
     "crm_to_mailer",
     "invoices_to_crm",
+    "pos_sales_webhook",
     "pos_to_inventory",
     "treatments_to_billing",
 ]
@@ -87,7 +88,7 @@ def test_a_broken_mapping_is_listed_not_fatal(repo: Path) -> None:
 def test_mermaid_draws_one_arrow_per_link(repo: Path) -> None:
     chart = links("--format", "mermaid")
     assert chart.startswith("flowchart LR")
-    assert chart.count("-->|") == 5
+    assert chart.count("-->|") == len(NAMES)
     assert '["Acme CRM' in chart
 
 

@@ -216,3 +216,36 @@ def test_a_copied_sample_value_fits_the_target_fields_enum_and_pattern(
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_refs_inside_specification_extensions_are_the_vendors_business(
+    tmp_path: Path,
+) -> None:
+    """Spotify's `x-spotify-policy-list: {$ref: ...}` points to a list under
+    `components/x-spotify-policy`; a property *named* `x-...` is still checked."""
+    spec = copy.deepcopy(SPEC)
+    spec["components"] = {"x-policy": {"list": [{"name": "a"}]}}
+    spec["paths"]["/things"]["get"]["x-policy-list"] = {
+        "$ref": "#/components/x-policy/list"
+    }
+    specs = SpecSet()
+    validation.validate_document(specs, specs.load(_write(tmp_path, spec)))
+    schema = spec["paths"]["/things"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
+    schema["properties"]["x-rate"] = {"$ref": "#/components/schemas/Nowhere"}
+    specs = SpecSet()
+    with pytest.raises(P2pgenError) as caught:
+        validation.validate_document(specs, specs.load(_write(tmp_path, spec)))
+    assert caught.value.problems[0].pointer.endswith("/properties/x-rate/$ref")
+
+
+def test_a_sample_list_has_the_items_min_items_asks_for(tmp_path: Path) -> None:
+    specs = SpecSet()
+    doc = specs.load(_write(tmp_path, SPEC))
+    matrix = {
+        "type": "array",
+        "minItems": 2,
+        "items": {"type": "array", "minItems": 2, "items": {"type": "number"}},
+    }
+    assert sample(Walker(specs), Schema(doc, matrix, "/m")) == [[2.5, 2.5]] * 2

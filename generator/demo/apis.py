@@ -42,7 +42,11 @@ DEMO_CREDENTIALS: dict[str, dict[str, str]] = {
         "LEDGER_USERNAME": "demo-ledger",
         "LEDGER_PASSWORD": "demo-ledger-password",
     },
-    "pos": {"POS_API_KEY": "demo-pos-key"},
+    "pos": {
+        "POS_API_KEY": "demo-pos-key",
+        # whsec_ + base64("demo-pos-webhook-secret"): Standard Webhooks' form
+        "POS_WEBHOOK_SECRET": "whsec_ZGVtby1wb3Mtd2ViaG9vay1zZWNyZXQ=",
+    },
     "inventory": {
         "STOCK_CLIENT_ID": "demo-stock-client",
         "STOCK_CLIENT_SECRET": "demo-stock-secret",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,7 +22,7 @@ from typing import Any, TextIO
 import yaml
 
 from generator.demo.apis import DemoApis
-from generator.demo.examples import API_CLASSES
+from generator.demo.examples import API_CLASSES, PosApi
 from generator.demo.http import Faults
 from generator.regions import REGION, regions
 
@@ -34,6 +37,7 @@ DEFAULT_LINKS = [
     "crm_to_mailer",
     "invoices_to_crm",
     "pos_to_inventory",
+    "pos_sales_webhook",
     "treatments_to_billing",
 ]
 SCRIPT_TIMEOUT_S = 300
@@ -48,6 +52,7 @@ class LinkApis:
     target: str
     source_operation: str
     target_operation: str
+    webhook: str = ""  # a webhook source: the spec's webhook it receives
 
 
 def link_apis(mapping_file: Path) -> LinkApis:
@@ -62,8 +67,11 @@ def link_apis(mapping_file: Path) -> LinkApis:
                 f"{mapping_file}: {side} spec {spec_name!r} is not one of the demo "
                 f"APIs ({', '.join(sorted(by_spec))})"
             )
-        ends.append((by_spec[spec_name], str(mapping[side]["operation"])))
-    return LinkApis(ends[0][0], ends[1][0], ends[0][1], ends[1][1])
+        hook = mapping[side].get("webhook") if side == "source" else None
+        operation = f"webhook {hook}" if hook else str(mapping[side]["operation"])
+        ends.append((by_spec[spec_name], operation))
+    webhook = str(mapping["source"].get("webhook") or "")
+    return LinkApis(ends[0][0], ends[1][0], ends[0][1], ends[1][1], webhook)
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -169,6 +177,79 @@ def _run_script(
         _summary(ran.stdout),
         ran.stderr or ran.stdout,
     )
+
+
+WEBHOOK_SALES = 12  # sales the demo POS rings up while a webhook link serves
+LISTENING = re.compile(r"receiving deliveries on (http://\S+/)")
+
+
+def _serve_script(
+    script: Path, apis: LinkApis, demo: DemoApis, args: list[str], out: TextIO
+) -> ScriptRun:
+    """Start a webhook link's server, have the POS ring up sales (each one a
+    signed delivery), wait until every event is done, then stop it (SIGTERM)."""
+    started = time.monotonic()
+    journal = Path(args[args.index("--journal") + 1])
+    with subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            *("--serve", "127.0.0.1:0"),
+            *("--target-url", demo.base_url(apis.target)),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(demo.env()),
+    ) as child:
+        assert child.stderr is not None
+        log: list[str] = []
+        url = None
+        for line in child.stderr:
+            log.append(line)
+            found = LISTENING.search(line)
+            if found:
+                url = found.group(1)
+                break
+        if url is None:
+            child.wait(SCRIPT_TIMEOUT_S)
+            return ScriptRun(
+                child.returncode, time.monotonic() - started, None, "".join(log)
+            )
+        pos = demo.apis[apis.source]
+        assert isinstance(pos, PosApi), "only the demo POS sends webhooks"
+        pos.subscribe(url)
+        began = time.monotonic()
+        pos.ring_up(WEBHOOK_SALES)
+        sent = time.monotonic() - began
+        deadline = time.monotonic() + SCRIPT_TIMEOUT_S
+        while _journal_done(journal) < WEBHOOK_SALES and time.monotonic() < deadline:
+            time.sleep(0.05)
+        out.write(
+            f"   delivered   the POS rang up {WEBHOOK_SALES} sales and POSTed one signed"
+            f" webhook each to {url} ({sent:.2f} s)\n"
+        )
+        child.send_signal(signal.SIGTERM)
+        stdout, stderr = child.communicate(timeout=SCRIPT_TIMEOUT_S)
+    return ScriptRun(
+        child.returncode,
+        time.monotonic() - started,
+        _summary(stdout),
+        "".join(log) + stderr,
+    )
+
+
+def _journal_done(journal: Path) -> int:
+    """How many events of a webhook link's journal are done (0 before it exists)."""
+    if not journal.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(journal)) as db:
+        try:
+            row = db.execute("SELECT count(*) FROM events WHERE done IS NOT NULL")
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+        return int(row.fetchone()[0])
 
 
 def _report_run(run: ScriptRun, out: TextIO, label: str, indent: str) -> None:
@@ -438,15 +519,19 @@ def run_link(
     out.write(f"   generated   {name}/{name}.py ({lines} lines)\n")
 
     dead_letter = workdir / f"{name}.dead.jsonl"
-    run = _run_script(
-        script,
-        apis,
-        demo,
-        [
-            *("--state", str(workdir / f"{name}.state.json")),
-            *("--dead-letter", str(dead_letter)),
-        ],
-    )
+    files = [
+        *("--state", str(workdir / f"{name}.state.json")),
+        *("--dead-letter", str(dead_letter)),
+    ]
+    if apis.webhook:
+        journal = ("--journal", str(workdir / f"{name}.journal.sqlite"))
+        out.write(
+            f"   serving     {name}.py --serve 127.0.0.1:0"
+            f" --journal {name}.journal.sqlite\n"
+        )
+        run = _serve_script(script, apis, demo, [*files, *journal], out)
+    else:
+        run = _run_script(script, apis, demo, files)
     _report_run(run, out, "   ran         ", "   summary     ")
     dead = _dead_letters(dead_letter)
     _report_dead(dead, out, "   dead-letter ")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
+import json
 import math
 import random
 import re
@@ -19,6 +21,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
+
+import httpx
 
 from generator.demo.http import Api, error_code
 from generator.demo.store import (
@@ -314,13 +318,16 @@ class InvoicingApi(Api):
 
 
 class PosApi(Api):
-    """Till POS: offset-paged sales (source), API key in the query string."""
+    """Till POS: offset-paged sales (source), API key in the query string; and
+    the saleCompleted webhook, signed as Standard Webhooks says, on each new sale."""
 
     name, spec_file, collections = "pos", "pos.yaml", ("sales",)
+    RETRIES = 5  # a delivery is sent again until it is answered 2xx
 
     def setup(self) -> None:
         self.seed("sales", seed_sales(random.Random(3), self.n(80)))
         self.route("GET", "/sales", self.list_sales)
+        self.subscribers: list[str] = []
 
     def authorised(self, req: Request) -> bool:
         return same_secret(req.query.get("api_key", ""), self.creds["POS_API_KEY"])
@@ -340,6 +347,57 @@ class PosApi(Api):
         return Response(
             200, {"sales": sales[offset : offset + limit], "total": len(sales)}
         )
+
+    def subscribe(self, url: str) -> None:
+        """Send a saleCompleted webhook to `url` for every sale from now on."""
+        self.subscribers.append(url)
+
+    def ring_up(self, count: int, seed: int = 7) -> list[Json]:
+        """Complete `count` new sales: each is stored, then delivered to every
+        subscriber (retried until answered 2xx). Returns the sales."""
+        known = len(self.store.all("sales"))
+        fresh = seed_sales(random.Random(seed), known + count)[known:]
+        with httpx.Client(timeout=10) as client:
+            for sale in fresh:
+                self.store.add("sales", sale)
+                event = {"type": "sale.completed", "timestamp": _now(), "data": sale}
+                for url in self.subscribers:
+                    self.deliver(client, url, f"msg_{sale['id']}", event)
+        return fresh
+
+    def deliver(
+        self, client: httpx.Client, url: str, event_id: str, event: Json
+    ) -> None:
+        body = json.dumps(event).encode()
+        for attempt in range(self.RETRIES):
+            # a fresh timestamp on each try, as senders do
+            headers = standard_webhook_headers(
+                self.creds["POS_WEBHOOK_SECRET"], event_id, body
+            )
+            try:
+                if client.post(url, content=body, headers=headers).is_success:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1 * 2**attempt)
+
+
+def standard_webhook_headers(secret: str, event_id: str, body: bytes) -> dict[str, str]:
+    """webhook-id, webhook-timestamp and webhook-signature (v1: the base64
+    HMAC-SHA256 of "id.timestamp.body" keyed with the secret's base64 after whsec_)."""
+    stamp = str(int(time.time()))
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{event_id}.{stamp}.".encode() + body, hashlib.sha256)
+    return {
+        "content-type": "application/json",
+        "webhook-id": event_id,
+        "webhook-timestamp": stamp,
+        "webhook-signature": "v1," + base64.b64encode(digest.digest()).decode(),
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class InventoryApi(Api):

@@ -31,12 +31,25 @@ class Deployable:
 def deployables(
     results: list[Resolution], planned: list[PlannedFile]
 ) -> tuple[list[Deployable], list[Problem]]:
-    """The links whose generated script on disk is current; a problem for each other."""
+    """The links whose generated script on disk is current; a problem for each other.
+
+    A webhook link is a server, not a scheduled run: it is left out, with a warning.
+    """
     scripts = {f.path.name: f for f in planned}
     found, problems = [], []
     for result in results:
         link = result.link
         assert link is not None
+        if link.webhook is not None:
+            problems.append(
+                Problem(
+                    str(result.mapping_path),
+                    message=f"{link.name} is a webhook link, a server (`--serve`), not"
+                    " a run on a schedule: left out; run it as a long-running service",
+                    severity="warning",
+                )
+            )
+            continue
         script = scripts[f"{link.name}.py"]
         if script.changed or script.existing is None:
             state = "is missing" if script.existing is None else "is not current"

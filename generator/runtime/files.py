@@ -10,7 +10,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, Any, ClassVar, Self
 
 from generator.runtime.core import FatalError, _json_line, _now, log, redact
 
@@ -69,19 +69,22 @@ class RunLock:
     """One run per state file: a second run stops at once, naming the running one.
 
     The lock is the kernel's (flock), so it goes with the process that holds
-    it: a run killed with -9 leaves no stale lock behind.
+    it: a run killed with -9 leaves no stale lock behind. The thread that
+    holds it may take it again, a no-op (--follow holds it across its runs).
     """
+
+    held: ClassVar[dict[Path, int]] = {}  # lock file -> the thread holding it
 
     def __init__(self, state_path: Path | None) -> None:
         self.path = (
             None
             if state_path is None
-            else state_path.with_name(state_path.name + ".lock")
+            else state_path.with_name(state_path.name + ".lock").absolute()
         )
         self.file: IO[Any] | None = None
 
     def __enter__(self) -> Self:
-        if self.path is None:
+        if self.path is None or RunLock.held.get(self.path) == threading.get_ident():
             return self
         try:
             lock = open_private(self.path, "r+")
@@ -101,10 +104,12 @@ class RunLock:
         lock.write(str(os.getpid()).encode())
         lock.flush()
         self.file = lock
+        RunLock.held[self.path] = threading.get_ident()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.file is not None:
+        if self.file is not None and self.path is not None:
+            RunLock.held.pop(self.path, None)
             self.file.close()
             self.file = None
 

@@ -61,6 +61,7 @@ from generator.runtime.write import outcome, write
 
 MAX_EMPTY_PAGES = 100
 HISTORY_SIZE = 100
+FOLLOW_EVERY = 60.0  # --follow: seconds between runs
 
 
 @dataclass(frozen=True)
@@ -353,6 +354,131 @@ def target_request(
     )
 
 
+def api_client(
+    base_url: str,
+    auth: EnvAuth,
+    transport: httpx.BaseTransport | None,
+    config: Config,
+) -> httpx.Client:
+    """A client of one side's API: the run's timeout, redirects never followed."""
+    return httpx.Client(
+        base_url=base_url,
+        auth=auth,
+        transport=transport,
+        timeout=config.timeout,
+        follow_redirects=False,
+    )
+
+
+@dataclass
+class Pipeline:
+    """One record's way from the source to the target: validated, filtered,
+    looked up, transformed, then written, or dead-lettered at the stage that failed.
+
+    Polling runs and webhook receivers both send every record through it.
+    """
+
+    link: Link
+    config: Config
+    target: httpx.Client
+    summary: Summary
+    dead: DeadLetter
+    source: httpx.Client | None = None  # for lookups of the source API
+
+    def prepare(self, seq: int, raw: Any) -> tuple[BaseModel, BaseModel] | None:
+        """(record, body) to send, or None when the record was skipped or dead-lettered."""
+        link, summary, dead = self.link, self.summary, self.dead
+        try:
+            record = link.record_model.model_validate(raw)
+        except ValidationError as exc:
+            summary.count("failed")
+            dead.add("read", _brief(exc), raw)
+            return None
+        try:
+            if not link.source.sends(record):
+                summary.count("skipped")  # never sent, never dead-lettered
+                return None
+            if link.lookups is not None and not link.lookups(
+                self.source or self.target,
+                self.target,
+                self.config,
+                record,
+                place_params,
+            ):
+                summary.count("skipped")  # a lookup found nothing (skip)
+                return None
+            body = link.transform(record)
+            if link.before_send is not None:
+                body = link.before_send(record, body)
+        except FatalError:
+            raise
+        except Exception as exc:  # any failure of one record dead-letters it
+            log.debug("record %d: transform failed", seq, exc_info=True)
+            summary.count("failed")
+            dead.add("transform", _brief(exc), raw)
+            return None
+        return record, body
+
+    def settle(self, raw: Any, done: str | Exception) -> None:
+        """Count one record's write, or dead-letter it."""
+        if isinstance(done, WriteFailed):
+            self.summary.count("failed")
+            self.dead.add("write", str(done), raw, done.status, done.attempts)
+        elif isinstance(done, Exception):
+            self.summary.count("failed")
+            self.dead.add("write", _brief(done), raw)
+        else:
+            self.summary.count(done)
+            if done != "skipped":
+                self.summary.count("written")
+
+    def deliver(self, seq: int, record: BaseModel, body: BaseModel, raw: Any) -> None:
+        """Write one record, or dead-letter it; a FatalError is raised to the caller."""
+        link, target, config = self.link, self.target, self.config
+        done: str | Exception
+        try:
+            if link.target.delete is not None and link.target.delete.when(record):
+                done = link.target.delete(
+                    target, config, record, place_params, link.target.match
+                )
+            elif link.target.match is not None:
+                request = target_request(target, link, record, body, raw)
+                done = link.target.match(target, config, record, request, place_params)
+            else:
+                request = target_request(target, link, record, body, raw)
+                response = write(target, request, config)
+                done = outcome(request.method, response.status_code)
+        except FatalError:
+            raise
+        except WriteFailed as exc:  # the answer is in it: no traceback to log
+            done = exc
+        except Exception as exc:  # any failure of one record dead-letters it
+            log.debug("record %d: write failed", seq, exc_info=True)
+            done = exc
+        self.settle(raw, done)
+
+    def deliver_batch(self, items: list[tuple[int, BaseModel, BaseModel, Any]]) -> None:
+        """Write records in one request (target.batch); each is settled alone."""
+        results: list[str | Exception]
+        try:
+            results = self.link.target.batch(
+                self.target,
+                self.config,
+                self.link.target,
+                [i[1:3] for i in items],
+                place_params,
+            )
+        except FatalError:
+            raise
+        except WriteFailed as exc:  # refused: each record with the answer
+            results = [exc] * len(items)
+        except Exception as exc:  # the whole batch failed: each record with it
+            log.debug("batch of %d: write failed", len(items), exc_info=True)
+            results = [exc] * len(items)
+        for (_, _, _, raw), done in zip(items, results, strict=True):
+            self.settle(raw, done)
+
+
 class Progress:
     """Progress on stderr: a live line on a terminal, a log line every few seconds otherwise."""
 
@@ -480,39 +606,18 @@ def _run_locked(
     dead = DeadLetter(None if config.dry_run else config.dead_letter_path, link.name)
     checkpoint = Checkpoint(None if config.dry_run else config.state_path, state)
     progress = Progress(summary)
-    options: dict[str, Any] = {"timeout": config.timeout, "follow_redirects": False}
     with (
         checkpoint,  # leaves last: a fatal error still saves where the run got to
-        httpx.Client(
-            base_url=config.source_url,
-            auth=link.source.auth,
-            transport=source_transport,
-            **options,
+        api_client(
+            config.source_url, link.source.auth, source_transport, config
         ) as source,
-        httpx.Client(
-            base_url=config.target_url,
-            auth=link.target.auth,
-            transport=target_transport,
-            **options,
+        api_client(
+            config.target_url, link.target.auth, target_transport, config
         ) as target,
         ThreadPoolExecutor(max_workers=max(config.concurrency, 1)) as pool,
     ):
         pending: set[Future[None]] = set()
-
-        def settle(seq: int, raw: Any, done: str | Exception) -> None:
-            """Count one record's write, or dead-letter it; let the checkpoint pass it."""
-            if isinstance(done, WriteFailed):
-                summary.count("failed")
-                dead.add("write", str(done), raw, done.status, done.attempts)
-            elif isinstance(done, Exception):
-                summary.count("failed")
-                dead.add("write", _brief(done), raw)
-            else:
-                summary.count(done)
-                if done != "skipped":
-                    summary.count("written")
-            checkpoint.finish(seq)
-            progress.tick()
+        pipeline = Pipeline(link, config, target, summary, dead, source)
 
         def deliver(seq: int, record: BaseModel, body: BaseModel, raw: Any) -> None:
             """Write one record, or dead-letter it; then let the checkpoint pass it.
@@ -520,46 +625,16 @@ def _run_locked(
             A FatalError (refused credentials, an unwritable dead-letter file)
             leaves the checkpoint before this record and stops the run.
             """
-            done: str | Exception
-            try:
-                if link.target.delete is not None and link.target.delete.when(record):
-                    done = link.target.delete(
-                        target, config, record, place_params, link.target.match
-                    )
-                elif link.target.match is not None:
-                    request = target_request(target, link, record, body, raw)
-                    done = link.target.match(
-                        target, config, record, request, place_params
-                    )
-                else:
-                    request = target_request(target, link, record, body, raw)
-                    response = write(target, request, config)
-                    done = outcome(request.method, response.status_code)
-            except FatalError:
-                raise
-            except WriteFailed as exc:  # the answer is in it: no traceback to log
-                done = exc
-            except Exception as exc:  # any failure of one record dead-letters it
-                log.debug("record %d: write failed", seq, exc_info=True)
-                done = exc
-            settle(seq, raw, done)
+            pipeline.deliver(seq, record, body, raw)
+            checkpoint.finish(seq)
+            progress.tick()
 
         def deliver_batch(items: list[tuple[int, BaseModel, BaseModel, Any]]) -> None:
-            """Write records in one request (target.batch); each is settled alone."""
-            results: list[str | Exception]
-            try:
-                results = link.target.batch(
-                    target, config, link.target, [i[1:3] for i in items], place_params
-                )
-            except FatalError:
-                raise
-            except WriteFailed as exc:  # refused: each record with the answer
-                results = [exc] * len(items)
-            except Exception as exc:  # the whole batch failed: each record with it
-                log.debug("batch of %d: write failed", len(items), exc_info=True)
-                results = [exc] * len(items)
-            for (seq, _, _, raw), done in zip(items, results, strict=True):
-                settle(seq, raw, done)
+            """Write a batch; the checkpoint passes its records once it is answered."""
+            pipeline.deliver_batch(items)
+            for seq, _, _, _ in items:
+                checkpoint.finish(seq)
+            progress.tick()
 
         def submit(job: Callable[..., None], *args: Any) -> None:
             """Start a write, once fewer than twice --concurrency are in flight."""
@@ -571,6 +646,7 @@ def _run_locked(
                 pending.add(pool.submit(job, *args))
 
         batched: list[tuple[int, BaseModel, BaseModel, Any]] = []
+
         reading = Reading(complete=bool(config.replay_path))
         records = (
             read_replay(config.replay_path)
@@ -587,35 +663,11 @@ def _run_locked(
                     value = _get(raw, incremental.field)
                     if value is not None and (newest is None or _later(value, newest)):
                         newest = value
-                try:
-                    record = link.record_model.model_validate(raw)
-                except ValidationError as exc:
-                    summary.count("failed")
-                    dead.add("read", _brief(exc), raw)
+                prepared = pipeline.prepare(seq, raw)
+                if prepared is None:  # skipped or dead-lettered
                     checkpoint.finish(seq)
                     continue
-                try:
-                    if not link.source.sends(record):
-                        summary.count("skipped")  # never sent, never dead-lettered
-                        checkpoint.finish(seq)
-                        continue
-                    if link.lookups is not None and not link.lookups(
-                        source, target, config, record, place_params
-                    ):
-                        summary.count("skipped")  # a lookup found nothing (skip)
-                        checkpoint.finish(seq)
-                        continue
-                    body = link.transform(record)
-                    if link.before_send is not None:
-                        body = link.before_send(record, body)
-                except FatalError:
-                    raise
-                except Exception as exc:  # any failure of one record dead-letters it
-                    log.debug("record %d: transform failed", seq, exc_info=True)
-                    summary.count("failed")
-                    dead.add("transform", _brief(exc), raw)
-                    checkpoint.finish(seq)
-                    continue
+                record, body = prepared
                 if config.dry_run:
                     payload = body.model_dump(
                         mode="json", by_alias=True, exclude_unset=True
@@ -696,7 +748,10 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
+def argument_parser(
+    description: str, max_body: int = MAX_BODY
+) -> argparse.ArgumentParser:
+    """The flags every link's script takes."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -729,8 +784,8 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
     add(
         "--max-body",
         type=int,
-        default=MAX_BODY,
-        help=f"largest answer accepted, in bytes, decoded (default {MAX_BODY})",
+        default=max_body,
+        help=f"largest answer accepted, in bytes, decoded (default {max_body})",
     )
     add(
         "--notify",
@@ -741,7 +796,35 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
     add("--token-store", type=Path, help="OAuth2 refresh tokens kept between runs")
     add("--log-format", choices=("text", "json"), default="text")
     add("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
+    """A polling link's command line: the common flags, and --follow/--every."""
+    parser = argument_parser(description)
+    add = parser.add_argument
+    add(
+        "--follow",
+        action="store_true",
+        help="run again every --every seconds until stopped (SIGTERM or Ctrl-C),"
+        " each run incremental from the last",
+    )
+    add(
+        "--every",
+        type=float,
+        metavar="SECONDS",
+        help="with --follow: seconds from the end of one run to the start of the next"
+        f" (default {FOLLOW_EVERY:g})",
+    )
+    args = parser.parse_args(argv)
+    if args.every is not None and not args.follow:
+        parser.error("--every needs --follow")
+    if args.every is not None and not args.every > 0:
+        parser.error("--every must be a number of seconds above 0")
+    if args.follow and (args.replay or args.limit is not None):
+        parser.error("--follow cannot be used with --replay or --limit")
+    args.every = FOLLOW_EVERY if args.every is None else args.every
+    return args
 
 
 class StopSignals:
@@ -797,6 +880,25 @@ def main_link(
 ) -> int:
     """The script's command line: parse, check the environment, run, print the summary."""
     args = parse_args(argv, description)
+    config, notify_url = command_setup(link, args)
+    problem = missing_env(link)
+    if problem:
+        return _finish(_unstarted(link, problem), config, notify_url)
+    STOP_SIGNALS.install()
+
+    def once(summary: Summary) -> None:
+        if run is not None:
+            run(config, summary)
+        else:
+            run_link(link, config, summary=summary)
+
+    if args.follow:
+        return follow(link, config, args.every, once, notify_url, args.verbose)
+    return guarded_run(link, once, config, notify_url, args.verbose)
+
+
+def command_setup(link: Link, args: argparse.Namespace) -> tuple[Config, str | None]:
+    """Logging as the flags ask, the notification URL kept secret, and the run's settings."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter()
@@ -811,7 +913,6 @@ def main_link(
     notify_url = args.notify or os.environ.get("P2PGEN_NOTIFY_URL")
     if notify_url:
         keep_notify_url_secret(notify_url)
-    summary = Summary(link=link.name, started=_now(), exit_code=2)
     config = Config(
         source_url=args.source_url
         or os.environ.get("SOURCE_BASE_URL")
@@ -830,19 +931,40 @@ def main_link(
         max_body=max(args.max_body, 1),
         token_store=args.token_store,
     )
+    return config, notify_url
+
+
+def missing_env(link: Link) -> str | None:
+    """What to set when a variable the link needs is missing from the environment."""
     missing = [name for name in link.required_env if not os.environ.get(name)]
-    if missing:
-        problem = f"set the environment variable(s): {', '.join(missing)}"
-        log.error(problem)
-        return _finish({**summary.as_dict(), "error": problem}, config, notify_url)
-    STOP_SIGNALS.install()
+    if not missing:
+        return None
+    problem = f"set the environment variable(s): {', '.join(missing)}"
+    log.error(problem)
+    return problem
+
+
+def _unstarted(link: Link, problem: str) -> dict[str, Any]:
+    """The summary of a run that could not start."""
+    summary = Summary(link=link.name, started=_now(), exit_code=2)
+    return {**summary.as_dict(), "error": problem}
+
+
+def guarded_run(
+    link: Link,
+    action: Callable[[Summary], None],
+    config: Config,
+    notify_url: str | None,
+    verbose: bool,
+) -> int:
+    """Run once; a fatal error or a stop signal is logged, kept in the state file
+    and reported in the summary (exit 2). Print the summary; return the exit code.
+    """
+    summary = Summary(link=link.name, started=_now(), exit_code=2)
     try:
-        if run is not None:
-            run(config, summary)
-        else:
-            run_link(link, config, summary=summary)
+        action(summary)
     except (FatalError, httpx.HTTPError, OSError, KeyboardInterrupt) as exc:
-        if args.verbose:
+        if verbose:
             log.exception("fatal error")
         if isinstance(exc, KeyboardInterrupt):
             problem = (
@@ -858,6 +980,40 @@ def main_link(
             _save_last_run(None if config.dry_run else config.state_path, result)
         return _finish(result, config, notify_url)
     return _finish(summary.as_dict(), config, notify_url)
+
+
+def follow(
+    link: Link,
+    config: Config,
+    every: float,
+    once: Callable[[Summary], None],
+    notify_url: str | None,
+    verbose: bool,
+) -> int:
+    """--follow: the run again `every` seconds after the last one ended, until a
+    stop signal; the state file stays locked in between. A run that fails is
+    reported like any run and the next one tries again; a stop during a run
+    ends it as Ctrl-C does. Returns the exit code of the last run.
+    """
+    code = 0
+    try:
+        with RunLock(None if config.dry_run else config.state_path):
+            while not STOP_SIGNALS.stopping:
+                try:  # a stop between runs: the signal raises wherever it lands
+                    code = guarded_run(link, once, config, notify_url, verbose)
+                    if STOP_SIGNALS.stopping:
+                        break
+                    log.info(
+                        "next run in %g s (--every); SIGTERM or Ctrl-C stops", every
+                    )
+                    time.sleep(every)
+                except KeyboardInterrupt:
+                    break
+    except FatalError as exc:  # the lock: every run's own errors are handled above
+        log.error("fatal: %s", exc)
+        return _finish(_unstarted(link, str(exc)), config, notify_url)
+    log.info("stopped following")
+    return code
 
 
 def _finish(result: dict[str, Any], config: Config, notify_url: str | None) -> int:
