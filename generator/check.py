@@ -128,14 +128,15 @@ class _Checker:
                 Code.NO_REQUEST_BODY,
             )
             return None
-        if not self.mapping.fields:
+        shape = self.walker.shape(self.target.request_body)
+        if not self.mapping.fields and (shape.properties or shape.required):
             self.error(
                 fields_loc,
                 "fields is empty; map at least one target field",
                 Code.INVALID_VALUE,
             )
             return None
-        shape = self.walker.shape(self.target.request_body)
+        # `fields: {}` for a body with no fields (Google's `:cancel`): `{}` is sent
         if shape.types and "object" not in shape.types:
             self.error(
                 self.mapping.target.loc,

@@ -635,17 +635,10 @@ class Drafter:
 
     def _one_field(self, d: Draft) -> None:
         """A mapping sets at least one field: stub the first optional one."""
-        if not self.unmapped:
-            body = self.target.request_body
-            assert body is not None  # refused before drafting
-            raise P2pgenError(
-                [
-                    body.problem(
-                        f"target operation {self.target.label}: its request body has"
-                        " no field a mapping can set; choose another operation"
-                    )
-                ]
-            )
+        if not self.unmapped:  # a body with no fields at all: `{}` is sent
+            index = d.lines.index("fields:")
+            d.lines[index] = "fields: {}  # the request body has no fields; {} is sent"
+            return
         index, (target, tshape) = next(iter(self.unmapped.items()))
         stub = self._stub_name(target)
         d.lines[index] = (

@@ -249,3 +249,35 @@ def test_a_sample_list_has_the_items_min_items_asks_for(tmp_path: Path) -> None:
         "items": {"type": "array", "minItems": 2, "items": {"type": "number"}},
     }
     assert sample(Walker(specs), Schema(doc, matrix, "/m")) == [[2.5, 2.5]] * 2
+
+
+@pytest.mark.slow
+def test_a_target_whose_body_has_no_fields_gets_an_empty_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Google's `POST /v1/{name}:cancel` takes `{}`: init drafts `fields: {}`, and
+    the link sends an empty object, type-checked and tested."""
+    monkeypatch.chdir(tmp_path)
+    links = tmp_path / "specs" / "links"
+    links.mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "data" / "samples" / "shop.yaml", links.parent)
+    runner = CliRunner()
+    args = ["init", "--source", "specs/shop.yaml", "--source-op", "listOrders"]
+    args += ["--target", "specs/shop.yaml", "--target-op", "cancelOrder"]
+    result = runner.invoke(cli, [*args, "--name", "cancel_orders"])
+    assert result.exit_code == 0, result.output
+    mapping = links / "cancel_orders.yaml"
+    text = mapping.read_text(encoding="utf-8")
+    assert "fields: {}  # the request body has no fields" in text
+    result = runner.invoke(cli, ["generate", str(mapping), "--out", "out"])
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "out" / "cancel_orders"
+    for check in (["mypy", "--strict", "cancel_orders.py"], ["pytest", "-q"]):
+        done = subprocess.run(
+            [sys.executable, "-m", *check],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout[-3000:]

@@ -97,7 +97,7 @@ TargetBody = CustomerInput
 def transform(record: SourceRecord) -> TargetBody:
     """Build the target request body from one source record."""
     src = record.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    body = {
+    body: dict[str, Any] = {
         "external_ref": _get(src, "id"),
         "name": _render("{name.first} {name.last}", src),
         "email": _get(src, "email"),
@@ -2290,4 +2290,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:2e338f1ede610888ead6feda3c07f62725644c3c6730c720e396bbd451d07552
+# p2pgen checksum sha256:d1a5c1929fd0d0251ff310a595c8d6ca26fa054917fe16fe800927b6528e5c9c

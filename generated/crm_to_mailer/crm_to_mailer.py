@@ -126,7 +126,7 @@ TargetBody = Member
 def transform(record: SourceRecord) -> TargetBody:
     """Build the target request body from one source record."""
     src = record.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    body = {
+    body: dict[str, Any] = {
         "email_address": _get(src, "email"),
         "status": "subscribed",
         "merge_fields": {
@@ -2643,4 +2643,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:e05d376f20746bdc1fdb3560c05bae8be4b746ede96029259f36c4f31eff76a1
+# p2pgen checksum sha256:01bbb0757ecf736a4f48db108a69fd93c48243933d4730937a05a0abfe8388ed

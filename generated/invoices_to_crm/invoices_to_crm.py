@@ -121,7 +121,7 @@ TargetBody = CustomerInput
 def transform(record: SourceRecord) -> TargetBody:
     """Build the target request body from one source record."""
     src = record.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    body = {
+    body: dict[str, Any] = {
         "external_ref": _get(src, "customer.id"),
         "name": _get(src, "customer.name"),
         "email": _get(src, "customer.email"),
@@ -2510,4 +2510,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:f9d9ab1313f0ff54f6b44544c4f8c139cf3f3138331299d43c564be5b13148c7
+# p2pgen checksum sha256:ff4e348f251c0aa9a16c535c2e704d870ec7c052aa135dd1a8a0232537834e23

@@ -139,7 +139,7 @@ TargetBody = Adjustment
 def transform(record: SourceRecord) -> TargetBody:
     """Build the target request body from one source record."""
     src = record.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    body = {
+    body: dict[str, Any] = {
         "reference": _render("sale-{id}", src),
         "reason": "sale",
         "occurred_at": _as_datetime(_get(src, "sold_at")),
@@ -2878,4 +2878,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:db562e238dad2a3d2b2799baea939d587b57001ec1f4efed8b36e3051c36c5d2
+# p2pgen checksum sha256:a85a6672b51e5bec6f6fa717e3f8f5e5214614afa3bd4354e2bc90e35186a2d2

@@ -124,7 +124,7 @@ TargetBody = Adjustment
 def transform(record: SourceRecord) -> TargetBody:
     """Build the target request body from one source record."""
     src = record.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    body = {
+    body: dict[str, Any] = {
         "reference": _render("sale-{id}", src),
         "reason": "sale",
         "occurred_at": _as_datetime(_get(src, "sold_at")),
@@ -2444,4 +2444,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:79f12e567afcdd63e61c9fcd27f71f4001dd39abacbeb9f96168a1a9187e2e6c
+# p2pgen checksum sha256:f13be2d3802140893871d96839b91a8b31e04fee48227de8bd04e2178e85a498

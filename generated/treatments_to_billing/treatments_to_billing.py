@@ -102,7 +102,7 @@ TargetBody = ChargeInput
 def transform(record: SourceRecord) -> TargetBody:
     """Build the target request body from one source record."""
     src = record.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    body = {
+    body: dict[str, Any] = {
         "patient_ref": _get(src, "patient.mrn"),
         "procedure_code": _get(src, "code"),
         "description": _get(src, "description"),
@@ -2223,4 +2223,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:5bd77652fb1f2f57f857e287ac9288baedbb3670c69063e44af530ef3dedc5c7
+# p2pgen checksum sha256:80db924eabf21e46d2d5ba7a7515796d1599ecc72c827230acebf70295465d0a

@@ -195,7 +195,7 @@ TargetBody = ShipmentInput
 def transform(record: SourceRecord) -> TargetBody:
     """Build the target request body from one source record."""
     src = record.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    body = {
+    body: dict[str, Any] = {
         "reference": _get(src, "id"),
         "order_number": _get(src, "number"),
         "kind": "shipment",
@@ -2755,4 +2755,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:1823533f6100f44631a295bca9f87006c13779ad3cbe536cb0b0b141065844c6
+# p2pgen checksum sha256:910aa9c2daf3f52a28cea2d565bba2e4934263ce7070bb7104116497dfab40a8
