@@ -94,6 +94,8 @@ class TypeChecker:
                 name
                 for name in shape.required
                 if name not in mapped
+                # `required` may name a property the schema never defines (VTEX)
+                and name in shape.properties
                 and not self.walker.shape(shape.properties[name]).read_only
             )
             if shape.properties

@@ -519,7 +519,7 @@ def build_models(
             "several modules; please report this spec",
         )
     imports, code = _split_imports(output)
-    imports, code = _plain_names(imports, code)
+    imports, code = _plain_names(imports, code, {source_record, target_body})
     imports, code = _builtin_generics(imports, code)
     # DCG imports `list` from builtins when a field is named so; that field has
     # another attribute name now, so the import is one ruff refuses (UP029)
@@ -583,15 +583,17 @@ def _builtin_generics(imports: list[str], code: str) -> tuple[list[str], str]:
     return kept, tokenize.untokenize(pieces)
 
 
-def _plain_names(imports: list[str], code: str) -> tuple[list[str], str]:
+def _plain_names(imports: list[str], code: str, own: set[str]) -> tuple[list[str], str]:
     """Imports without `as` aliases, and ASCII names for fields and enum members.
 
     DCG imports `Field as Field_aliased` when a property is named `Field`, and
     keeps names like `été` or `名前` that ruff refuses (PLC2401). The script
     merges its imports by name, so an alias would be lost: instead the property
     gets an ASCII attribute name with `Field(alias=...)` carrying the JSON name,
-    and enum members get an ASCII name (their values are unchanged). The code
-    is returned untouched when nothing needs renaming.
+    and enum members get an ASCII name (their values are unchanged). A class DCG
+    names after a property (an enum `Target` for a field `target`) that the
+    script's own code uses gets another name; `own` are the link's two models.
+    The code is returned untouched when nothing needs renaming.
     """
     aliases: dict[str, str] = {}
     plain: list[str] = []
@@ -611,6 +613,10 @@ def _plain_names(imports: list[str], code: str) -> tuple[list[str], str]:
         old: _ascii_name(_class_name_hint(old), taken, "Model", upper=False)
         for old in classes
         if not old.isascii()
+    } | {
+        old: _ascii_name(f"{old}Model", taken, "Model", upper=False)
+        for old in classes
+        if old.isascii() and old in taken_names() and old not in own
     }
     if new_names:
         renamed.add("class")

@@ -281,3 +281,50 @@ def test_a_target_whose_body_has_no_fields_gets_an_empty_object(
             check=False,
         )
         assert done.returncode == 0, done.stdout[-3000:]
+
+
+ODDITIES_LINK = """\
+version: 1
+name: rules_copy
+source: {spec: ../oddities.yaml, operation: listRules}
+target: {spec: ../oddities.yaml, operation: createRule}
+fields:
+  name: name
+  target: target
+  every: every
+"""
+
+
+@pytest.mark.slow
+def test_real_spec_oddities_generate_a_clean_link(tmp_path: Path) -> None:
+    """Three the corpus found: `required` naming a property never defined (it
+    stopped the check with exit 3), an inline enum DCG names `Target` like the
+    runtime's class (ruff F811), and a duration example pydantic cannot read."""
+    links = tmp_path / "specs" / "links"
+    links.mkdir(parents=True)
+    shutil.copy(
+        Path(__file__).parent / "data" / "samples" / "oddities.yaml", links.parent
+    )
+    mapping = links / "rules_copy.yaml"
+    mapping.write_text(ODDITIES_LINK, encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["generate", str(mapping), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    folder = out / "rules_copy"
+    script = (folder / "rules_copy.py").read_text(encoding="utf-8")
+    assert "class TargetModel(StrEnum):" in script
+    tests = (folder / "test_rules_copy.py").read_text(encoding="utf-8")
+    assert '"every": "PT1H30M"' in tests
+    for check in (
+        ["ruff", "check", "--isolated", "."],
+        ["mypy", "--strict", "rules_copy.py"],
+        ["pytest", "-q", "-p", "no:cacheprovider"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", *check],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout[-3000:]
