@@ -17,7 +17,9 @@ The pair rule (deterministic, documented so a figure can be reproduced):
   source (pairs *across* specs); `--across` adds an across pair for every spec with a
   source besides its own;
 - a spec with neither is run through `init` with its first operation on both sides: it
-  passes when init refuses with a clear, located message (exit 1, no traceback).
+  passes when init refuses with a clear, located message (exit 1, no traceback), or, when
+  init drafts a link after all (a POST search can be a source), when that link passes
+  every step like any other.
 A spec that openapi-spec-validator rejects passes when `p2pgen validate` says so clearly
 (exit 1, no traceback); it is counted apart from the pass rate of valid specs.
 
@@ -399,7 +401,7 @@ def run_pair(pair: Pair, corpus: Path, timeout: float, mypy_cache: Path) -> Outc
         for step, cmd in steps:
             code, out, secs = _run(cmd, work, timeout)
             outcome.seconds[step] = secs
-            if pair.kind == "refusal" and step == "init":
+            if pair.kind == "refusal" and step == "init" and code != 0:
                 outcome.passed = (
                     code == 1
                     and "Traceback" not in out
