@@ -83,8 +83,6 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
                 if _resolves(doc.data, parent + path):
                     located[i] = (parent + path, error.message)
                     break
-            else:  # no error above it (3.1 reports schema errors alone): find it
-                located.append((_holder(doc.data, path, error.instance), error.message))
     paths = [path for path, _ in located]
     for path, message in located:
         if any(
@@ -306,32 +304,6 @@ def _validation_cache(doc: Document) -> Path | None:
     return Path(home) / "p2pgen" / "valid-specs" / key
 
 
-def _holder(data: Any, path: tuple[Any, ...], instance: Any) -> tuple[Any, ...]:
-    """The absolute path of the first place where `path` leads to `instance`."""
-    for pointer, _ in _mappings(data):
-        parts = tuple(
-            int(part) if isinstance(node, list) else part
-            for part, node in _steps(data, pointer)
-        )
-        if _resolves(data, parts + path) and _value(data, parts + path) == instance:
-            return parts + path
-    return ()
-
-
-def _steps(data: Any, pointer: str) -> Iterator[tuple[str, Any]]:
-    """Each unescaped part of a pointer with the container it indexes."""
-    for raw in pointer.split("/")[1:]:
-        part = raw.replace("~1", "/").replace("~0", "~")
-        yield part, data
-        data = data[int(part)] if isinstance(data, list) else data[part]
-
-
-def _value(data: Any, path: tuple[Any, ...]) -> Any:
-    for part in path:
-        data = data[part]
-    return data
-
-
 def _resolves(data: Any, path: tuple[Any, ...]) -> bool:
     for part in path:
         if isinstance(data, dict) and part in data:
@@ -354,9 +326,7 @@ def _conforms(version: str, doc: Document) -> bool:
     the wrong type (warnings below), `$ref`s that lead nowhere (`ref_problems`), and an
     operation's undeclared path parameters and duplicate operationIds (`specs`).
     """
-    if _EXTERNAL_REF.search(doc.text) or version not in ("2.0", "3.0"):
-        # 3.1's schema leaves Schema Objects to its JSON Schema dialect, which
-        # openapi-spec-validator checks and this check would not
+    if _EXTERNAL_REF.search(doc.text):
         return False
     checker = _schema_checker(version)
     try:
@@ -372,7 +342,7 @@ def _schema_checker(version: str) -> Any:
     """
     import jsonschema_rs  # noqa: PLC0415 (a spec validated before never needs it)
 
-    folder = {"2.0": "v2.0", "3.0": "v3.0"}[version]
+    folder = {"2.0": "v2.0", "3.0": "v3.0"}.get(version, "v3.1")
     try:
         text = (
             resources.files("openapi_spec_validator")

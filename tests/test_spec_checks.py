@@ -328,17 +328,3 @@ def test_real_spec_oddities_generate_a_clean_link(tmp_path: Path) -> None:
             check=False,
         )
         assert done.returncode == 0, done.stdout[-3000:]
-
-
-def test_a_31_schema_error_is_located_where_it_is(tmp_path: Path) -> None:
-    """OpenAPI 3.1 leaves schemas to its JSON Schema dialect: the error comes with a
-    path relative to the schema alone, and is still reported where it is."""
-    spec = copy.deepcopy(SPEC)
-    spec["openapi"] = "3.1.0"
-    spec["components"] = {
-        "schemas": {"A": {"type": "object", "properties": {"n": {"type": "strin"}}}}
-    }
-    specs = SpecSet()
-    with pytest.raises(P2pgenError) as caught:
-        validation.validate_document(specs, specs.load(_write(tmp_path, spec)))
-    assert caught.value.problems[0].pointer == "/components/schemas/A/properties/n/type"
