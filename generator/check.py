@@ -23,7 +23,7 @@ from generator.parameters import find_param
 from generator.reserved import reserved_names
 from generator.runtime.params import BODY_PREFIX
 from generator.schemas import Miss, Walker
-from generator.specs import Operation, Parameter, Schema
+from generator.specs import Operation, Parameter, Schema, own_key
 
 BUILTINS = frozenset(dir(builtins))
 
@@ -237,14 +237,14 @@ class _Checker:
                 found = find_param(self.walker, op, name)
                 if not isinstance(found, str):
                     handled.add(found.param.name)
-        own_key = op.path.rstrip("/").rsplit("/", 1)[-1]
+        key = own_key(op)
         for param in op.parameters:
             if param.required and param.name not in handled:
                 example = (
                     # the written record's own key: one value would write one record
                     f"from the source field that holds it (`{param.name}: FIELD`) or"
                     f" a stub (`{param.name}: {{stub: NAME}}`)"
-                    if side == "target" and own_key == f"{{{param.name}}}"
+                    if side == "target" and key == param.name
                     else f"e.g. `{param.name}: {{env: {param.name.upper()}}}`"
                 )
                 self.error(

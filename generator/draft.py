@@ -26,6 +26,7 @@ from generator.specs import (
     SpecSet,
     find_operation,
     iter_operations,
+    own_key,
     schema_name,
 )
 
@@ -466,11 +467,11 @@ class Drafter:
         required = [
             p for p in self.target.parameters if p.required or p.location == "path"
         ]
-        own_key = self.target.path.rstrip("/").rsplit("/", 1)[-1]
+        key = own_key(self.target)
         lines = [
             (
                 self._own_key(p.name, record)
-                if p.location == "path" and own_key == f"{{{p.name}}}"
+                if p.location == "path" and key == p.name
                 else f"    {_yaml(p.name)}: {{env: {_env_name(p.name)}}}  # "
                 f"{p.location} parameter"
             )

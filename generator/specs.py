@@ -304,6 +304,13 @@ def iter_operations(doc: Document) -> Iterator[tuple[str, str, Mapping[str, Any]
                 yield method, path, op
 
 
+def own_key(op: Operation) -> str:
+    """The path parameter naming the record an operation writes (its last path
+    segment, `/customers/{id}`), or ""."""
+    last = op.path.rstrip("/").rsplit("/", 1)[-1]
+    return last[1:-1] if last.startswith("{") and last.endswith("}") else ""
+
+
 def find_operation(specs: SpecSet, doc: Document, wanted: str) -> Operation:
     """Find an operation by operationId or by "METHOD /path"."""
     method_path = re.fullmatch(r"\s*([A-Za-z]+)\s+(/\S*)\s*", wanted)
