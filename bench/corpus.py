@@ -195,6 +195,7 @@ def pick_pairs(corpus: Path, specs: list[Path], across: bool) -> list[Pair]:
     with_target = [i for i, p in enumerate(picked) if p[2]]
     with_source = [i for i, p in enumerate(picked) if p[1]]
     pairs: list[Pair] = []
+    keys: set[str] = set()
 
     def rel(spec: Path) -> str:
         return spec.relative_to(corpus).as_posix()
@@ -202,7 +203,9 @@ def pick_pairs(corpus: Path, specs: list[Path], across: bool) -> list[Pair]:
     def add(kind: str, s: int, s_op: str, t: int, t_op: str) -> None:
         source, target = Side(rel(picked[s][0]), s_op), Side(rel(picked[t][0]), t_op)
         key = hashlib.sha256(f"{kind}|{source}|{target}".encode()).hexdigest()[:16]
-        pairs.append(Pair(key, kind, source, target))
+        if key not in keys:  # a target-only spec may pick the across pair of its source
+            keys.add(key)
+            pairs.append(Pair(key, kind, source, target))
 
     for i, (_spec, source, target, first, _parsed) in enumerate(picked):
         later = [j for j in with_target if j > i] + [
