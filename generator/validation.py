@@ -15,6 +15,7 @@ from typing import Any
 
 from generator import __version__
 from generator.errors import P2pgenError, Problem
+from generator.schema_objects import schema_mistakes
 from generator.schemas import CONSTRAINT_KEYS, unusable_constraint
 from generator.specs import (
     Document,
@@ -97,6 +98,13 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
         )
     if errors:
         raise P2pgenError(errors)
+    ignored: list[tuple[str, str]] = []
+    if version.startswith("3.1"):
+        wrong, ignored = schema_mistakes(doc.data)
+        if wrong:
+            raise P2pgenError(
+                [doc.problem(m, p) for p, m in wrong[:MAX_REF_PROBLEMS]]
+            )
     warnings = _capped(list(doc.warnings), "duplicate keys; the last one wins", doc)
     mismatched: list[tuple[str, str]] = []
     constraints: list[tuple[str, str]] = []
@@ -105,6 +113,7 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
         constraints.extend(_unusable_constraints(node, pointer))
     defaults = _located(doc, mismatched, DEFAULTS_TEXT)
     warnings += defaults + _located(doc, constraints, CONSTRAINTS_TEXT)
+    warnings += _located(doc, ignored, IGNORED_TEXT)
     if value_errors and not defaults:
         warnings.append(
             replace(
@@ -384,6 +393,7 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
 
 DEFAULTS_TEXT = "schema defaults do not match their types"
 CONSTRAINTS_TEXT = "schema constraints pydantic cannot build; p2pgen ignores them"
+IGNORED_TEXT = "schema keywords JSON Schema 2020-12 refuses; p2pgen ignores them"
 
 
 def _located(doc: Document, found: list[tuple[str, str]], what: str) -> list[Problem]:

@@ -66,6 +66,67 @@ def test_a_broken_spec_is_still_located_by_the_slow_validator(tmp_path: Path) ->
     assert "invalid OpenAPI document" in problem.message
 
 
+def _openapi_31(change: dict[str, Any]) -> dict[str, Any]:
+    """SPEC as OpenAPI 3.1, with `change` merged into the listed thing's schema and
+    a components schema that holds the same change."""
+    spec = copy.deepcopy(SPEC)
+    spec["openapi"] = "3.1.0"
+    schema = spec["paths"]["/things"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
+    schema["properties"]["n"].update(change)
+    spec["components"] = {"schemas": {"Thing": {"type": "object", **change}}}
+    return spec
+
+
+def test_a_31_schema_error_is_located_where_it_is(tmp_path: Path) -> None:
+    """OpenAPI 3.1 leaves Schema Objects to JSON Schema 2020-12: `type: strin` there
+    passes the OpenAPI schema, and is caught against the dialect's meta-schema."""
+    spec = _openapi_31({"type": "strin"})
+    specs = SpecSet()
+    with pytest.raises(P2pgenError) as caught:
+        validation.validate_document(specs, specs.load(_write(tmp_path, spec)))
+    found = {p.pointer: p.message for p in caught.value.problems}
+    inline = "/paths/~1things/get/responses/200/content/application~1json/schema"
+    assert set(found) == {
+        f"{inline}/properties/n/type",
+        "/components/schemas/Thing/type",
+    }, found
+    assert all("'strin' is not a JSON Schema type" in m for m in found.values())
+
+
+@pytest.mark.parametrize(
+    ("change", "keyword"),
+    [
+        ({"examples": {"one": {"value": 1}}}, "examples"),  # Codat: a mapping
+        ({"$recursiveAnchor": True}, "$recursiveAnchor"),  # a 2019-09 keyword
+        ({"definitions": {"kind": {"type": {"enum": ["a"]}}}}, "definitions"),
+    ],
+)
+def test_a_31_mistake_outside_what_models_use_is_a_warning(
+    tmp_path: Path, change: dict[str, Any], keyword: str
+) -> None:
+    spec = _openapi_31(change)
+    specs = SpecSet()
+    warnings = validation.validate_document(specs, specs.load(_write(tmp_path, spec)))
+    assert any(
+        f"/components/schemas/Thing/{keyword}" in str(w)
+        and "p2pgen ignores it" in str(w)
+        for w in warnings
+    ), warnings
+
+
+def test_a_31_spec_without_schema_mistakes_has_no_such_warning(
+    tmp_path: Path,
+) -> None:
+    spec = _openapi_31({"type": ["string", "null"], "examples": ["a"]})
+    specs = SpecSet()
+    warnings = validation.validate_document(specs, specs.load(_write(tmp_path, spec)))
+    assert not any("2020-12" in str(w) or "ignores it" in str(w) for w in warnings), (
+        warnings
+    )
+
+
 def test_a_pattern_python_cannot_compile_is_accepted(tmp_path: Path) -> None:
     """AWS specs use ECMA `\\p{L}` classes; openapi-spec-validator refuses the whole
     spec, p2pgen drops the pattern with a warning and generates."""
