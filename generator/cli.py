@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,7 +25,7 @@ from generator.output import PlannedFile, plan, write_all
 from generator.regions import ORPHAN_HOST, diff
 from generator.render_cache import fill_rendered, rendered
 from generator.resolve import Resolution, resolve
-from generator.specs import SpecSet, iter_operations
+from generator.specs import SpecSet, iter_operations, webhook_entries
 from generator.validation import validate_document
 
 Command = Callable[..., None]
@@ -210,9 +211,16 @@ def ops(spec: Path) -> None:
         _echo_problems(exc.problems)
         sys.exit(1)
     rows = [
-        (m.upper(), p, str(op.get("operationId", "")), str(op.get("summary", "")))
+        (m.upper(), p, str(op.get("operationId", "")), _summary(op))
         for m, p, op in iter_operations(doc)
     ]
+    _, webhooks = webhook_entries(doc)
+    for name, item in webhooks.items():  # a webhook source: `webhook: NAME`
+        for method, op in item.items() if isinstance(item, dict) else ():
+            if isinstance(op, dict) and method in ("post", "put", "patch"):
+                rows.append(("WEBHOOK", str(name), method.upper(), _summary(op)))
+    if not rows:
+        click.echo(f"{spec}: no operations and no webhooks", err=True)
     widths = [max([len(r[i]) for r in rows] + [4]) for i in range(3)]
     for row in rows:
         click.echo(
@@ -220,6 +228,10 @@ def ops(spec: Path) -> None:
             + "  "
             + " ".join(row[3].split())
         )
+
+
+def _summary(op: Mapping[str, Any]) -> str:
+    return str(op.get("summary", ""))
 
 
 @cli.command()

@@ -545,6 +545,9 @@ class Drafter:
             None,
         )
         one = re.compile(re.escape(self.target.path.rstrip("/")) + r"/\{([^/{}]+)\}")
+        body = self.target.request_body
+        writes = set(self.walker.shape(body).properties) if body is not None else set()
+        narrower = ""  # an update whose body lacks fields the create takes
         for wanted in ("patch", "put"):
             for method, path, _ in iter_operations(self.target.doc):
                 found = one.fullmatch(path)
@@ -555,6 +558,9 @@ class Drafter:
                 )
                 if op.request_body is None:
                     continue
+                if not writes <= set(self.walker.shape(op.request_body).properties):
+                    narrower = narrower or op.label
+                    continue  # the update sends the create's body: it must fit
                 d.add(
                     f"  update:  # p2pgen init: {op.label} changes the record the"
                     " match finds"
@@ -565,9 +571,12 @@ class Drafter:
                     part=True,
                 )
                 return
-        d.add(
-            "  on_match: skip  # p2pgen init: no update operation found; found: left as is"
+        why = (
+            f"{narrower} takes fewer fields than the create"
+            if narrower
+            else "no update operation found"
         )
+        d.add(f"  on_match: skip  # p2pgen init: {why}; found: left as is")
 
     def _own_key(self, param: str, record: Schema | None) -> str:
         """The line for the path parameter naming the target record: from the

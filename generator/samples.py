@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator.schemas import Walker, value_type
+from generator.schemas import Walker, unusable_constraint, value_type
 from generator.specs import Schema
 
 _FORMAT_SAMPLES = {
@@ -94,13 +94,13 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
             return []
         item = sample(walker, shape.items, name, depth + 1)
         # as many items as `minItems` asks (a covariance matrix: one per asset)
-        wanted = walker.specs.deref(schema).node.get("minItems")
+        wanted = shape.bounds.get("minItems")
         count = wanted if isinstance(wanted, int) and 1 < wanted <= 20 else 1
         return [copy.deepcopy(item) for _ in range(count)]
     if "integer" in types:
-        return _bounded(walker.specs.deref(schema).node, 3)
+        return _bounded(shape.bounds, 3)
     if "number" in types:
-        return float(_bounded(walker.specs.deref(schema).node, 2.5))
+        return float(_bounded(shape.bounds, 2.5))
     if "boolean" in types:
         return True
     if "string" in types or not types:
@@ -109,16 +109,13 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
         ):
             return _FORMAT_SAMPLES[shape.format]
         text = f"sample {name}"
-        node_map: Mapping[str, Any] = walker.specs.deref(schema).node
-        if isinstance(node_map.get("maxLength"), int):
-            text = text[: node_map["maxLength"]]
-        if (
-            isinstance(node_map.get("minLength"), int)
-            and len(text) < node_map["minLength"]
-        ):
-            text = text.ljust(node_map["minLength"], "x")
+        longest, shortest = shape.bounds.get("maxLength"), shape.bounds.get("minLength")
+        shortest = shortest if isinstance(shortest, int) else 0
+        if isinstance(longest, int):
+            text = text[:longest]
+        text = text.ljust(shortest, "x")
         if not _matches(shape.pattern, text):
-            text = _pattern_sample(shape.pattern) or text
+            text = _pattern_sample(shape.pattern, shortest) or text
         return text
     return None
 
@@ -148,11 +145,10 @@ def fitted(
 
 def _matches(pattern: str, text: str) -> bool:
     """Whether text matches a schema `pattern` (unanchored, as JSON Schema says);
-    a pattern Python cannot compile matches everything (p2pgen drops it)."""
-    try:
-        return re.search(pattern, text) is not None
-    except (re.error, RecursionError, OverflowError):
+    a pattern the models cannot use matches everything (p2pgen drops it)."""
+    if unusable_constraint("pattern", pattern):
         return True
+    return re.search(pattern, text) is not None
 
 
 _CATEGORY_SAMPLES = {
@@ -166,17 +162,22 @@ _CATEGORY_SAMPLES = {
 _MAX_PATTERN_SAMPLE = 200
 
 
-def _pattern_sample(pattern: str) -> str | None:
-    """The shortest-ish string matching a `pattern`, or None when none is found.
+def _pattern_sample(pattern: str, min_length: int = 0) -> str | None:
+    """The shortest-ish string matching a `pattern`, at least `min_length` long
+    where its repeats allow, or None when none is found.
 
     Walks Python's own parse of the regular expression: each repeat its minimum (at
-    least once), each alternation its first branch, each class its first member.
+    least once), each alternation its first branch, each class its first member;
+    then, for `min_length`, the first repeats that may grow take more turns.
     The result is checked with `re.search`, so a wrong guess is never returned.
     """
     try:
         from re import _parser  # type: ignore[attr-defined]  # noqa: PLC0415
 
-        text = _emit(_parser.parse(pattern), 0)
+        parsed = _parser.parse(pattern)
+        text = _emit(parsed, 0, [0])
+        if text is not None and len(text) < min_length:
+            text = _emit(parsed, 0, [min(min_length, _MAX_PATTERN_SAMPLE) - len(text)])
     except (re.error, RecursionError, OverflowError, ValueError, TypeError):
         return None
     if text is None or len(text) > _MAX_PATTERN_SAMPLE:
@@ -184,8 +185,9 @@ def _pattern_sample(pattern: str) -> str | None:
     return text if _matches(pattern, text) else None
 
 
-def _emit(parsed: Any, depth: int) -> str | None:
-    """One string for a parsed regular expression (see _pattern_sample)."""
+def _emit(parsed: Any, depth: int, grow: list[int]) -> str | None:
+    """One string for a parsed regular expression (see _pattern_sample); `grow`
+    holds how many more characters the repeats that may grow should add."""
     if depth > 20:
         return None
     out: list[str] = []
@@ -203,18 +205,26 @@ def _emit(parsed: Any, depth: int) -> str | None:
                 return None
             out.append(piece)
         elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            low, _, sub = arg
-            piece = _emit(sub, depth + 1)
+            low, high, sub = arg
+            piece = _emit(sub, depth + 1, [0])
             if piece is None:
                 return None
-            out.append(piece * max(low, 1) if low <= _MAX_PATTERN_SAMPLE else "")
+            if low > _MAX_PATTERN_SAMPLE:
+                out.append("")
+                continue
+            turns = max(low, 1)
+            if grow[0] > 0 and piece and high > turns:
+                more = min(high - turns, -(-grow[0] // len(piece)))
+                turns += more
+                grow[0] -= more * len(piece)
+            out.append(piece * turns)
         elif name == "SUBPATTERN":
-            piece = _emit(arg[-1], depth + 1)
+            piece = _emit(arg[-1], depth + 1, grow)
             if piece is None:
                 return None
             out.append(piece)
         elif name == "BRANCH":
-            piece = _emit(arg[1][0], depth + 1)
+            piece = _emit(arg[1][0], depth + 1, grow)
             if piece is None:
                 return None
             out.append(piece)
@@ -243,8 +253,8 @@ def _class_member(items: Any) -> str | None:
 
 
 def _fits(walker: Walker, schema: Schema, value: Any, depth: int = 0) -> bool:
-    """Whether an example fits its schema: types, formats and patterns, all the way
-    down (real specs' examples often break their own patterns)."""
+    """Whether an example fits its schema: types, formats, patterns, lengths and
+    bounds, all the way down (real specs' examples often break their own patterns)."""
     shape = walker.shape(schema)
     types = shape.types - {"null"}
     kind = value_type(value)
@@ -254,8 +264,15 @@ def _fits(walker: Walker, schema: Schema, value: Any, depth: int = 0) -> bool:
         return False
     if not (not types or kind in types or (kind == "integer" and "number" in types)):
         return False
+    bounds = shape.bounds
     if kind == "string":
-        return _valid_for_format(value, shape.format) and _matches(shape.pattern, value)
+        return (
+            _valid_for_format(value, shape.format)
+            and _matches(shape.pattern, value)
+            and _within(len(value), bounds.get("minLength"), bounds.get("maxLength"))
+        )
+    if kind in ("integer", "number"):
+        return _in_bounds(value, bounds)
     if depth > 8:
         return True
     if isinstance(value, dict):
@@ -268,6 +285,31 @@ def _fits(walker: Walker, schema: Schema, value: Any, depth: int = 0) -> bool:
         items = shape.items
         return all(_fits(walker, items, item, depth + 1) for item in value)
     return True
+
+
+def _within(value: float, low: Any, high: Any) -> bool:
+    """Whether value is within the bounds that are numbers."""
+    return not (_number(low) and value < low) and not (_number(high) and value > high)
+
+
+def _in_bounds(value: float, node: Mapping[str, Any]) -> bool:
+    """Whether a number meets minimum, maximum and their exclusive forms (3.1's
+    numbers, or 3.0's booleans that make minimum and maximum exclusive)."""
+    if not _within(value, node.get("minimum"), node.get("maximum")):
+        return False
+    for key, bound, above in (
+        ("exclusiveMinimum", "minimum", True),
+        ("exclusiveMaximum", "maximum", False),
+    ):
+        strict: Any = node.get(key)
+        limit: Any = node.get(bound) if strict is True else strict
+        if _number(limit) and (value <= limit if above else value >= limit):
+            return False
+    return True
+
+
+def _number(bound: Any) -> bool:
+    return isinstance(bound, int | float) and not isinstance(bound, bool)
 
 
 def _json_values(values: Any) -> list[Any]:
@@ -295,21 +337,19 @@ def _json(value: Any) -> Any:
     raise _NotJson
 
 
-def _bounded(node: Mapping[str, Any], value: float) -> Any:
-    minimum = node.get("minimum", node.get("exclusiveMinimum"))
-    maximum = node.get("maximum", node.get("exclusiveMaximum"))
-    if (
-        isinstance(minimum, int | float)
-        and not isinstance(minimum, bool)
-        and value < minimum
-    ):
-        value = minimum + 1
-    if (
-        isinstance(maximum, int | float)
-        and not isinstance(maximum, bool)
-        and value > maximum
-    ):
-        value = maximum
+def _bounded(bounds: Mapping[str, Any], value: float) -> Any:
+    """`value`, moved inside the schema's bounds where it is not."""
+    low = bounds.get("minimum", bounds.get("exclusiveMinimum"))
+    high = bounds.get("maximum", bounds.get("exclusiveMaximum"))
+    if _number(low) and value < low:
+        value = low + 1
+    if _number(high) and value > high:
+        value = high
+    if not _in_bounds(value, bounds):  # on an exclusive bound
+        if _number(low) and _number(high):
+            value = (low + high) / 2
+        else:
+            value = low + 1 if _number(low) else high - 1
     return int(value) if isinstance(value, int) or float(value).is_integer() else value
 
 

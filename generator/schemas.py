@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic_core import SchemaError, SchemaValidator, core_schema
 
 from generator.errors import did_you_mean
 from generator.specs import Schema, SpecSet
@@ -29,6 +33,8 @@ class Shape:
     free_form: bool  # additionalProperties allows unknown keys
     items: Schema | None
     pattern: str = ""  # a string's `pattern` (its own, or its allOf parts')
+    # minimum, maxLength... (CONSTRAINT_KEYS but pattern): its own, then its allOf parts'
+    bounds: Mapping[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         if not self.types:
@@ -79,6 +85,7 @@ class Walker:
         enum = tuple(node["enum"]) if isinstance(node.get("enum"), list) else None
         fmt = str(node.get("format", ""))
         pattern = node.get("pattern") if isinstance(node.get("pattern"), str) else ""
+        bounds = {k: node[k] for k in (*_BOUNDS, *_COUNTS) if k in node}
         read_only = bool(node.get("readOnly"))
         extra = node.get("additionalProperties")
         free_form = extra is True or (
@@ -108,6 +115,7 @@ class Walker:
                     for name, prop in part.properties.items():
                         properties.setdefault(name, prop)
                     if combinator == "allOf":
+                        bounds = {**part.bounds, **bounds}
                         required |= part.required
                         types = (
                             types & part.types
@@ -134,6 +142,7 @@ class Walker:
             free_form=free_form,
             items=items,
             pattern=pattern,
+            bounds=bounds,
         )
 
     def get(self, schema: Schema, path: str) -> Schema | None:
@@ -245,17 +254,36 @@ def unusable_constraint(key: str, value: Any) -> str | None:
     type is left to the OpenAPI validator.
     """
     if key == "pattern" and isinstance(value, str):
-        try:
-            re.compile(value)
-        except (re.error, RecursionError, OverflowError, ValueError) as exc:
-            return f"pattern {json.dumps(value)[:80]} is not a valid regular expression ({exc})"
-        return None
+        return _unusable_pattern(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if key in _BOUNDS and (not math.isfinite(value) or abs(value) > _LIMIT):
         return f"{key} {_number(value)} is not a finite number within ±2**63"
     if key in _COUNTS and not 0 <= value < _LIMIT:
         return f"{key} {_number(value)} is not between 0 and 2**63-1"
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _unusable_pattern(pattern: str) -> str | None:
+    """Why a pattern cannot be used, or None. It must compile twice: in Python's `re`
+    (samples are built and checked with it) and in the Rust regex engine pydantic's
+    models run it with, which has no look-around or backreferences and refuses
+    what `re` reads as a nested set (`[[A-Z]`)."""
+    shown = json.dumps(pattern)[:80]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # FutureWarning: possible nested set
+            re.compile(pattern)
+    except (re.error, RecursionError, OverflowError, ValueError) as exc:
+        return f"pattern {shown} is not a valid regular expression ({exc})"
+    try:
+        SchemaValidator(core_schema.str_schema(pattern=pattern))
+    except SchemaError as exc:
+        reason = str(exc).strip().splitlines()[-1].removeprefix("error: ")
+        return (
+            f"pattern {shown} is not a regular expression pydantic can run ({reason})"
+        )
     return None
 
 

@@ -12,6 +12,7 @@ from importlib import resources
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from warnings import catch_warnings, simplefilter
 
 from generator import __version__
 from generator.errors import P2pgenError, Problem
@@ -54,15 +55,18 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
     if problems:
         raise P2pgenError(problems)
     try:
-        found = (
-            []
-            if _conforms(version[:3], doc)
-            else list(
-                _validator(version[:3])(
-                    doc.data, base_uri=doc.path.as_uri()
-                ).iter_errors()
+        with catch_warnings():
+            # Python's `re` warns of a `[[` in a spec's pattern; p2pgen says it itself
+            simplefilter("ignore", FutureWarning)
+            found = (
+                []
+                if _conforms(version[:3], doc)
+                else list(
+                    _validator(version[:3])(
+                        doc.data, base_uri=doc.path.as_uri()
+                    ).iter_errors()
+                )
             )
-        )
     except RecursionError:
         raise P2pgenError([_too_deep(doc)]) from None
     except Exception as exc:  # the validator raises assorted errors on broken refs
@@ -102,9 +106,7 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
     if version.startswith("3.1"):
         wrong, ignored = schema_mistakes(doc.data)
         if wrong:
-            raise P2pgenError(
-                [doc.problem(m, p) for p, m in wrong[:MAX_REF_PROBLEMS]]
-            )
+            raise P2pgenError([doc.problem(m, p) for p, m in wrong[:MAX_REF_PROBLEMS]])
     warnings = _capped(list(doc.warnings), "duplicate keys; the last one wins", doc)
     mismatched: list[tuple[str, str]] = []
     constraints: list[tuple[str, str]] = []

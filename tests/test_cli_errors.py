@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -534,3 +535,17 @@ def test_pagination_problems_are_located_at_their_key(project: Path) -> None:
     )
     assert_rejected(project, mapping, "did you mean 'cursor'?")
     assert_rejected(project, mapping, f"{mapping}:9:")
+
+
+def test_ops_lists_webhooks_and_says_when_there_is_nothing(project: Path) -> None:
+    listed = run(["ops", str(ROOT / "specs" / "pos.yaml")])
+    assert listed.code == 0, listed
+    assert re.search(
+        r"WEBHOOK +saleCompleted +POST +A sale was completed", listed.output
+    )
+    (project / "specs" / "empty.yaml").write_text(
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n", encoding="utf-8"
+    )
+    empty = run(["ops", str(project / "specs" / "empty.yaml")])
+    assert empty.code == 0, empty
+    assert "empty.yaml: no operations and no webhooks" in empty.output

@@ -352,6 +352,45 @@ def test_hostile_spec_values_give_a_working_script(
     _pytest(folder)
 
 
+RUST_REGEX_PROPERTIES = """\
+        ahead:
+          type: string
+          pattern: "^a(?!b)"
+          example: ac
+        nested:
+          type: string
+          pattern: "[[A-Z0-9]{1,18}"
+        tier:
+"""
+
+
+@pytest.mark.slow
+def test_patterns_pydantic_cannot_run_are_dropped(
+    project: Path, tmp_path: Path
+) -> None:
+    """Python compiles these; the Rust regex engine pydantic's models run has no
+    look-around and refuses what Python reads as a nested set (Amadeus' fare basis),
+    so a model holding them could not even be defined."""
+    mapping = write_mapping(
+        project, GOOD + "  merge_fields.ALL: {template: '{ahead} {nested}'}\n"
+    )
+    _edit("        tier:\n", RUST_REGEX_PROPERTIES)(project / "specs")
+    out = project / "out"
+    outcome = run(["generate", str(mapping), "--out", str(out)])
+    assert outcome.code == 0, outcome
+    for needle in (
+        '/properties/ahead/pattern: warning: pattern "^a(?!b)" is not a regular '
+        "expression pydantic can run (look-around",
+        '/properties/nested/pattern: warning: pattern "[[A-Z0-9]{1,18}" is not a '
+        "regular expression pydantic can run (unclosed character class)",
+    ):
+        assert needle in outcome.output, (needle, outcome)
+    assert "FutureWarning" not in outcome.output
+    folder = out / "contacts_out"
+    _mypy(folder, ["contacts_out.py", "test_contacts_out.py"], tmp_path / "cache")
+    _pytest(folder)
+
+
 # Extension keys of datamodel-code-generator -----------------------------------------
 
 CANARY = "p2pgen_canary"

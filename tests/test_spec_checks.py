@@ -198,6 +198,34 @@ def test_made_up_strings_match_the_schema_pattern(pattern: str) -> None:
     assert text is not None and re.search(pattern, text), text
 
 
+def test_samples_meet_lengths_and_bounds_behind_allof(tmp_path: Path) -> None:
+    """AWS's ARNs: a pattern whose shortest match is shorter than the `minLength` of
+    the same schema, behind `allOf: [$ref]`; numbers with exclusive bounds."""
+    spec = copy.deepcopy(SPEC)
+    arn = r"arn:[\w+=/,.@-]+:acm:[\w+=/,.@-]*:[0-9]+:[\w+=,.@-]+(/[\w+=,.@-]+)*"
+    spec["components"] = {
+        "schemas": {
+            "Arn": {"type": "string", "pattern": arn, "minLength": 20},
+            "Name": {"type": "string", "maxLength": 8},
+        }
+    }
+    body = {
+        "type": "object",
+        "properties": {
+            "arn": {"allOf": [{"$ref": "#/components/schemas/Arn"}, {"title": "x"}]},
+            "name": {"allOf": [{"$ref": "#/components/schemas/Name"}]},
+            "ratio": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+            "count": {"type": "integer", "exclusiveMinimum": 3},
+        },
+    }
+    specs = SpecSet()
+    doc = specs.load(_write(tmp_path, spec))
+    value = sample(Walker(specs), Schema(doc, body, "/body"))
+    assert re.search(arn, value["arn"]) and len(value["arn"]) >= 20, value
+    assert len(value["name"]) <= 8, value
+    assert 0 <= value["ratio"] < 1 and value["count"] > 3, value
+
+
 def test_a_pattern_with_no_simple_sample_gives_none() -> None:
     assert _pattern_sample(r"(a)\1b") is None
 
