@@ -110,9 +110,9 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
     warnings = _capped(list(doc.warnings), "duplicate keys; the last one wins", doc)
     mismatched: list[tuple[str, str]] = []
     constraints: list[tuple[str, str]] = []
-    for pointer, node in _mappings(doc.data):
-        mismatched.extend(_mismatched_default(node, pointer))
-        constraints.extend(_unusable_constraints(node, pointer))
+    for trail, node in _mappings(doc.data):
+        mismatched.extend(_mismatched_default(node, trail))
+        constraints.extend(_unusable_constraints(node, trail))
     defaults = _located(doc, mismatched, DEFAULTS_TEXT)
     warnings += defaults + _located(doc, constraints, CONSTRAINTS_TEXT)
     warnings += _located(doc, ignored, IGNORED_TEXT)
@@ -195,8 +195,8 @@ def _in_extension(pointer: str) -> bool:
 def _refs(data: Any) -> Iterator[tuple[str, Any]]:
     """(pointer of the `$ref` key, its value) for every `$ref` in a document,
     outside specification extensions."""
-    for pointer, node in _mappings(data):
-        if "$ref" in node and not _in_extension(pointer):
+    for trail, node in _mappings(data):
+        if "$ref" in node and not _in_extension(pointer := _pointer(trail)):
             yield f"{pointer}/$ref", node["$ref"]
 
 
@@ -227,10 +227,10 @@ def ref_problems(specs: SpecSet, doc: Document) -> list[Problem]:
 def _too_deep(doc: Document) -> Problem:
     """A located problem for a document nested beyond the validator's reach."""
     deepest, where = 0, ""
-    for pointer, _ in _mappings(doc.data):
-        depth = pointer.count("/")
+    for trail, _ in _mappings(doc.data):
+        depth = len(_pointer(trail).split("/")) - 1
         if depth > deepest:
-            deepest, where = depth, pointer
+            deepest, where = depth, _pointer(trail)
     problem = doc.problem(
         f"the document nests {deepest} levels deep, more than the OpenAPI validator "
         "can follow; give nested schemas names under components/schemas and refer to "
@@ -420,30 +420,41 @@ def _more(doc: Document, count: int, what: str) -> Problem:
     return replace(doc.problem(f"{count} more {what}"), severity="warning")
 
 
-def _mappings(data: Any) -> Iterator[tuple[str, dict[Any, Any]]]:
-    """(pointer, mapping) for every mapping in a document, in document order.
+# Where a node is: its key or index, then its parent's trail (None: the document).
+# Made for every node of a large spec, so the pointer is only spelled when needed.
+Trail = tuple[Any, "Trail"] | None
+
+
+def _mappings(data: Any) -> Iterator[tuple[Trail, dict[Any, Any]]]:
+    """(trail, mapping) for every mapping in a document, in document order.
 
     Iterative, so a deeply nested document cannot overflow the stack.
     """
-    stack: list[tuple[str, Any]] = [("", data)]
+    stack: list[tuple[Trail, Any]] = [(None, data)]
     while stack:
-        pointer, node = stack.pop()
+        trail, node = stack.pop()
         if isinstance(node, dict):
-            yield pointer, node
-            children = [
-                (f"{pointer}/{escape_pointer_part(str(k))}", v) for k, v in node.items()
-            ]
+            yield trail, node
+            items: Iterator[tuple[Any, Any]] = iter(node.items())
         elif isinstance(node, list):
-            children = [(f"{pointer}/{i}", v) for i, v in enumerate(node)]
+            items = enumerate(node)
         else:
             continue
-        stack.extend(
-            child for child in reversed(children) if isinstance(child[1], dict | list)
-        )
+        children = [((k, trail), v) for k, v in items if isinstance(v, dict | list)]
+        stack.extend(reversed(children))
+
+
+def _pointer(trail: Trail) -> str:
+    """The JSON pointer of a trail."""
+    parts: list[str] = []
+    while trail is not None:
+        key, trail = trail
+        parts.append(escape_pointer_part(str(key)))
+    return "".join(f"/{part}" for part in reversed(parts))
 
 
 def _mismatched_default(
-    node: dict[Any, Any], pointer: str
+    node: dict[Any, Any], trail: Trail
 ) -> Iterator[tuple[str, str]]:
     """(pointer, message) when a schema's `default` is not of its `type`."""
     declared = node.get("type")
@@ -454,7 +465,7 @@ def _mismatched_default(
             wrong_bool or not isinstance(value, _PYTHON_TYPES[declared])
         ):
             yield (
-                pointer + "/default",
+                _pointer(trail) + "/default",
                 f"default {_json(value)} is not a {declared}; p2pgen ignores it",
             )
 
@@ -467,14 +478,14 @@ def _json(value: Any) -> str:
 
 
 def _unusable_constraints(
-    node: dict[Any, Any], pointer: str
+    node: dict[Any, Any], trail: Trail
 ) -> Iterator[tuple[str, str]]:
     """(pointer, message) for each constraint the generated models would drop."""
     for key in [k for k in node if k in CONSTRAINT_KEYS]:
         reason = unusable_constraint(key, node[key])
         if reason is not None:
             yield (
-                f"{pointer}/{key}",
+                f"{_pointer(trail)}/{key}",
                 f"{reason}; pydantic cannot build it, so p2pgen ignores it",
             )
 
