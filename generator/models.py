@@ -31,7 +31,7 @@ from generator.schemas import (
     is_index,
     unusable_constraint,
 )
-from generator.specs import Schema, schema_name
+from generator.specs import Schema, escape_pointer_part, schema_name
 
 SOURCE_RECORD = "SourceRecord"
 TARGET_BODY = "TargetBody"
@@ -385,8 +385,7 @@ class _Cutter:
             result["required"] = [
                 r
                 for r in result["required"]
-                if not _server_side(properties.get(r))
-                and (not reading or r in properties)
+                if not self._server_side(schema, r) and (not reading or r in properties)
             ]
             if not result["required"]:
                 del result["required"]
@@ -405,6 +404,21 @@ class _Cutter:
             return [str(k) for k in properties]
         required = set(node.get("required") or []) if prefix == TARGET else set()
         return [str(k) for k in properties if k in need.props or k in required]
+
+    def _server_side(self, schema: Schema, name: str) -> bool:
+        """Whether property `name` of an object is readOnly or writeOnly, as it
+        says or as the schema it refers to says (Apideck's `id: {$ref: Id}`): a
+        field one direction requires and the other never sees."""
+        props = schema.node.get("properties")
+        prop = props.get(name) if isinstance(props, Mapping) else None
+        if not isinstance(prop, Mapping):
+            return False
+        at = f"{schema.pointer}/properties/{escape_pointer_part(str(name))}"
+        node = self.walker.specs.deref(Schema(schema.doc, prop, at)).node
+        return any(
+            isinstance(n, Mapping) and bool(n.get("readOnly") or n.get("writeOnly"))
+            for n in (prop, node)
+        )
 
     def _read_free_form_keys(
         self,
@@ -447,12 +461,6 @@ def _is_object(node: Mapping[str, Any]) -> bool:
     declared = node.get("type")
     types = declared if isinstance(declared, list) else [declared]
     return "object" in types or "properties" in node or "additionalProperties" in node
-
-
-def _server_side(prop: Any) -> bool:
-    return isinstance(prop, Mapping) and bool(
-        prop.get("readOnly") or prop.get("writeOnly")
-    )
 
 
 def _class_name(raw: str) -> str:

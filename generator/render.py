@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import base64
 import re
+import sys
 from typing import Any
 
 import jinja2
@@ -17,7 +18,6 @@ from generator.runtime_copy import MARKER, copy_for
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
-THIRD_PARTY = {"httpx", "pydantic", "pytest", "uvicorn"}
 SCRIPT_END = '\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
 # Imports the link's own part may need; each is kept only where its name is used.
 LINK_IMPORTS = (
@@ -52,9 +52,9 @@ def merge_imports(lines: list[str] | tuple[str, ...]) -> str:
         for node in ast.parse(line).body:
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    plain[alias.name.split(".")[0] in THIRD_PARTY].add(alias.name)
+                    plain[_third_party(alias.name)].add(alias.name)
             elif isinstance(node, ast.ImportFrom) and node.module:
-                third = node.module.split(".")[0] in THIRD_PARTY
+                third = _third_party(node.module)
                 froms[third].setdefault(node.module, set()).update(
                     a.name for a in node.names
                 )
@@ -68,6 +68,12 @@ def merge_imports(lines: list[str] | tuple[str, ...]) -> str:
         if block:
             sections.append("\n".join(block))
     return "\n\n".join(sections)
+
+
+def _third_party(module: str) -> bool:
+    """Whether isort puts a module with the third-party ones (typing_extensions,
+    which datamodel-code-generator's models may import, is one)."""
+    return module.partition(".")[0] not in sys.stdlib_module_names
 
 
 def _name_order(name: str) -> tuple[int, str]:

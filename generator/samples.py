@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator.schemas import Walker, unusable_constraint, value_type
+from generator.schemas import Shape, Walker, unusable_constraint, value_type
 from generator.specs import Schema
 
 _FORMAT_SAMPLES = {
@@ -84,11 +84,12 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
     if "object" in types or (shape.properties and not types):
         if depth > 8:
             return {}
-        return {
+        made = {
             prop_name: sample(walker, prop, prop_name, depth + 1)
             for prop_name, prop in shape.properties.items()
             if depth < 2 or prop_name in shape.required
         }
+        return _enough_entries(walker, schema, shape, made, depth)
     if "array" in types:
         if shape.items is None or depth > 6:
             return []
@@ -118,6 +119,32 @@ def sample(walker: Walker, schema: Schema, name: str = "value", depth: int = 0) 
             text = _pattern_sample(shape.pattern, shortest) or text
         return text
     return None
+
+
+def _enough_entries(
+    walker: Walker, schema: Schema, shape: Shape, made: dict[str, Any], depth: int
+) -> dict[str, Any]:
+    """`made`, with entries added up to `minProperties` (AWS's tag maps): each a
+    sample of `additionalProperties` under a made-up key."""
+    wanted = shape.bounds.get("minProperties")
+    if not isinstance(wanted, int) or len(made) >= wanted or wanted > 20:
+        return made
+    held = walker.specs.deref(schema)
+    extra = held.node.get("additionalProperties")
+    value_schema = (
+        Schema(held.doc, extra, f"{held.pointer}/additionalProperties")
+        if isinstance(extra, Mapping)
+        else None
+    )
+    count = 0
+    while len(made) < wanted:
+        count += 1
+        key = f"key{count}"
+        made.setdefault(
+            key,
+            sample(walker, value_schema, key, depth + 1) if value_schema else "value",
+        )
+    return made
 
 
 def fitted(
@@ -276,7 +303,10 @@ def _fits(walker: Walker, schema: Schema, value: Any, depth: int = 0) -> bool:
     if depth > 8:
         return True
     if isinstance(value, dict):
-        return shape.required <= value.keys() and all(
+        counts = (bounds.get("minProperties"), bounds.get("maxProperties"))
+        return (
+            shape.required <= value.keys() and _within(len(value), *counts)
+        ) and all(
             _fits(walker, shape.properties[key], item, depth + 1)
             for key, item in value.items()
             if key in shape.properties

@@ -381,14 +381,16 @@ fields:
   name: name
   target: target
   every: every
+  labels: labels
 """
 
 
 @pytest.mark.slow
 def test_real_spec_oddities_generate_a_clean_link(tmp_path: Path) -> None:
-    """Three the corpus found: `required` naming a property never defined (it
+    """What the corpus found: `required` naming a property never defined (it
     stopped the check with exit 3), an inline enum DCG names `Target` like the
-    runtime's class (ruff F811), and a duration example pydantic cannot read."""
+    runtime's class (ruff F811), a duration example pydantic cannot read, a
+    required `id` readOnly behind its $ref, a map with `minProperties`."""
     links = tmp_path / "specs" / "links"
     links.mkdir(parents=True)
     shutil.copy(
@@ -404,6 +406,8 @@ def test_real_spec_oddities_generate_a_clean_link(tmp_path: Path) -> None:
     assert "class TargetModel(StrEnum):" in script
     tests = (folder / "test_rules_copy.py").read_text(encoding="utf-8")
     assert '"every": "PT1H30M"' in tests
+    assert "    id: Id | None = None" in script  # the server's, never sent
+    assert '"labels": {"key1": "sample key1"}' in tests
     for check in (
         ["ruff", "check", "--isolated", "."],
         ["mypy", "--strict", "rules_copy.py"],
