@@ -129,14 +129,19 @@ class _Checker:
             )
             return None
         shape = self.walker.shape(self.target.request_body)
-        if not self.mapping.fields and (shape.properties or shape.required):
+        writable = {  # a body of readOnly fields only (Google's keys): `{}` is sent
+            name
+            for name, prop in shape.properties.items()
+            if not self.walker.shape(prop).read_only
+        } | (shape.required - set(shape.properties))
+        if not self.mapping.fields and writable:
             self.error(
                 fields_loc,
                 "fields is empty; map at least one target field",
                 Code.INVALID_VALUE,
             )
             return None
-        # `fields: {}` for a body with no fields (Google's `:cancel`): `{}` is sent
+        # `fields: {}` for a body with no fields to write (Google's `:cancel`): `{}`
         if shape.types and "object" not in shape.types:
             self.error(
                 self.mapping.target.loc,

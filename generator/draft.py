@@ -237,6 +237,9 @@ class _Candidate:
     shape: Shape
 
 
+MAX_DRAFT_DEPTH = 6  # nested target objects drafted field by field, at most
+
+
 class Drafter:
     def __init__(
         self, source: Operation, target: Operation, walker: Walker, out_dir: Path
@@ -608,8 +611,17 @@ class Drafter:
                 yield from self._candidates(prop, path + ".", depth + 1)
 
     def _fields(
-        self, d: Draft, schema: Schema, prefix: str, candidates: list[_Candidate]
+        self,
+        d: Draft,
+        schema: Schema,
+        prefix: str,
+        candidates: list[_Candidate],
+        inside: frozenset[str] = frozenset(),
     ) -> None:
+        """Lines for the target fields of `schema`, nested objects field by field,
+        except one that holds itself (Google Slides' pages hold pages): that one
+        is mapped whole. `inside` holds the schemas of the objects around it."""
+        inside = inside | {self.walker.specs.deref(schema).pointer}
         shape = self.walker.shape(schema)
         for name, prop in shape.properties.items():
             tshape = self.walker.shape(prop)
@@ -617,9 +629,15 @@ class Drafter:
                 continue
             target = f"{prefix}{name}"
             required = name in shape.required
-            if "object" in tshape.types and tshape.properties and not tshape.free_form:
+            nested = "object" in tshape.types and tshape.properties
+            if (
+                nested
+                and not tshape.free_form
+                and self.walker.specs.deref(prop).pointer not in inside
+                and len(inside) < MAX_DRAFT_DEPTH
+            ):
                 before = len(d.lines)
-                self._fields(d, prop, target + ".", candidates)
+                self._fields(d, prop, target + ".", candidates, inside)
                 if len(d.lines) > before or not required:
                     continue
             candidate, basis, convert, passed = self._match(target, tshape, candidates)
@@ -647,7 +665,9 @@ class Drafter:
         """A mapping sets at least one field: stub the first optional one."""
         if not self.unmapped:  # a body with no fields at all: `{}` is sent
             index = d.lines.index("fields:")
-            d.lines[index] = "fields: {}  # the request body has no fields; {} is sent"
+            d.lines[index] = (
+                "fields: {}  # the request body has no fields to write; {} is sent"
+            )
             return
         index, (target, tshape) = next(iter(self.unmapped.items()))
         stub = self._stub_name(target)

@@ -342,6 +342,8 @@ class _Cutter:
             key, value = raw_key, raw_value
             if key == "x-nullable":  # Swagger 2.0's spelling
                 key, value = "nullable", bool(value)
+            if key == "nullable" and value is not True:
+                continue  # Azure's explicit `nullable: false`, which DCG writes as `x: T = None`
             if key in CONSTRAINT_KEYS and unusable_constraint(key, value):
                 continue  # validation warned about it
             if reading and key in _OBJECT_ONLY_KEYS:
@@ -673,8 +675,13 @@ def _ascii_string_literals(code: str) -> str:
     return code
 
 
+# Names ruff's E741 refuses, as they read like 1 and 0 (NDHM's gender enum: M, F, O, U)
+AMBIGUOUS = frozenset({"l", "O", "I"})
+
+
 def _rename_members(cls: ast.ClassDef, shadowing: set[str]) -> set[str]:
-    """Give fields/members with non-ASCII or import-shadowing names new names."""
+    """Give fields/members with non-ASCII, ambiguous or import-shadowing names new
+    names."""
     is_enum = any(isinstance(b, ast.Name) and b.id.endswith("Enum") for b in cls.bases)
     taken = {
         t.id
@@ -687,7 +694,9 @@ def _rename_members(cls: ast.ClassDef, shadowing: set[str]) -> set[str]:
     for stmt in cls.body:
         if is_enum and isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             target = stmt.targets[0]
-            if isinstance(target, ast.Name) and not target.id.isascii():
+            if isinstance(target, ast.Name) and (
+                not target.id.isascii() or target.id in AMBIGUOUS
+            ):
                 target.id = _ascii_name(target.id, taken, "VALUE", upper=True)
                 renamed.add("enum")
         elif (
@@ -697,6 +706,7 @@ def _rename_members(cls: ast.ClassDef, shadowing: set[str]) -> set[str]:
             and (
                 not stmt.target.id.isascii()
                 or stmt.target.id in shadowing
+                or stmt.target.id in AMBIGUOUS
                 or stmt.target.id.startswith(PYDANTIC_PROTECTED)
             )
         ):

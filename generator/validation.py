@@ -180,23 +180,33 @@ _NAMED_KEYS = frozenset(
 )
 
 
-def _in_extension(pointer: str) -> bool:
+_LITERALS = frozenset({"example", "default", "enum", "const"})
+
+
+def _not_openapi(pointer: str) -> bool:
     """Whether a pointer runs through a specification extension (`x-...`), whose
     content OpenAPI leaves to the vendor (Spotify's `x-spotify-policy-list` holds
-    `$ref`s to lists): its `$ref`s are not OpenAPI's to check."""
+    `$ref`s to lists), or through a literal value (an example, a default; an
+    Example Object's `value`, where Shutterstock shows a `$ref` of its API): a
+    `$ref` there is not OpenAPI's to follow."""
     parts = pointer.split("/")
-    return any(
-        part.startswith("x-") and parts[i - 1] not in _NAMED_KEYS
-        for i, part in enumerate(parts)
-        if i > 0
-    )
+    for i, part in enumerate(parts):
+        if i == 0 or parts[i - 1] in _NAMED_KEYS:
+            continue  # a name (a property called `default`), not a keyword
+        if part.startswith("x-") or part in _LITERALS:
+            return True
+        if part == "value" and i >= 2 and parts[i - 2] == "examples":
+            return True
+    return False
 
 
 def _refs(data: Any) -> Iterator[tuple[str, Any]]:
     """(pointer of the `$ref` key, its value) for every `$ref` in a document,
-    outside specification extensions."""
+    outside specification extensions and literal values."""
     for trail, node in _mappings(data):
-        if "$ref" in node and not _in_extension(pointer := _pointer(trail)):
+        if "$ref" not in node or (trail is not None and trail[0] in _NAMED_KEYS):
+            continue  # a property named `$ref` (GitHub's SCIM groups) is no $ref
+        if not _not_openapi(pointer := _pointer(trail)):
             yield f"{pointer}/$ref", node["$ref"]
 
 

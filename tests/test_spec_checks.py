@@ -122,9 +122,9 @@ def test_a_31_spec_without_schema_mistakes_has_no_such_warning(
     spec = _openapi_31({"type": ["string", "null"], "examples": ["a"]})
     specs = SpecSet()
     warnings = validation.validate_document(specs, specs.load(_write(tmp_path, spec)))
-    assert not any("2020-12" in str(w) or "ignores it" in str(w) for w in warnings), (
-        warnings
-    )
+    assert not any(
+        "2020-12" in str(w) or "ignores it" in str(w) for w in warnings
+    ), warnings
 
 
 def test_a_pattern_python_cannot_compile_is_accepted(tmp_path: Path) -> None:
@@ -382,6 +382,8 @@ fields:
   target: target
   every: every
   labels: labels
+  gender: gender
+  expires: expires
 """
 
 
@@ -421,3 +423,28 @@ def test_real_spec_oddities_generate_a_clean_link(tmp_path: Path) -> None:
             check=False,
         )
         assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_a_property_named_ref_and_a_ref_in_an_example_are_no_refs(
+    tmp_path: Path,
+) -> None:
+    """GitHub's SCIM groups have a property called `$ref`; Shutterstock's example
+    values show `$ref`s of its own API. Neither is a reference to follow."""
+    spec = copy.deepcopy(SPEC)
+    schema = spec["paths"]["/things"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]
+    schema["schema"]["properties"]["$ref"] = {"type": "string"}
+    schema["examples"] = {"one": {"value": {"$ref": "https://api.example/x"}}}
+    schema["schema"]["example"] = {"$ref": "#/nowhere"}
+    specs = SpecSet()
+    validation.validate_document(specs, specs.load(_write(tmp_path, spec)))
+
+
+def test_an_operation_path_may_hold_spaces(tmp_path: Path) -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["paths"]["/Your Pull DOC Request"] = spec["paths"].pop("/things")
+    specs = SpecSet()
+    doc = specs.load(_write(tmp_path, spec))
+    found = find_operation(specs, doc, "GET /Your Pull DOC Request")
+    assert found.path == "/Your Pull DOC Request"
