@@ -139,6 +139,13 @@ class P2pgenError(Exception):
         return cls([Problem(file, line, column, message, pointer, code=code)])
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """A message on one line, cut at `limit` characters (it may quote a long value
+    from a spec, such as a whole example)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """Return a "; did you mean 'x'?" suffix when a candidate is close to name."""
     options = sorted({str(c) for c in candidates})

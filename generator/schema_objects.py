@@ -15,7 +15,8 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
-from generator.specs import escape_pointer_part
+from generator.errors import one_line
+from generator.specs import escape_pointer_part, join_pointer
 
 # Keywords whose value a model is built from.
 SHAPING = frozenset(
@@ -55,6 +56,7 @@ SINGLE = frozenset({"items", "additionalProperties", "not"})
 # Where a Schema Object is never found: values, and the vendor's extensions.
 VALUES = frozenset({"example", "examples", "default", "enum", "const"})
 TYPES = "string, number, integer, boolean, array, object, null"
+BRIEF = 160  # characters of a quoted value in a message
 
 
 def schema_objects(data: Any) -> Iterator[tuple[str, Any]]:
@@ -65,7 +67,7 @@ def schema_objects(data: Any) -> Iterator[tuple[str, Any]]:
     schemas = components.get("schemas") if isinstance(components, dict) else None
     if isinstance(schemas, dict):
         for name, schema in schemas.items():
-            yield f"/components/schemas/{escape_pointer_part(str(name))}", schema
+            yield join_pointer("components", "schemas", name), schema
     stack: list[tuple[str, Any]] = [("", data)]
     while stack:
         pointer, node = stack.pop()
@@ -96,11 +98,13 @@ def schema_mistakes(data: Any) -> tuple[list[tuple[str, str]], list[tuple[str, s
             continue
         for found in checker.iter_errors(schema):
             path = list(found.instance_path)
-            where = pointer + "".join(f"/{escape_pointer_part(str(p))}" for p in path)
+            where = pointer + (join_pointer(*path) if path else "")
             if _shapes_models(path):
                 errors.append((where, _message(path, found)))
             else:
-                warnings.append((where, f"{_brief(found.message)}; p2pgen ignores it"))
+                warnings.append(
+                    (where, f"{one_line(found.message, BRIEF)}; p2pgen ignores it")
+                )
     return errors, warnings
 
 
@@ -123,16 +127,8 @@ def _shapes_models(path: list[Any]) -> bool:
 
 def _message(path: list[Any], found: Any) -> str:
     if path[-1] == "type":
-        return (
-            f"type {_brief(repr(found.instance))} is not a JSON Schema type ({TYPES})"
-        )
-    return f"invalid schema: {_brief(found.message)}"
-
-
-def _brief(text: str, limit: int = 160) -> str:
-    """A message that quotes a whole value (a long example) cut to one line."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+        return f"type {one_line(repr(found.instance), BRIEF)} is not a JSON Schema type ({TYPES})"
+    return f"invalid schema: {one_line(found.message, BRIEF)}"
 
 
 @functools.cache

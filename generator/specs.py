@@ -313,9 +313,8 @@ def own_key(op: Operation) -> str:
 
 def find_operation(specs: SpecSet, doc: Document, wanted: str) -> Operation:
     """Find an operation by operationId or by "METHOD /path"."""
-    method_path = re.fullmatch(
-        r"\s*([A-Za-z]+)\s+(/.*?)\s*", wanted
-    )  # a path may hold spaces
+    # a path may hold spaces (API Setu's "/Your Pull DOC Request API Path")
+    method_path = re.fullmatch(r"\s*([A-Za-z]+)\s+(/.*?)\s*", wanted)
     labels = []
     found: list[tuple[str, str, Mapping[str, Any]]] = []
     for method, path, op in iter_operations(doc):

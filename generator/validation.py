@@ -15,13 +15,12 @@ from typing import Any
 from warnings import catch_warnings, simplefilter
 
 from generator import __version__
-from generator.errors import P2pgenError, Problem
+from generator.errors import P2pgenError, Problem, one_line
 from generator.schema_objects import schema_mistakes
 from generator.schemas import CONSTRAINT_KEYS, unusable_constraint
 from generator.specs import (
     Document,
     SpecSet,
-    escape_pointer_part,
     join_pointer,
 )
 
@@ -72,7 +71,7 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
     except Exception as exc:  # the validator raises assorted errors on broken refs
         raise P2pgenError(
             _external_schema_problems(specs, doc)
-            or [doc.problem(f"invalid OpenAPI document: {_short(str(exc))}")]
+            or [doc.problem(f"invalid OpenAPI document: {one_line(str(exc))}")]
         ) from None
     errors: list[Problem] = []
     value_errors = 0
@@ -96,7 +95,7 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
             continue  # a deeper error says the same thing more precisely
         errors.append(
             doc.problem(
-                f"invalid OpenAPI document: {_short(message)}",
+                f"invalid OpenAPI document: {one_line(message)}",
                 join_pointer(*path) if path else "",
             )
         )
@@ -238,7 +237,7 @@ def _too_deep(doc: Document) -> Problem:
     """A located problem for a document nested beyond the validator's reach."""
     deepest, where = 0, ""
     for trail, _ in _mappings(doc.data):
-        depth = len(_pointer(trail).split("/")) - 1
+        depth = len(_keys(trail))
         if depth > deepest:
             deepest, where = depth, _pointer(trail)
     problem = doc.problem(
@@ -247,7 +246,7 @@ def _too_deep(doc: Document) -> Problem:
         "them with $ref",
         where,
     )
-    return replace(problem, pointer=_short(where, 120))
+    return replace(problem, pointer=one_line(where, 120))
 
 
 def _external_schema_problems(specs: SpecSet, doc: Document) -> list[Problem]:
@@ -290,7 +289,7 @@ def _external_schema_problems(specs: SpecSet, doc: Document) -> list[Problem]:
             problems.append(
                 target.doc.problem(
                     f"invalid schema (used by $ref {ref!r} in {doc.path.name}): "
-                    f"{_short(error.message)}",
+                    f"{one_line(error.message)}",
                     target.pointer + (join_pointer(*rest) if rest else ""),
                 )
             )
@@ -454,13 +453,19 @@ def _mappings(data: Any) -> Iterator[tuple[Trail, dict[Any, Any]]]:
         stack.extend(reversed(children))
 
 
-def _pointer(trail: Trail) -> str:
-    """The JSON pointer of a trail."""
-    parts: list[str] = []
+def _keys(trail: Trail) -> list[Any]:
+    """The keys and indexes from the document down to a trail's node."""
+    keys: list[Any] = []
     while trail is not None:
         key, trail = trail
-        parts.append(escape_pointer_part(str(key)))
-    return "".join(f"/{part}" for part in reversed(parts))
+        keys.append(key)
+    return keys[::-1]
+
+
+def _pointer(trail: Trail) -> str:
+    """The JSON pointer of a trail."""
+    keys = _keys(trail)
+    return join_pointer(*keys) if keys else ""
 
 
 def _mismatched_default(
@@ -482,9 +487,9 @@ def _mismatched_default(
 
 def _json(value: Any) -> str:
     try:
-        return _short(json.dumps(value, default=str), 80)
+        return one_line(json.dumps(value, default=str), 80)
     except (ValueError, TypeError, RecursionError):
-        return _short(repr(value), 80)
+        return one_line(repr(value), 80)
 
 
 def _unusable_constraints(
@@ -498,8 +503,3 @@ def _unusable_constraints(
                 f"{_pointer(trail)}/{key}",
                 f"{reason}; pydantic cannot build it, so p2pgen ignores it",
             )
-
-
-def _short(message: str, limit: int = 300) -> str:
-    message = " ".join(message.split())
-    return message if len(message) <= limit else message[: limit - 3] + "..."

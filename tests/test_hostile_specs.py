@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_cli_errors import GOOD, project, run, write_mapping
+from test_cli_errors import GOOD, Outcome, project, run, write_mapping
 from test_golden import _mypy, _pytest, _ruff
 
 from generator.literals import py_literal
@@ -312,19 +312,27 @@ BREAKS = (
 )
 
 
+def _generate_reading(
+    project: Path, properties: str, names: tuple[str, ...], out: Path
+) -> Outcome:
+    """Add `properties` to crm.yaml's contact and generate a link whose template
+    reads each of `names` (the models hold only what the mapping reads)."""
+    reads = " ".join(f"{{{name}}}" for name in names)
+    mapping = write_mapping(
+        project, GOOD + f"  merge_fields.ALL: {{template: '{reads}'}}\n"
+    )
+    _edit("        tier:\n", properties)(project / "specs")
+    outcome = run(["generate", str(mapping), "--out", str(out)])
+    assert outcome.code == 0, outcome
+    return outcome
+
+
 @pytest.mark.slow
 def test_hostile_spec_values_give_a_working_script(
     project: Path, tmp_path: Path
 ) -> None:
-    # the models hold only what the mapping reads, so it reads every hostile field
-    reads = " ".join(f"{{{name}}}" for name in HOSTILE_NAMES)
-    mapping = write_mapping(
-        project, GOOD + f"  merge_fields.ALL: {{template: '{reads}'}}\n"
-    )
-    _edit("        tier:\n", HOSTILE_PROPERTIES)(project / "specs")
     out = project / "out"
-    outcome = run(["generate", str(mapping), "--out", str(out)])
-    assert outcome.code == 0, outcome
+    outcome = _generate_reading(project, HOSTILE_PROPERTIES, HOSTILE_NAMES, out)
     for needle in (
         '/properties/Field/pattern: warning: pattern "([a-" is not a valid '
         "regular expression",
@@ -371,13 +379,10 @@ def test_patterns_pydantic_cannot_run_are_dropped(
     """Python compiles these; the Rust regex engine pydantic's models run has no
     look-around and refuses what Python reads as a nested set (Amadeus' fare basis),
     so a model holding them could not even be defined."""
-    mapping = write_mapping(
-        project, GOOD + "  merge_fields.ALL: {template: '{ahead} {nested}'}\n"
-    )
-    _edit("        tier:\n", RUST_REGEX_PROPERTIES)(project / "specs")
     out = project / "out"
-    outcome = run(["generate", str(mapping), "--out", str(out)])
-    assert outcome.code == 0, outcome
+    outcome = _generate_reading(
+        project, RUST_REGEX_PROPERTIES, ("ahead", "nested"), out
+    )
     for needle in (
         '/properties/ahead/pattern: warning: pattern "^a(?!b)" is not a regular '
         "expression pydantic can run (look-around",
