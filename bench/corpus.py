@@ -9,8 +9,9 @@ one link per spec by the rule below, and runs each link through every step a use
 
 The pair rule (deterministic, documented so a figure can be reproduced):
 - a spec's *source* operation is its first GET (by path) with no path parameter whose 2xx
-  JSON answer is a list, or an object with a list property; its *target* operation is its
-  first POST, PUT or PATCH (by path) whose JSON request body is an object;
+  JSON answer is a list, or an object with a (named) list property; its *target*
+  operation is its first POST, PUT or PATCH (by path) whose JSON request body is an
+  object (`type: object`, or `properties` and no type);
 - a spec with both is linked to itself (a pair *within* the spec);
 - a spec with only a source is linked to the next spec (in file-name order, wrapping
   around) that has a target, and a spec with only a target to the previous one with a
@@ -139,9 +140,9 @@ def _is_list_answer(doc: dict[str, Any], op: dict[str, Any]) -> bool:
             continue
         if schema.get("type") == "array":
             return True
-        for given in (schema.get("properties") or {}).values():
+        for name, given in (schema.get("properties") or {}).items():
             prop = _deref(doc, given)
-            if isinstance(prop, dict) and prop.get("type") == "array":
+            if name and isinstance(prop, dict) and prop.get("type") == "array":
                 return True
     return False
 
@@ -187,8 +188,9 @@ def pick_operations(spec: Path) -> tuple[str | None, str | None, str | None, boo
         if target is None and method in WRITE_METHODS:
             body = _body_schema(doc, op)
             if isinstance(body, dict) and (
-                body.get("type") == "object" or "properties" in body
-            ):
+                body.get("type") == "object"
+                or ("type" not in body and "properties" in body)
+            ):  # hetras' JSON Patch: an array with `properties: {}`
                 target = label
     return source, target, first, True
 

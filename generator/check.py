@@ -129,11 +129,10 @@ class _Checker:
             )
             return None
         shape = self.walker.shape(self.target.request_body)
-        writable = {  # a body of readOnly fields only (Google's keys): `{}` is sent
-            name
-            for name, prop in shape.properties.items()
-            if not self.walker.shape(prop).read_only
-        } | (shape.required - set(shape.properties))
+        # a body of readOnly fields only (Google's keys, Azure's monitors): `{}` is sent
+        writable = any(map(self._writable, shape.properties.values())) or bool(
+            shape.required - set(shape.properties)
+        )
         if not self.mapping.fields and writable:
             self.error(
                 fields_loc,
@@ -152,6 +151,16 @@ class _Checker:
             )
             return None
         return self.target.request_body
+
+    def _writable(self, schema: Schema, depth: int = 0) -> bool:
+        """Whether a body field can be written: not readOnly, and an object only
+        where one of its own fields can be (a few levels deep)."""
+        shape = self.walker.shape(schema)
+        if shape.read_only:
+            return False
+        if shape.properties and not shape.free_form and depth < 4:
+            return any(self._writable(p, depth + 1) for p in shape.properties.values())
+        return True
 
     def _param(self, op: Operation, name: str, loc: Loc, what: str) -> None:
         if name.startswith(BODY_PREFIX) and op is self.source:

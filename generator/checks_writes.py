@@ -78,7 +78,7 @@ def records_items(
     arrays = [
         name
         for name, s in walker.shape(op.response).properties.items()
-        if "array" in walker.shape(s).types
+        if name and "array" in walker.shape(s).types  # nic.at names one ''
     ]
     hint = f"; set `records:` to {arrays[0]!r}" if arrays else ""
     problems.append(

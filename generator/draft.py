@@ -235,6 +235,7 @@ class Draft:
 class _Candidate:
     path: str  # dotted source path
     shape: Shape
+    schema: Schema
 
 
 MAX_DRAFT_DEPTH = 6  # nested target objects drafted field by field, at most
@@ -257,7 +258,7 @@ class Drafter:
         d = Draft()
         records_path, record = self._records()
         d.add("version: 1")
-        d.add(f"name: {name}")
+        d.add(f"name: {_yaml(name)}")
         d.add(f"description: {_yaml(self._describe())}")
         d.add()
         d.add("source:")
@@ -322,7 +323,8 @@ class Drafter:
         lists = [
             (name, items)
             for name, prop in shape.properties.items()
-            if (items := self.walker.shape(prop).items) is not None
+            if name  # a property named '' (nic.at) is no path to records
+            and (items := self.walker.shape(prop).items) is not None
             and "array" in self.walker.shape(prop).types
         ]
         if not lists:
@@ -422,8 +424,10 @@ class Drafter:
     def _source_body(self, d: Draft) -> None:
         """`source.body` for a source that takes one (a POST search): its required
         properties, strings from the environment and the rest sample constants."""
-        if self.source.request_body is None or self.source.method == "get":
-            return  # Stripe declares empty form bodies on its GETs
+        if self.source.request_body is None or (
+            self.source.method == "get" and not self.source.request_required
+        ):
+            return  # Stripe declares optional empty form bodies on its GETs
         shape = self.walker.shape(self.source.request_body)
         optional = sorted(set(shape.properties) - shape.required)
         note = f"; optional: {', '.join(optional[:12])}" if optional else ""
@@ -518,8 +522,9 @@ class Drafter:
             for param in search.parameters:
                 if param.location != "query" or param.name not in fields:
                     continue
-                tshape = self.walker.shape(fields[param.name])
-                found, _, convert, _ = self._match(param.name, tshape, candidates)
+                found, _, convert, _ = self._match(
+                    param.name, fields[param.name], candidates
+                )
                 if found is None or convert or item is None:
                     continue
                 d.add(
@@ -606,7 +611,7 @@ class Drafter:
                 continue
             shape = self.walker.shape(prop)
             path = f"{prefix}{name}"
-            yield _Candidate(path, shape)
+            yield _Candidate(path, shape, prop)
             if "object" in shape.types and shape.properties and depth < 2:
                 yield from self._candidates(prop, path + ".", depth + 1)
 
@@ -619,8 +624,10 @@ class Drafter:
         inside: frozenset[str] = frozenset(),
     ) -> None:
         """Lines for the target fields of `schema`, nested objects field by field,
-        except one that holds itself (Google Slides' pages hold pages): that one
-        is mapped whole. `inside` holds the schemas of the objects around it."""
+        except one that holds itself (Google Slides' pages hold pages) or is one
+        of several shapes (Rumble's secret: oneOf nine kinds of credentials,
+        whose fields no one record has all of): those are mapped whole. `inside`
+        holds the schemas of the objects around it."""
         inside = inside | {self.walker.specs.deref(schema).pointer}
         shape = self.walker.shape(schema)
         for name, prop in shape.properties.items():
@@ -630,9 +637,11 @@ class Drafter:
             target = f"{prefix}{name}"
             required = name in shape.required
             nested = "object" in tshape.types and tshape.properties
+            node = self.walker.specs.deref(prop).node
             if (
                 nested
                 and not tshape.free_form
+                and len(node.get("oneOf") or node.get("anyOf") or ()) < 2
                 and self.walker.specs.deref(prop).pointer not in inside
                 and len(inside) < MAX_DRAFT_DEPTH
             ):
@@ -640,7 +649,7 @@ class Drafter:
                 self._fields(d, prop, target + ".", candidates, inside)
                 if len(d.lines) > before or not required:
                     continue
-            candidate, basis, convert, passed = self._match(target, tshape, candidates)
+            candidate, basis, convert, passed = self._match(target, prop, candidates)
             unsafe = (
                 f"; not taken from unrelated {', '.join(passed[:3])}" if passed else ""
             )
@@ -686,11 +695,13 @@ class Drafter:
         return name
 
     def _match(
-        self, target: str, tshape: Shape, candidates: list[_Candidate]
+        self, target: str, schema: Schema, candidates: list[_Candidate]
     ) -> tuple[_Candidate | None, str, str, list[str]]:
         """The source field for `target` (dotted), the basis, the conversion, and
         the name-alike fields passed over because they sit in unrelated objects.
+        An object or list matches only where its fields fit the target's.
         """
+        tshape = self.walker.shape(schema)
         *parents, name = target.split(".")
         synonyms = _synonyms(name)
         context = self.context | {_singular(p) for p in parents}
@@ -728,6 +739,8 @@ class Drafter:
         ranked.sort(key=lambda item: (item[0], item[1].path))
         for _, candidate, basis in ranked:
             convert = _conversion(candidate.shape, tshape)
+            if convert == "" and self.walker.misfit(candidate.schema, schema):
+                convert = None
             if convert is not None:
                 typed = f"{basis}, {tshape.describe()}"
                 return candidate, typed, convert, passed

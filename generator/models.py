@@ -243,6 +243,13 @@ class _Cutter:
 
     def root(self, schema: Schema, need: Need, default_name: str, prefix: str) -> str:
         """Register a root schema; return the class name the script will use."""
+        node = self.walker.specs.deref(schema).node
+        if isinstance(node, Mapping) and "enum" in node:
+            # records that are enum values (Google's error codes): a RootModel of
+            # their type, as DCG would make an Enum, which is no BaseModel
+            kept = {k: node[k] for k in ("type", "format") if k in node}
+            self.schemas[default_name] = kept
+            return default_name
         named = self._named_target(schema)
         if named is not None:
             return self._register(named, prefix, need)
@@ -382,6 +389,8 @@ class _Cutter:
         if reading and _is_object(node):
             self._read_free_form_keys(schema, node, result, prefix, depth, need)
             result["additionalProperties"] = True
+        if "properties" in node and "type" not in node:
+            result["type"] = "object"  # Azure leaves it out; only an object has fields
         properties = result.get("properties")
         if isinstance(result.get("required"), list) and isinstance(properties, Mapping):
             result["required"] = [

@@ -46,6 +46,9 @@ class Shape:
         return text
 
 
+MISFIT_DEPTH = 4  # levels of objects and lists Walker.misfit looks into
+
+
 @dataclass(frozen=True)
 class Miss:
     """Where a dotted path left the schema: the name not found, and what was there."""
@@ -144,6 +147,33 @@ class Walker:
             pattern=pattern,
             bounds=bounds,
         )
+
+    def misfit(self, source: Schema, target: Schema, depth: int = 0) -> str | None:
+        """Why a value of `source` may be refused where `target` is expected, or
+        None: a type the target does not take, or a field it requires that the
+        source may lack, looked for a few levels into objects and lists."""
+        s, t = self.shape(source), self.shape(target)
+        src, tgt = s.types - {"null"}, t.types - {"null"}
+        if src and tgt and not src <= tgt | ({"integer"} if "number" in tgt else set()):
+            return f"{s.describe()} where the target takes {t.describe()}"
+        if depth >= MISFIT_DEPTH:
+            return None
+        if "array" in src and s.items is not None and t.items is not None:
+            why = self.misfit(s.items, t.items, depth + 1)
+            return f"items: {why}" if why else None
+        if "object" not in src or not tgt & {"object"}:
+            return None
+        lacking = sorted(t.required - s.required)
+        if lacking:
+            return f"the target requires {lacking[0]!r}, which the source may lack"
+        for name, prop in s.properties.items():
+            inner = self.find(target, name)
+            why = (
+                None if isinstance(inner, Miss) else self.misfit(prop, inner, depth + 1)
+            )
+            if why:
+                return f"{name}: {why}"
+        return None
 
     def get(self, schema: Schema, path: str) -> Schema | None:
         """The schema at a dotted path, or None."""

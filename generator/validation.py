@@ -77,7 +77,7 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
     value_errors = 0
     located: list[tuple[tuple[Any, ...], str]] = []
     for error in found:
-        path = tuple(error.absolute_path)
+        path = _at_unexpected_key(doc.data, tuple(error.absolute_path), error.message)
         if not path and error.instance is not doc.data:
             value_errors += 1  # a default's value, located by _mismatched_defaults
         elif _resolves(doc.data, path):
@@ -93,9 +93,12 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
             len(other) > len(path) and other[: len(path)] == path for other in paths
         ):
             continue  # a deeper error says the same thing more precisely
+        hint = ""
+        if path and message.endswith("does not match any of the regexes: '^x-'"):
+            hint = f"; only x- extensions may be added here: remove it or call it x-{path[-1]}"
         errors.append(
             doc.problem(
-                f"invalid OpenAPI document: {one_line(message)}",
+                f"invalid OpenAPI document: {one_line(message)}{hint}",
                 join_pointer(*path) if path else "",
             )
         )
@@ -124,6 +127,23 @@ def validate_document(specs: SpecSet, doc: Document) -> list[Problem]:
         )
     _remember_warnings(cache, warnings)
     return warnings
+
+
+_UNEXPECTED_KEY = re.compile(
+    r"^'(?P<a>[^']*)' does not match any of the regexes|\('(?P<b>[^']*)' was unexpected\)"
+)
+
+
+def _at_unexpected_key(
+    data: Any, path: tuple[Any, ...], message: str
+) -> tuple[Any, ...]:
+    """An error about a key the object may not hold (Google's top-level `source`)
+    is located at that key, not at the object, which may be the whole document."""
+    found = _UNEXPECTED_KEY.search(message)
+    key = found and (found["a"] if found["a"] is not None else found["b"])
+    if key is not None and _resolves(data, (*path, key)):
+        return (*path, key)
+    return path
 
 
 def _remembered_warnings(cache: Path | None, doc: Document) -> list[Problem] | None:

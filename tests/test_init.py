@@ -497,3 +497,81 @@ def test_the_target_records_own_key_is_a_stub_the_link_calls(project: Path) -> N
     assert '"id": id_for(record)' in script
     result = run_generated_tests(folder)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+CORPUS_CASES = [
+    pytest.param(  # `properties` holds lists; the target's takes only objects
+        ("azure.com/advisor", "GET /providers/Microsoft.Advisor/metadata"),
+        (
+            "azure.com/advisor",
+            "PUT /subscriptions/{subscriptionId}/providers/Microsoft.Advisor/configurations",
+        ),
+        "  # properties: not mapped (object)",
+        id="object-that-does-not-fit",
+    ),
+    pytest.param(  # secret is oneOf nine credential kinds: no field-by-field mix
+        ("rumble.run", "GET /account/agents"),
+        ("rumble.run", "PUT /account/credentials"),
+        "  # secret: not mapped (object)",
+        id="one-of-several-shapes",
+    ),
+    pytest.param(  # the records are enum strings
+        ("googleapis.com/digitalassetlinks", "GET /v1/assetlinks:check"),
+        ("googleapis.com/digitalassetlinks", "POST /v1/assetlinks:bulkCheck"),
+        "  records: errorCode",
+        id="enum-records",
+    ),
+    pytest.param(  # ids are UUIDs: the test records' ids must stay UUIDs
+        ("gsmtasks.com", "GET /account_roles/"),
+        ("gsmtasks.com", "POST /account_roles/"),
+        "",
+        id="uuid-ids",
+    ),
+    pytest.param(  # a GET with a required multipart body
+        ("evemarketer.com", "GET /marketstat/json"),
+        ("evetech.net", "PUT /characters/{character_id}/calendar/{event_id}/"),
+        "  body:  # sent with every request",
+        id="get-with-a-body",
+    ),
+    pytest.param(  # WireMock: request.basicAuthCredentials requires both its fields
+        ("wiremock.org/admin", "GET /__admin/mappings"),
+        ("wiremock.org/admin", "POST /__admin/mappings"),
+        "request.basicAuthCredentials.password: request.basicAuthCredentials.password",
+        id="nested-object-absent-from-a-record",
+    ),
+    pytest.param(  # the key's sample is "{{BLOCK_ID}}": braces sent escaped in the path
+        ("notion.com", "GET /v1/comments"),
+        ("notion.com", "PATCH /v1/blocks/{id}"),
+        "id: {stub: id_for}",
+        id="braces-in-a-path-value",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("source", "target", "drafted"), CORPUS_CASES)
+def test_corpus_shapes_draft_generate_and_pass(
+    project: Path, source: tuple[str, str], target: tuple[str, str], drafted: str
+) -> None:
+    """Links the corpus benchmark once failed on: each drafts, generates and passes
+    its own tests."""
+    code, output, text = init_real(
+        real_spec(source[0]), source[1], real_spec(target[0]), target[1]
+    )
+    assert code == 0, output
+    assert drafted in text
+    code, output = invoke("generate", "specs/links/drafted.yaml", "--out", "out")
+    assert code == 0, output
+    result = run_generated_tests(Path("out/drafted"))
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_a_name_yaml_reads_as_a_boolean_is_quoted(project: Path) -> None:
+    code, output = invoke(
+        "init",
+        *("--source", "specs/crm.yaml", "--source-op", "listContacts"),
+        *("--target", "specs/mailer.yaml", "--target-op", "addListMember"),
+        *("--name", "no"),
+    )
+    assert code == 0, output
+    assert yaml.safe_load(Path("specs/links/no.yaml").read_text())["name"] == "no"

@@ -51,6 +51,8 @@ from generator.runtime.auth import (
 )
 from generator.runtime.core import MAX_RETRY_AFTER, FatalError, Summary
 from generator.runtime.http import retry_delay  # the real one: tests patch http's
+from generator.runtime.mapping import _compact
+from generator.runtime.params import multipart_body
 from generator.runtime.run import Checkpoint, Incremental, main_link, run_link
 
 PAGED = [style for style in STYLES if style != "none"]
@@ -687,3 +689,27 @@ def test_main_logs_json_lines_when_asked(
     assert any(
         e["level"] == "warning" and "dead-letter" in e["message"] for e in entries
     )
+
+
+def test_an_object_whose_mapped_fields_are_all_missing_is_left_out() -> None:
+    """WireMock's request.basicAuthCredentials requires username and password:
+    a record without credentials must not send `basicAuthCredentials: {}`."""
+    body = {
+        "url": "/x",
+        "basicAuthCredentials": {"username": None, "password": None},
+        "metadata": {},  # an empty object the mapping writes is kept
+        "tags": [None, {"a": None}],
+    }
+    assert _compact(body) == {"url": "/x", "metadata": {}, "tags": [None, {}]}
+
+
+def test_a_source_that_takes_a_multipart_body_reads_every_page(tmp_path: Path) -> None:
+    """EVE Marketer's GET /marketstat/json takes its type ids as multipart form
+    data: a streamed body, read before its bytes tell one page from another."""
+    link = make_link(
+        source={"body": lambda: {"typeid": [34, 35]}, "encode": multipart_body}
+    )
+    source, target = FakeSource(rows(5)), FakeTarget()
+    summary = run(tmp_path, link, source, target)
+    assert (summary.read, summary.written, summary.failed) == (5, 5, 0)
+    assert all(b"text/plain\r\n\r\n35\r\n" in r.content for r in source.requests)

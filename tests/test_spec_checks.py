@@ -66,6 +66,20 @@ def test_a_broken_spec_is_still_located_by_the_slow_validator(tmp_path: Path) ->
     assert "invalid OpenAPI document" in problem.message
 
 
+def test_a_key_the_document_may_not_hold_is_located_at_that_key(
+    tmp_path: Path,
+) -> None:
+    """Google's cloudbuild.json has a top-level `source`: the error names it, not
+    the whole document (which has no line of its own to show)."""
+    spec = {**copy.deepcopy(SPEC), "source": {"url": {}}}
+    specs = SpecSet()
+    with pytest.raises(P2pgenError) as caught:
+        validation.validate_document(specs, specs.load(_write(tmp_path, spec)))
+    problem = caught.value.problems[0]
+    assert problem.pointer == "/source", problem
+    assert "remove it or call it x-source" in problem.message
+
+
 def _openapi_31(change: dict[str, Any]) -> dict[str, Any]:
     """SPEC as OpenAPI 3.1, with `change` merged into the listed thing's schema and
     a components schema that holds the same change."""

@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     return main_link(declaration(), argv, __doc__ or "")
 
 
-# ---- p2pgen runtime 0.2 below: identical in every link, tested in p2pgen itself; edits here are refused ----
+# ---- p2pgen runtime 0.3 below: identical in every link, tested in p2pgen itself; edits here are refused ----
 
 
 # --- Run settings, counts, errors and the redaction of secrets ---
@@ -381,9 +381,12 @@ def _get(data: Any, path: str, default: Any = None) -> Any:
 
 
 def _compact(value: Any) -> Any:
-    """Drop null values, so optional target fields are left out, not sent as null."""
+    """Drop null values, so optional target fields are left out, not sent as null,
+    and the objects all of whose fields were null (a record without the source
+    object they come from): not sent as `{}`, which lacks their required fields."""
     if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items() if v is not None}
+        kept = {k: _compact(v) for k, v in value.items() if v is not None}
+        return {k: v for k, v in kept.items() if v != {} or value[k] == {}}
     if isinstance(value, list):
         return [_compact(v) for v in value]
     return value
@@ -1468,9 +1471,11 @@ def source_request(
         raise FatalError(f"source request: {exc}") from None
     encoded = {} if body is None else source.encode(body)
     headers.update(encoded.pop("headers", {}))
-    return client.build_request(
+    request = client.build_request(
         source.method, path, params=params, headers=headers, **encoded
     )
+    request.read()  # a multipart body streams: read, its bytes tell pages apart
+    return request
 
 
 @dataclass
@@ -2290,4 +2295,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:d1a5c1929fd0d0251ff310a595c8d6ca26fa054917fe16fe800927b6528e5c9c
+# p2pgen checksum sha256:6151cd13b634233e32ba91ad597fdf99a4b6dadb24bc0d4a51d67dea449842ee

@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     return main_link(declaration(), argv, __doc__ or "")
 
 
-# ---- p2pgen runtime 0.2 below: identical in every link, tested in p2pgen itself; edits here are refused ----
+# ---- p2pgen runtime 0.3 below: identical in every link, tested in p2pgen itself; edits here are refused ----
 
 
 # --- Run settings, counts, errors and the redaction of secrets ---
@@ -443,9 +443,12 @@ def _get(data: Any, path: str, default: Any = None) -> Any:
 
 
 def _compact(value: Any) -> Any:
-    """Drop null values, so optional target fields are left out, not sent as null."""
+    """Drop null values, so optional target fields are left out, not sent as null,
+    and the objects all of whose fields were null (a record without the source
+    object they come from): not sent as `{}`, which lacks their required fields."""
     if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items() if v is not None}
+        kept = {k: _compact(v) for k, v in value.items() if v is not None}
+        return {k: v for k, v in kept.items() if v != {} or value[k] == {}}
     if isinstance(value, list):
         return [_compact(v) for v in value]
     return value
@@ -1658,9 +1661,11 @@ def source_request(
         raise FatalError(f"source request: {exc}") from None
     encoded = {} if body is None else source.encode(body)
     headers.update(encoded.pop("headers", {}))
-    return client.build_request(
+    request = client.build_request(
         source.method, path, params=params, headers=headers, **encoded
     )
+    request.read()  # a multipart body streams: read, its bytes tell pages apart
+    return request
 
 
 @dataclass
@@ -2510,4 +2515,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:ff4e348f251c0aa9a16c535c2e704d870ec7c052aa135dd1a8a0232537834e23
+# p2pgen checksum sha256:ddbce248890ee1b644d2624a83ed6a0de1568ced63aea3d9bc448b488fbeb85e

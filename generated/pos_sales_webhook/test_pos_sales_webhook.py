@@ -120,12 +120,36 @@ def make_records(count: int) -> list[Any]:
                 continue
             if isinstance(old, int):
                 _put(record, path, old + i)
-            elif isinstance(old, str) and old[:4].isdigit() and "-" in old:
-                _put(record, path, f"{2000 + i % 20}{old[4:]}")
+            elif isinstance(old, str) and old[:4].isdigit() and old[4:5] == "-":
+                _put(record, path, f"{2000 + i % 20}{old[4:]}")  # a date
             else:
-                _put(record, path, f"{old}-{i}")
+                _put(record, path, _counted(str(old), i))
         records.append(record)
     return records
+
+
+def _counted(text: str, step: int) -> str:
+    """`text` with `step` added to its last run of letters and digits, as on an
+    odometer: each character kept to its kind (digit, letter, hex digit of a
+    UUID), so an id keeps its prefix and form and still matches its pattern."""
+    chars = list(text)
+    hex_only = set(text) <= set("0123456789abcdefABCDEF-")
+    letters = "abcdef" if hex_only else "abcdefghijklmnopqrstuvwxyz"
+    at = len(chars)
+    while at and step:
+        at -= 1
+        alphabet = next(
+            (a for a in ("0123456789", letters, letters.upper()) if chars[at] in a), ""
+        )
+        if not alphabet:
+            at += 1
+            break
+        total = alphabet.index(chars[at]) + step
+        chars[at] = alphabet[total % len(alphabet)]
+        step = total // len(alphabet)
+    if step:  # the run is too short to count that far: it grows by a digit
+        chars.insert(at, str(step))
+    return "".join(chars)
 
 
 class FakeTarget:
@@ -302,7 +326,7 @@ def test_signed_deliveries_reach_the_target_once(tmp_path: Path) -> None:
     assert len(target.bodies) == len(events), "the re-delivery is not written again"
     for request in target.requests:
         assert request.method == "POST"
-        assert "{" not in request.url.path, "every path parameter is filled in"
+        assert b"{" not in request.url.raw_path, "every path parameter is filled in"
     keys = {r.headers["Idempotency-Key"] for r in target.requests}
     assert len(keys) == len(events), "each record has its own idempotency key"
     assert dead_letters(tmp_path) == []
@@ -333,4 +357,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:4945a1f9f1461bae6a0c81720be4ce6168e4af1dc540283fc74288a93300499d
+# p2pgen checksum sha256:cd18f08a123eb5862bac328bde423fdccf053e89bba4fa9556a2ec9825afc23a

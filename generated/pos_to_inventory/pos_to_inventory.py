@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     return main_link(declaration(), argv, __doc__ or "")
 
 
-# ---- p2pgen runtime 0.2 below: identical in every link, tested in p2pgen itself; edits here are refused ----
+# ---- p2pgen runtime 0.3 below: identical in every link, tested in p2pgen itself; edits here are refused ----
 
 
 # --- Run settings, counts, errors and the redaction of secrets ---
@@ -435,9 +435,12 @@ def _get(data: Any, path: str, default: Any = None) -> Any:
 
 
 def _compact(value: Any) -> Any:
-    """Drop null values, so optional target fields are left out, not sent as null."""
+    """Drop null values, so optional target fields are left out, not sent as null,
+    and the objects all of whose fields were null (a record without the source
+    object they come from): not sent as `{}`, which lacks their required fields."""
     if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items() if v is not None}
+        kept = {k: _compact(v) for k, v in value.items() if v is not None}
+        return {k: v for k, v in kept.items() if v != {} or value[k] == {}}
     if isinstance(value, list):
         return [_compact(v) for v in value]
     return value
@@ -1622,9 +1625,11 @@ def source_request(
         raise FatalError(f"source request: {exc}") from None
     encoded = {} if body is None else source.encode(body)
     headers.update(encoded.pop("headers", {}))
-    return client.build_request(
+    request = client.build_request(
         source.method, path, params=params, headers=headers, **encoded
     )
+    request.read()  # a multipart body streams: read, its bytes tell pages apart
+    return request
 
 
 @dataclass
@@ -2444,4 +2449,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:f13be2d3802140893871d96839b91a8b31e04fee48227de8bd04e2178e85a498
+# p2pgen checksum sha256:e4c7f99c0db89ebb0522861765c3cfcc1c193c6f1bfac1fe92edd8586df4921b

@@ -112,12 +112,36 @@ def make_records(count: int) -> list[Any]:
                 continue
             if isinstance(old, int):
                 _put(record, path, old + i)
-            elif isinstance(old, str) and old[:4].isdigit() and "-" in old:
-                _put(record, path, f"{2000 + i % 20}{old[4:]}")
+            elif isinstance(old, str) and old[:4].isdigit() and old[4:5] == "-":
+                _put(record, path, f"{2000 + i % 20}{old[4:]}")  # a date
             else:
-                _put(record, path, f"{old}-{i}")
+                _put(record, path, _counted(str(old), i))
         records.append(record)
     return records
+
+
+def _counted(text: str, step: int) -> str:
+    """`text` with `step` added to its last run of letters and digits, as on an
+    odometer: each character kept to its kind (digit, letter, hex digit of a
+    UUID), so an id keeps its prefix and form and still matches its pattern."""
+    chars = list(text)
+    hex_only = set(text) <= set("0123456789abcdefABCDEF-")
+    letters = "abcdef" if hex_only else "abcdefghijklmnopqrstuvwxyz"
+    at = len(chars)
+    while at and step:
+        at -= 1
+        alphabet = next(
+            (a for a in ("0123456789", letters, letters.upper()) if chars[at] in a), ""
+        )
+        if not alphabet:
+            at += 1
+            break
+        total = alphabet.index(chars[at]) + step
+        chars[at] = alphabet[total % len(alphabet)]
+        step = total // len(alphabet)
+    if step:  # the run is too short to count that far: it grows by a digit
+        chars.insert(at, str(step))
+    return "".join(chars)
 
 
 class FakeSource:
@@ -233,7 +257,7 @@ def test_run_moves_every_record_across_pages(tmp_path: Path) -> None:
     assert len(target.bodies) == len(records)
     for request in target.requests:
         assert request.method == "POST"
-        assert "{" not in request.url.path, "every path parameter is filled in"
+        assert b"{" not in request.url.raw_path, "every path parameter is filled in"
     keys = {r.headers["Idempotency-Key"] for r in target.requests}
     assert len(keys) == len(records), "each record has its own idempotency key"
     assert len(source.requests) >= 2, "expected more than one page"
@@ -262,4 +286,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:a20eb5bd9d2de74a6b4cf095f6e1dba3e2a5d280abd2c43b2d989e6f69dc0452
+# p2pgen checksum sha256:88ee8bd2dfe5c39c7f6e6a810b8594b1f09c19653d449b2dcd79bb018cb8ef11

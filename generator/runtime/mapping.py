@@ -29,9 +29,12 @@ def _get(data: Any, path: str, default: Any = None) -> Any:
 
 
 def _compact(value: Any) -> Any:
-    """Drop null values, so optional target fields are left out, not sent as null."""
+    """Drop null values, so optional target fields are left out, not sent as null,
+    and the objects all of whose fields were null (a record without the source
+    object they come from): not sent as `{}`, which lacks their required fields."""
     if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items() if v is not None}
+        kept = {k: _compact(v) for k, v in value.items() if v is not None}
+        return {k: v for k, v in kept.items() if v != {} or value[k] == {}}
     if isinstance(value, list):
         return [_compact(v) for v in value]
     return value

@@ -164,9 +164,11 @@ def source_request(
         raise FatalError(f"source request: {exc}") from None
     encoded = {} if body is None else source.encode(body)
     headers.update(encoded.pop("headers", {}))
-    return client.build_request(
+    request = client.build_request(
         source.method, path, params=params, headers=headers, **encoded
     )
+    request.read()  # a multipart body streams: read, its bytes tell pages apart
+    return request
 
 
 @dataclass
