@@ -10,6 +10,7 @@ import dataclasses
 
 from generator.errors import Code, P2pgenError, did_you_mean
 from generator.kinds.auth import (
+    KINDS,
     OAUTH2_ROLES,
     OAuth2Flow,
     SchemeFacts,
@@ -30,7 +31,14 @@ def resolve_auth(
     if auth is None:
         return operation_auth(specs, op, side, endpoint.loc)
     return operation_auth(
-        specs, op, side, auth.loc, auth.scheme, auth.env, auth.token_auth or ""
+        specs,
+        op,
+        side,
+        auth.loc,
+        auth.scheme,
+        auth.env,
+        auth.token_auth or "",
+        auth.stub or "",
     )
 
 
@@ -42,15 +50,17 @@ def operation_auth(
     wanted: str | None = None,
     env_names: dict[str, str] | None = None,
     token_auth: str = "",
+    stub: str = "",
 ) -> AuthModel:
     """The auth of an operation: scheme `wanted`, else its first requirement;
-    `env_names` maps roles to variables (the rest read SIDE_ROLE)."""
+    `env_names` maps roles to variables (the rest read SIDE_ROLE); with `stub`,
+    that function of the script signs the requests, whatever the scheme."""
     schemes = security_schemes(op.doc)
     env_names = env_names or {}
     if wanted is None:
         requirement = next((r for r in op.security if r), ())
         if not requirement:
-            if env_names:
+            if env_names or stub:
                 raise P2pgenError(
                     [
                         loc.problem(
@@ -74,13 +84,18 @@ def operation_auth(
         )
     scheme = schemes[wanted]
     http_scheme = str(scheme.data.get("scheme", ""))
+    scheme_text = f"{scheme.type} {http_scheme}".strip()
+    if stub:
+        return _signed(wanted, scheme_text, side, loc, env_names, stub)
     serving = kinds_for(scheme.type, http_scheme)
     if not serving:
         raise P2pgenError(
             [
                 loc.problem(
-                    f"auth: scheme {wanted!r} ({scheme.type} {http_scheme}) is not "
-                    f"supported; p2pgen supports {supported()}",
+                    f"auth: scheme {wanted!r} ({scheme_text}) is not supported;"
+                    f" p2pgen supports {supported()}, or signs each request with a"
+                    f" function of yours: give {side} `auth: {{stub: sign_{side}_request}}`"
+                    " and write that function in the script",
                     code=Code.AUTH_UNSUPPORTED,
                 )
             ]
@@ -121,3 +136,36 @@ def operation_auth(
     )
     model = AuthModel(kind=kind.name, scheme=wanted, env=env)
     return dataclasses.replace(model, **settings)
+
+
+def _signed(
+    scheme: str,
+    scheme_text: str,
+    side: str,
+    loc: Loc,
+    env_names: dict[str, str],
+    stub: str,
+) -> AuthModel:
+    """`auth.stub`: the script's function `stub` signs each request with the
+    secret in `auth.env.secret` (default SIDE_SECRET)."""
+    kind = KINDS["signed"]
+    unknown = sorted(set(env_names) - set(kind.role_names))
+    if unknown:
+        raise P2pgenError(
+            [
+                loc.problem(
+                    f"auth.env: {unknown[0]!r} does not apply to auth.stub, whose"
+                    " function is given one secret: name its variable as"
+                    " `env: {secret: VAR}`",
+                    code=Code.AUTH_ENV,
+                )
+            ]
+        )
+    secret = env_names.get("secret") or kind.default_env(side, "secret")
+    return AuthModel(
+        kind=kind.name,
+        scheme=scheme,
+        env=(("secret", secret),),
+        stub=stub,
+        scheme_text=scheme_text,
+    )

@@ -386,6 +386,22 @@ class _Checker:
                     Code.STUB_SIGNATURE,
                 )
             named.append(("source.filter", predicate.stub, predicate.loc))
+        fills = {name for _, name, _ in named}
+        for side, endpoint in (
+            ("source", self.mapping.source),
+            ("target", self.mapping.target),
+        ):
+            auth = endpoint.auth
+            if auth is None or not auth.stub:
+                continue
+            if auth.stub in fills:
+                self.error(
+                    auth.loc,
+                    f"{side}.auth.stub: '{auth.stub}' is a stub of a target field or"
+                    " the filter; give the signing function its own name",
+                    Code.STUB_SIGNATURE,
+                )
+            named.append((f"{side}.auth", auth.stub, auth.loc))
         for what, name, loc in named:
             if name not in reserved_names():
                 continue

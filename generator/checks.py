@@ -16,7 +16,7 @@ from generator.mapping import (
     from_record,
     json_safe,
 )
-from generator.schemas import Miss, Shape, Walker, value_type
+from generator.schemas import Miss, Shape, Walker, addressable, value_type
 from generator.specs import Schema
 
 
@@ -102,6 +102,15 @@ class TypeChecker:
             else sorted(shape.required - mapped)
         )
         missing = [n for n in missing if n in shape.properties or not shape.properties]
+        for name in [n for n in missing if not addressable(n)]:
+            missing.remove(name)
+            self.warn(
+                fields[0].loc if fields else Loc("", 0, 0),
+                f"{what}: the target requires {prefix}{name!r}, a name with a dot in it,"
+                " which a dotted path cannot write; p2pgen leaves it out (if the API"
+                " wants it, set it in the before_send hook)",
+                Code.REQUIRED_FIELD_UNMAPPED,
+            )
         if missing:
             source_names = list(self.walker.shape(source).properties)
             hints = []

@@ -345,14 +345,22 @@ class Drafter:
 
     def _auth_note(self, d: Draft, op: Operation, side: str) -> None:
         """A comment naming the operation's scheme and the variables it reads; no
-        `auth:` block, as the operation's first requirement is the default."""
+        `auth:` block, as the operation's first requirement is the default. A
+        scheme p2pgen does not build in gets `auth.stub`, a function to write."""
+        stub = ""
         try:
             auth = operation_auth(self.walker.specs, op, side, Loc("", 0, 0))
-        except P2pgenError:
-            return  # the check of the draft reports it
-        note = KINDS[auth.kind].draft_note(dataclasses.asdict(auth))
-        if note:
-            d.add(f"  # {comment(note)}")
+        except P2pgenError as error:
+            if error.problems[0].code != Code.AUTH_UNSUPPORTED:
+                return  # the check of the draft reports it
+            stub = f"sign_{side}_request"
+            auth = operation_auth(self.walker.specs, op, side, Loc("", 0, 0), stub=stub)
+        note = comment(KINDS[auth.kind].draft_note(dataclasses.asdict(auth)))
+        if stub:
+            d.add(f"  auth:  # {note}")
+            d.add(f"    stub: {stub}", part=True)
+        elif note:
+            d.add(f"  # {note}")
 
     def _source_params(self, d: Draft, record: Schema | None) -> None:
         params = {p.name: p for p in self.source.parameters}

@@ -26,6 +26,10 @@ class AuthModel:
     env: tuple[
         tuple[str, str], ...
     ] = ()  # (role, ENV_VAR), e.g. ("token", "CRM_TOKEN")
+    stub: str = ""  # signed: the script's function that signs each request
+    scheme_text: str = (
+        ""  # signed: the scheme as the spec describes it, for its docstring
+    )
 
     @property
     def declaration(self) -> tuple[str, dict[str, object]]:
@@ -219,6 +223,18 @@ class Link:
         calls += [lookup.call for lookup in self.lookups]
         calls += [self.delete.call] if self.delete is not None else []
         return tuple(call for call in calls if call is not None and call.params)
+
+    @property
+    def signers(self) -> tuple[tuple[str, str, AuthModel], ...]:
+        """(function, "source", "target" or "source and target", auth) of each
+        stub that signs requests (auth.stub), once per function."""
+        sides: dict[str, list[str]] = {}
+        auths: dict[str, AuthModel] = {}
+        for name, side in (("source", self.source), ("target", self.target)):
+            if side.auth.stub:
+                sides.setdefault(side.auth.stub, []).append(name)
+                auths.setdefault(side.auth.stub, side.auth)
+        return tuple((f, " and ".join(sides[f]), auths[f]) for f in sides)
 
     @property
     def filter_function(self) -> str:

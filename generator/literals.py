@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 
+class Identifier(str):
+    """A name the script defines, written as itself: `sign=sign_source_request`."""
+
+    def __repr__(self) -> str:
+        if not self.isidentifier():
+            raise ValueError(f"{str(self)!r} is not a Python name")
+        return str(self)
+
+
 def py_literal(value: Any) -> str:
     """A Python literal for a value from a spec or mapping, in ASCII.
 

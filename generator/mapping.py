@@ -139,6 +139,7 @@ class Auth:
     token_auth: str | None = (
         None  # OAuth2: how the client proves itself at the token URL
     )
+    stub: str | None = None  # a function of the script that signs each request
 
 
 @dataclass(frozen=True)

@@ -718,7 +718,7 @@ class Parser:
         return Condition(field_, op, value, node.loc)
 
     def auth(self, node: Node, side: str) -> Auth:
-        keys = self.keys(node, f"{side}.auth", ("scheme", "env", "token_auth"))
+        keys = self.keys(node, f"{side}.auth", ("scheme", "env", "token_auth", "stub"))
         env: dict[str, str] = {}
         if "env" in keys:
             env_keys = self.keys(keys["env"][0], f"{side}.auth.env", env_roles())
@@ -739,11 +739,20 @@ class Parser:
                 f"{', '.join(TOKEN_AUTH)}",
             )
             token_auth = None
+        stub = self.string(keys.get("stub"), f"{side}.auth.stub")
+        if stub is not None and not is_identifier(stub):
+            self.error(
+                keys["stub"][0].loc,
+                f"{side}.auth.stub: {stub!r} must be a Python function name "
+                "(letters, digits and _, not a keyword)",
+            )
+            stub = None
         return Auth(
             self.string(keys.get("scheme"), f"{side}.auth.scheme"),
             env,
             node.loc,
             token_auth,
+            stub,
         )
 
     def pagination(self, node: Node) -> Pagination | None:

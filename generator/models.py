@@ -28,6 +28,7 @@ from generator.reserved import reserved_names
 from generator.schemas import (
     CONSTRAINT_KEYS,
     Walker,
+    addressable,
     is_index,
     unusable_constraint,
 )
@@ -396,7 +397,9 @@ class _Cutter:
             result["required"] = [
                 r
                 for r in result["required"]
-                if not self._server_side(schema, r) and (not reading or r in properties)
+                if not self._server_side(schema, r)
+                and addressable(str(r))  # checks.py warns that it is left out
+                and (not reading or r in properties)
             ]
             if not result["required"]:
                 del result["required"]

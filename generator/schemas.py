@@ -223,6 +223,12 @@ class Walker:
         return current
 
 
+def addressable(name: str) -> bool:
+    """Whether a dotted path can name a property: not one with a dot in its name
+    (Microsoft Graph's `@odata.type`, which 1,419 of its schemas require)."""
+    return "." not in name
+
+
 def is_index(part: str) -> bool:
     """Whether a path segment is a list index: ASCII digits, such as 0 or 12."""
     return part.isascii() and part.isdigit()

@@ -573,3 +573,30 @@ def test_a_path_no_url_can_hold_is_refused(
     code, output = _validate(project, change)
     assert code == 1, output
     assert message in output, output
+
+
+def test_a_required_target_field_with_a_dot_in_its_name_is_left_out(
+    project: Path, tmp_path: Path
+) -> None:
+    """Microsoft Graph requires `@odata.type` in 1,419 schemas; no dotted path can
+    write it. The link generates, says so, and its body model does not require it."""
+    _edit_file(
+        "mailer.yaml",
+        "      required: [email_address, status]\n",
+        "      required: [email_address, status, '@odata.type']\n",
+    )(project / "specs")
+    _edit_file(
+        "mailer.yaml",
+        "        vip:\n          type: boolean\n",
+        "        '@odata.type':\n          type: string\n"
+        "        vip:\n          type: boolean\n",
+    )(project / "specs")
+    out = project / "out"
+    outcome = run(["generate", str(write_mapping(project, GOOD)), "--out", str(out)])
+    assert outcome.code == 0, outcome
+    assert (
+        "the target requires '@odata.type', a name with a dot in it" in outcome.output
+    )
+    folder = out / "contacts_out"
+    _mypy(folder, ["contacts_out.py", "test_contacts_out.py"], tmp_path / "cache")
+    _pytest(folder)

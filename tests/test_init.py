@@ -545,6 +545,12 @@ CORPUS_CASES = [
         "id: {stub: id_for}",
         id="braces-in-a-path-value",
     ),
+    pytest.param(  # PAYONE signs with its own HMAC scheme: a stub signs the requests
+        ("pay1.de/link", "GET /v1/payment-links"),
+        ("pay1.de/link", "POST /v1/payment-links"),
+        "  auth:  # auth: getMultipleAuth (http payone-hmac-sha256) is not built in",
+        id="auth-scheme-not-built-in",
+    ),
 ]
 
 

@@ -37,6 +37,7 @@ PRODUCT_DEFAULTS = {
     "client_id": "SOURCE_CLIENT_ID",
     "client_secret": "SOURCE_CLIENT_SECRET",
     "refresh_token": "SOURCE_REFRESH_TOKEN",
+    "secret": "SOURCE_SECRET",  # auth.stub (our extension), named as PRODUCT.md names the rest
 }
 FULL_AUTH = {
     "scheme": "s",
@@ -45,6 +46,7 @@ FULL_AUTH = {
     "token_url": "/oauth/token",
     "scopes": ("read", "write"),
     "token_auth": "client_secret_post",
+    "stub": "sign_source_request",
 }
 
 
@@ -272,3 +274,69 @@ def test_the_registries_are_what_the_stages_read() -> None:
     # compiler all look a kind up by name
     assert mapping_reader.EXPRESSIONS is EXPRESSIONS is expr_kinds.EXPRESSIONS
     assert checks.EXPRESSIONS is EXPRESSIONS
+
+
+def _with_target_auth(mapping: Path, auth: str) -> None:
+    text = mapping.read_text(encoding="utf-8").replace(
+        "operation: createThing}", f"operation: createThing, auth: {auth}}}"
+    )
+    mapping.write_text(text, encoding="utf-8")
+
+
+def test_a_scheme_not_built_in_is_signed_by_a_stub_the_script_holds(
+    tmp_path: Path,
+) -> None:
+    """`auth.stub` serves any scheme: the refusal says so, and with it the script
+    has the function to write, called for each request with $TARGET_SECRET."""
+    mapping = _project(
+        tmp_path, "  email: {from: email, default: x}\n", token_scheme=True
+    )
+    code, output = _generate(mapping)
+    assert "`auth: {stub: sign_target_request}`" in output
+    _with_target_auth(mapping, "{stub: sign_target_request}")
+    code, output = _generate(mapping)
+    assert code == 0, output
+    script = (tmp_path / "out" / "toy" / "toy.py").read_text(encoding="utf-8")
+    assert "# p2pgen:begin stub sign_target_request" in script
+    assert (
+        "def sign_target_request(request: httpx.Request, secret: str) -> None:"
+        in script
+    )
+    assert (
+        'auth=SignedAuth(sign=sign_target_request, secret_env="TARGET_SECRET")'
+        in script
+    )
+
+
+@pytest.mark.parametrize(
+    ("auth", "expected"),
+    [
+        ("{stub: 2sign}", "toy.yaml:4:67: target.auth.stub: '2sign' must be a Python"),
+        (
+            "{stub: sign, env: {token: T}}",
+            "toy.yaml:4:60: auth.env: 'token' does not apply to auth.stub",
+        ),
+        ("{stub: kind_for, fields: 1}", "unknown key 'fields' in target.auth"),
+    ],
+)
+def test_a_wrong_auth_stub_is_located(tmp_path: Path, auth: str, expected: str) -> None:
+    mapping = _project(
+        tmp_path, "  email: {from: email, default: x}\n", token_scheme=True
+    )
+    _with_target_auth(mapping, auth)
+    code, output = _generate(mapping)
+    assert code == 1
+    assert expected in output, output
+
+
+def test_an_auth_stub_named_like_a_field_stub_is_refused(tmp_path: Path) -> None:
+    mapping = _project(tmp_path, "  email: {stub: email_for}\n", token_scheme=True)
+    _with_target_auth(mapping, "{stub: email_for}")
+    code, output = _generate(mapping)
+    assert code == 1
+    assert "target.auth.stub: 'email_for' is a stub of a target field" in output
+    mapping.write_text(  # the target's auth.stub, above the field's
+        mapping.read_text().replace("stub: email_for}", "stub: run_link}", 1)
+    )
+    code, output = _generate(mapping)
+    assert "target.auth: stub 'run_link' is a name the script already uses" in output

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -48,6 +50,7 @@ from generator.runtime.auth import (
     BasicAuth,
     BearerAuth,
     ClientCredentialsAuth,
+    SignedAuth,
 )
 from generator.runtime.core import MAX_RETRY_AFTER, FatalError, Summary
 from generator.runtime.http import retry_delay  # the real one: tests patch http's
@@ -713,3 +716,53 @@ def test_a_source_that_takes_a_multipart_body_reads_every_page(tmp_path: Path) -
     summary = run(tmp_path, link, source, target)
     assert (summary.read, summary.written, summary.failed) == (5, 5, 0)
     assert all(b"text/plain\r\n\r\n35\r\n" in r.content for r in source.requests)
+
+
+def sign_with_hmac(request: httpx.Request, secret: str) -> None:
+    """A signing stub as a developer writes one: an HMAC of the path, PAYONE-like."""
+    digest = hmac.new(secret.encode(), request.url.raw_path, hashlib.sha256)
+    request.headers["Authorization"] = f"payone-hmac-sha256 {digest.hexdigest()}"
+
+
+def test_a_signing_stub_signs_every_request_and_its_secret_is_redacted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """auth.stub: the runtime hands each request to the link's own function with the
+    secret from the environment; the secret is redacted like any other."""
+    source_auth = SignedAuth(sign=sign_with_hmac, secret_env="SOURCE_TOKEN")
+    target_auth = SignedAuth(sign=sign_with_hmac, secret_env="TARGET_KEY")
+    link = make_link(source={"auth": source_auth}, target={"auth": target_auth})
+    source, target = FakeSource(rows(5)), FakeTarget()
+    summary = run(tmp_path, link, source, target)
+    assert (summary.read, summary.written) == (5, 5)
+    for requests, var in (
+        (source.requests, "SOURCE_TOKEN"),
+        (target.requests, "TARGET_KEY"),
+    ):
+        assert requests
+        for request in requests:
+            expected = hmac.new(
+                SECRETS[var].encode(), request.url.raw_path, hashlib.sha256
+            ).hexdigest()
+            assert request.headers["Authorization"] == f"payone-hmac-sha256 {expected}"
+
+    def leaky(request: httpx.Request, secret: str) -> None:
+        raise ValueError(f"cannot sign with {secret}")
+
+    link = make_link(source={"auth": SignedAuth(sign=leaky, secret_env="SOURCE_TOKEN")})
+    with caplog.at_level(logging.DEBUG), pytest.raises(Exception) as failed:
+        run(tmp_path, link, FakeSource(rows(1)), FakeTarget())
+    assert leaked_secrets(caplog.text + (tmp_path / "state.json").read_text()) == []
+    assert "cannot sign" in str(failed.value)
+
+
+def test_an_unwritten_signing_stub_stops_the_run_naming_what_to_write(
+    tmp_path: Path,
+) -> None:
+    def sign_source_request(request: httpx.Request, secret: str) -> None:
+        raise NotImplementedError("implement sign_source_request() in link.py")
+
+    auth = SignedAuth(sign=sign_source_request, secret_env="SOURCE_TOKEN")
+    source = FakeSource(rows(2))
+    with pytest.raises(FatalError, match=r"implement sign_source_request\(\)"):
+        run(tmp_path, make_link(source={"auth": auth}), source, FakeTarget())

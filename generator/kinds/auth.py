@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from generator.errors import Code, P2pgenError
+from generator.literals import Identifier
 from generator.mapping import Loc
 from generator.specs import Operation, Schema, SpecSet, join_pointer
 
@@ -215,6 +216,26 @@ class ClientCredentials(OAuth2Flow):
         return str(flow["tokenUrl"]), flow
 
 
+class Signed(AuthKind):
+    """A scheme p2pgen does not implement (PAYONE's HMAC signatures): `auth.stub`
+    names a function of the script that signs each request, given the secret."""
+
+    name = "signed"  # no label: "p2pgen supports ..." names the built-in kinds
+    runtime_class = "SignedAuth"
+    schemes = ()  # chosen by `auth.stub`, for any scheme, never by default
+    roles = (("secret", "secret_env"),)
+
+    def declaration(self, values: Mapping[str, Any]) -> dict[str, object]:
+        return {"sign": Identifier(values["stub"]), **super().declaration(values)}
+
+    def draft_note(self, values: Mapping[str, Any]) -> str:
+        return (
+            f"auth: {values['scheme']} ({values['scheme_text']}) is not built in: "
+            f"{values['stub']}() in the script signs each request, with the secret"
+            f" from ${dict(values['env'])['secret']}"
+        )
+
+
 def _client_credentials_flow(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """An OAuth2 scheme's client credentials flow with its tokenUrl, else None."""
     flows = data.get("flows") or {}
@@ -299,6 +320,7 @@ KINDS: dict[str, AuthKind] = {
         OAuth2Token(),
         RefreshToken(),
         ClientCredentials(),
+        Signed(),
         NoAuth(),
     )
 }
