@@ -114,7 +114,6 @@ class _Builder:
             ]
         )
         self._stubs_apart_from_models(stubs, models.code, models.imports)
-        self._signers_apart(models.code, models.imports)
         record_sample = fitted(
             self.walker,
             self.record,
@@ -400,39 +399,32 @@ class _Builder:
             raise P2pgenError(problems)
         return tuple(stubs.values())
 
-    @staticmethod
     def _stubs_apart_from_models(
-        stubs: tuple[StubModel, ...], code: str, imports: tuple[str, ...]
+        self, stubs: tuple[StubModel, ...], code: str, imports: tuple[str, ...]
     ) -> None:
-        """Stubs named like a model class or a name the models import."""
-        names = _defined_names(code, imports)
+        """Stubs (of fields, parameters and auth.stub) named like a model class or
+        a name the models import; the check refuses runtime names and builtins."""
+        names: set[str] = set()
+        for node in ast.parse("\n".join([*imports, code])).body:
+            if isinstance(node, ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        named = [(stub.target, stub.name, stub.loc) for stub in stubs]
+        for side, endpoint in (
+            ("source", self.mapping.source),
+            ("target", self.mapping.target),
+        ):
+            if endpoint.auth is not None and endpoint.auth.stub:
+                named.append((f"{side}.auth", endpoint.auth.stub, endpoint.auth.loc))
         problems = [
-            stub.loc.problem(
-                f"{stub.target}: stub '{stub.name}' is a name the script already uses;"
+            loc.problem(
+                f"{what}: stub '{name}' is a name the script already uses;"
                 " give the stub another name",
                 code=Code.STUB_NAME_TAKEN,
             )
-            for stub in stubs
-            if stub.name in names
-        ]
-        if problems:
-            raise P2pgenError(problems)
-
-    def _signers_apart(self, code: str, imports: tuple[str, ...]) -> None:
-        """An auth.stub named like a model or a name the models import (the check
-        refuses one named like a field stub or a name the runtime binds)."""
-        taken = _defined_names(code, imports)
-        problems = [
-            auth.loc.problem(
-                f"{side}.auth: stub '{auth.stub}' is a name the script already uses;"
-                " give the stub another name",
-                code=Code.STUB_NAME_TAKEN,
-            )
-            for side, endpoint in (
-                ("source", self.mapping.source),
-                ("target", self.mapping.target),
-            )
-            if (auth := endpoint.auth) is not None and auth.stub in taken
+            for what, name, loc in named
+            if name in names
         ]
         if problems:
             raise P2pgenError(problems)
@@ -546,14 +538,3 @@ def _pagination(source: Endpoint) -> PaginationModel:
         start=start,
         max_pages=p.max_pages,
     )
-
-
-def _defined_names(code: str, imports: tuple[str, ...]) -> set[str]:
-    """The classes the models define and the names their imports bind."""
-    names = set()
-    for node in ast.parse("\n".join([*imports, code])).body:
-        if isinstance(node, ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-    return names

@@ -16,7 +16,7 @@ from generator.mapping import (
     from_record,
     json_safe,
 )
-from generator.schemas import Miss, Shape, Walker, addressable, value_type
+from generator.schemas import Miss, Shape, Walker, addressable, takes, value_type
 from generator.specs import Schema
 
 
@@ -298,8 +298,7 @@ class TypeChecker:
         tgt = set(tshape.types) - {"null"}
         if not src or not tgt:
             return
-        widened = set(tgt) | ({"integer"} if "number" in tgt else set())
-        if src <= widened:
+        if takes(tgt, src):
             if (
                 tshape.format in ("date", "date-time")
                 and source_format in ("date", "date-time")

@@ -19,7 +19,7 @@ from generator.load import validate_once
 from generator.mapping import Loc
 from generator.resolve import resolve
 from generator.samples import sample
-from generator.schemas import Shape, Walker
+from generator.schemas import Shape, Walker, takes
 from generator.specs import (
     Operation,
     Schema,
@@ -645,12 +645,12 @@ class Drafter:
             target = f"{prefix}{name}"
             required = name in shape.required
             nested = "object" in tshape.types and tshape.properties
-            node = self.walker.specs.deref(prop).node
+            held = self.walker.specs.deref(prop)
             if (
                 nested
                 and not tshape.free_form
-                and len(node.get("oneOf") or node.get("anyOf") or ()) < 2
-                and self.walker.specs.deref(prop).pointer not in inside
+                and len(held.node.get("oneOf") or held.node.get("anyOf") or ()) < 2
+                and held.pointer not in inside
                 and len(inside) < MAX_DRAFT_DEPTH
             ):
                 before = len(d.lines)
@@ -792,8 +792,7 @@ def _conversion(source: Shape, target: Shape) -> str | None:
         if src & {"integer", "number"} or source.format in CONVERSION_FOR_FORMAT:
             return CONVERSION_FOR_FORMAT[target.format]
         return None if source.format else ""
-    widened = tgt | ({"integer"} if "number" in tgt else set())
-    if src <= widened:
+    if takes(tgt, src):
         return ""
     if tgt == {"string"} and src <= {"integer", "number", "boolean"}:
         return "string"

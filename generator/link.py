@@ -225,16 +225,16 @@ class Link:
         return tuple(call for call in calls if call is not None and call.params)
 
     @property
-    def signers(self) -> tuple[tuple[str, str, AuthModel], ...]:
-        """(function, "source", "target" or "source and target", auth) of each
-        stub that signs requests (auth.stub), once per function."""
+    def signers(self) -> tuple[tuple[str, tuple[str, ...], AuthModel], ...]:
+        """(function, the sides it signs, auth) of each stub that signs requests
+        (auth.stub), once per function."""
         sides: dict[str, list[str]] = {}
         auths: dict[str, AuthModel] = {}
         for name, side in (("source", self.source), ("target", self.target)):
             if side.auth.stub:
                 sides.setdefault(side.auth.stub, []).append(name)
                 auths.setdefault(side.auth.stub, side.auth)
-        return tuple((f, " and ".join(sides[f]), auths[f]) for f in sides)
+        return tuple((f, tuple(sides[f]), auths[f]) for f in sides)
 
     @property
     def filter_function(self) -> str:

@@ -164,6 +164,17 @@ class Parser:
             return None
         return value
 
+    def function_name(self, name: str, loc: Loc, what: str) -> bool:
+        """Whether a stub's name is one Python can define; else a located error."""
+        if is_identifier(name):
+            return True
+        self.error(
+            loc,
+            f"{what}: stub {name!r} must be a Python function name "
+            "(letters, digits and _, not a keyword)",
+        )
+        return False
+
     def integer(
         self, entry: tuple[Node, Loc] | None, what: str, minimum: int
     ) -> int | None:
@@ -653,14 +664,9 @@ class Parser:
         entries = list(node.items())
         if [key for key, _, _ in entries] == ["stub"] and entries[0][1].is_scalar:
             name = self.string((entries[0][1], entries[0][2]), f"{what}.stub")
-            if name is not None and not is_identifier(name):
-                self.error(
-                    entries[0][1].loc,
-                    f"{what}: stub {name!r} must be a Python function name "
-                    "(letters, digits and _, not a keyword)",
-                )
+            if name is None or not self.function_name(name, entries[0][1].loc, what):
                 return None
-            return None if name is None else Filter((), name, node.loc)
+            return Filter((), name, node.loc)
         if [key for key, _, _ in entries] == ["expr"] and entries[0][1].is_scalar:
             keys = {"expr": (entries[0][1], entries[0][2])}
             expr = EXPRESSIONS["expr"].read(self, keys, node.loc, what, {})
@@ -740,12 +746,9 @@ class Parser:
             )
             token_auth = None
         stub = self.string(keys.get("stub"), f"{side}.auth.stub")
-        if stub is not None and not is_identifier(stub):
-            self.error(
-                keys["stub"][0].loc,
-                f"{side}.auth.stub: {stub!r} must be a Python function name "
-                "(letters, digits and _, not a keyword)",
-            )
+        if stub is not None and not self.function_name(
+            stub, keys["stub"][0].loc, f"{side}.auth"
+        ):
             stub = None
         return Auth(
             self.string(keys.get("scheme"), f"{side}.auth.scheme"),

@@ -154,7 +154,7 @@ class Walker:
         source may lack, looked for a few levels into objects and lists."""
         s, t = self.shape(source), self.shape(target)
         src, tgt = s.types - {"null"}, t.types - {"null"}
-        if src and tgt and not src <= tgt | ({"integer"} if "number" in tgt else set()):
+        if src and tgt and not takes(tgt, src):
             return f"{s.describe()} where the target takes {t.describe()}"
         if depth >= MISFIT_DEPTH:
             return None
@@ -221,6 +221,12 @@ class Walker:
             else:
                 return Miss(part, tuple(sorted(shape.properties)))
         return current
+
+
+def takes(target: set[str] | frozenset[str], source: set[str] | frozenset[str]) -> bool:
+    """Whether a value of the `source` JSON types fits the `target` ones (a number
+    takes an integer)."""
+    return source <= target | ({"integer"} if "number" in target else set())
 
 
 def addressable(name: str) -> bool:

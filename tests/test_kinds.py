@@ -311,7 +311,7 @@ def test_a_scheme_not_built_in_is_signed_by_a_stub_the_script_holds(
 @pytest.mark.parametrize(
     ("auth", "expected"),
     [
-        ("{stub: 2sign}", "toy.yaml:4:67: target.auth.stub: '2sign' must be a Python"),
+        ("{stub: 2sign}", "toy.yaml:4:67: target.auth: stub '2sign' must be a Python"),
         (
             "{stub: sign, env: {token: T}}",
             "toy.yaml:4:60: auth.env: 'token' does not apply to auth.stub",

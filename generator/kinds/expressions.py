@@ -26,7 +26,6 @@ from generator.mapping import (
     Loc,
     TextAt,
     from_record,
-    is_identifier,
     json_safe,
     template_paths,
     unbalanced_braces,
@@ -410,12 +409,8 @@ class Stub(ExprKind):
         self, parser: Parser, keys: Keys, loc: Loc, what: str, common: dict[str, Any]
     ) -> Expr | None:
         expr = super().read(parser, keys, loc, what, common)
-        if expr is not None and expr.text and not is_identifier(expr.text):
-            parser.error(
-                keys["stub"][0].loc,
-                f"{what}: stub {expr.text!r} must be a Python "
-                "function name (letters, digits and _, not a keyword)",
-            )
+        if expr is not None and expr.text:
+            parser.function_name(expr.text, keys["stub"][0].loc, what)
         return expr
 
     def compile(self, expr: Expr, data: str, depth: int, compiler: Compiler) -> str:
