@@ -42,6 +42,7 @@ from generator.mapping import (
 )
 from generator.models import Need, build_models, source_need, target_need
 from generator.parameters import ParamRef, find_param
+from generator.runtime.mapping import path_keys
 from generator.samples import fitted, sample
 from generator.schemas import Walker, value_type
 from generator.specs import Operation, Schema, api_title, first_server
@@ -149,7 +150,7 @@ class _Builder:
                 self.target_auth,
                 (),
                 tuple(fm.target for fm in m.target.params),
-                frozenset(fm.target.split(".")[0] for fm in m.fields),
+                frozenset(path_keys(fm.target)[0] for fm in m.fields),
             ),
             records_path="" if m.source.webhook is not None else m.source.records or "",
             pagination=pagination,
@@ -205,11 +206,13 @@ class _Builder:
             return None
         sample_event = sample(self.walker, event, "event")
         if source.records:
-            sample_event = _placed(sample_event, source.records, record_sample)
+            sample_event = _placed(
+                sample_event, path_keys(source.records), record_sample
+            )
         else:
             sample_event = record_sample
         if source.event_id and _at(sample_event, source.event_id) is None:
-            sample_event = _placed(sample_event, source.event_id, "evt_1")
+            sample_event = _placed(sample_event, path_keys(source.event_id), "evt_1")
         return WebhookModel(
             name=source.webhook,
             scheme=signature.scheme,
@@ -368,7 +371,7 @@ class _Builder:
                 and not tshape.format
             ):
                 value = raw
-                for part in fm.expr.path.split("."):
+                for part in path_keys(fm.expr.path):
                     value = value.get(part) if isinstance(value, dict) else None
                 if (
                     isinstance(value, str | int | bool)
@@ -464,7 +467,7 @@ class _Builder:
                     target=fm.target,
                     returns=annotation(self.walker, found),
                     in_each=in_each,
-                    sample=sample(self.walker, found, fm.target.split(".")[-1], 1),
+                    sample=sample(self.walker, found, path_keys(fm.target)[-1], 1),
                     loc=fm.expr.loc,
                 )
             elif fm.expr.kind == "each" and found is not None:
@@ -496,14 +499,14 @@ def _call(
 
 
 def _at(value: Any, path: str) -> Any:
-    for key in path.split("."):
+    for key in path_keys(path):
         value = value.get(key) if isinstance(value, dict) else None
     return value
 
 
-def _placed(value: Any, path: str, item: Any) -> dict[str, Any]:
-    """A copy of the object `value` with `item` at the dotted `path`."""
-    head, _, rest = path.partition(".")
+def _placed(value: Any, keys: list[str], item: Any) -> dict[str, Any]:
+    """A copy of the object `value` with `item` at the path of `keys`."""
+    head, *rest = keys
     copy = dict(value) if isinstance(value, dict) else {}
     copy[head] = _placed(copy.get(head), rest, item) if rest else item
     return copy

@@ -16,7 +16,8 @@ from generator.mapping import (
     from_record,
     json_safe,
 )
-from generator.schemas import Miss, Shape, Walker, addressable, takes, value_type
+from generator.runtime.mapping import path_keys, path_of
+from generator.schemas import Miss, Shape, Walker, takes, value_type
 from generator.specs import Schema
 
 
@@ -45,13 +46,13 @@ class TypeChecker:
             self.record = source
         targets = {fm.target for fm in fields}
         for fm in fields:
-            parts = fm.target.split(".")
+            parts = path_keys(fm.target)
             for i in range(1, len(parts)):
-                if ".".join(parts[:i]) in targets:
+                if path_of(parts[:i]) in targets:
                     self.error(
                         fm.loc,
                         f"{what}: {fm.target!r} sets a key inside "
-                        f"{'.'.join(parts[:i])!r}, which is mapped as a whole",
+                        f"{path_of(parts[:i])!r}, which is mapped as a whole",
                         Code.FIELD_INSIDE_MAPPED_FIELD,
                     )
             found = self.walker.find(target, fm.target)
@@ -85,7 +86,7 @@ class TypeChecker:
     ) -> None:
         shape = self.walker.shape(target)
         mapped = {
-            fm.target[len(prefix) :].split(".")[0]
+            path_keys(fm.target[len(prefix) :])[0]
             for fm in fields
             if fm.target.startswith(prefix)
         }
@@ -102,22 +103,14 @@ class TypeChecker:
             else sorted(shape.required - mapped)
         )
         missing = [n for n in missing if n in shape.properties or not shape.properties]
-        for name in [n for n in missing if not addressable(n)]:
-            missing.remove(name)
-            self.warn(
-                fields[0].loc if fields else Loc("", 0, 0),
-                f"{what}: the target requires {prefix}{name!r}, a name with a dot in it,"
-                " which a dotted path cannot write; p2pgen leaves it out (if the API"
-                " wants it, set it in the before_send hook)",
-                Code.REQUIRED_FIELD_UNMAPPED,
-            )
         if missing:
             source_names = list(self.walker.shape(source).properties)
             hints = []
             for name in missing:
                 hint = did_you_mean(name, source_names)
                 hints.append(
-                    f"{prefix}{name}"
+                    prefix
+                    + path_of([name])
                     + (f" (source has {hint.split(chr(39))[1]!r})" if hint else "")
                 )
             loc = fields[0].loc if fields else Loc("", 0, 0)
@@ -125,16 +118,15 @@ class TypeChecker:
                 Loc(loc.file, loc.line, loc.column) if not prefix else loc,
                 f"{what}: required target field(s) not mapped: {', '.join(hints)}",
                 Code.REQUIRED_FIELD_UNMAPPED,
-                tuple(prefix + name for name in missing),
+                tuple(prefix + path_of([name]) for name in missing),
             )
         for name in sorted(mapped):
             if name in shape.properties:
-                nested = [
-                    fm for fm in fields if fm.target.startswith(f"{prefix}{name}.")
-                ]
+                inner = f"{prefix}{path_of([name])}."
+                nested = [fm for fm in fields if fm.target.startswith(inner)]
                 if nested:
                     self._check_required(
-                        nested, source, shape.properties[name], what, f"{prefix}{name}."
+                        nested, source, shape.properties[name], what, inner
                     )
 
     def check_expr(
@@ -146,7 +138,7 @@ class TypeChecker:
     def required(self, schema: Schema, path: str) -> bool:
         """Whether every step of a dotted path is a required property."""
         current = schema
-        for part in path.split("."):
+        for part in path_keys(path):
             shape = self.walker.shape(current)
             if part not in shape.required or part not in shape.properties:
                 return False

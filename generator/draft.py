@@ -18,6 +18,7 @@ from generator.literals import comment
 from generator.load import validate_once
 from generator.mapping import Loc
 from generator.resolve import resolve
+from generator.runtime.mapping import path_keys, path_of
 from generator.samples import sample
 from generator.schemas import Shape, Walker, takes
 from generator.specs import (
@@ -30,6 +31,9 @@ from generator.specs import (
     schema_name,
 )
 
+# The property names a draft maps; a dot in one is written `\.` in its path
+# (Microsoft Graph's `@odata.type`).
+DRAFTED_NAME = r"[A-Za-z0-9_\-@.]+"
 # Groups of field names that mean the same thing in different APIs.
 SYNONYMS = (
     {"email", "emailaddress", "mail", "emailaddr", "primaryemail"},
@@ -465,7 +469,7 @@ class Drafter:
         if self.source.response is None:
             return None
         for candidate in self._candidates(self.source.response, "", 0):
-            parts = [normalise(p) for p in candidate.path.split(".")]
+            parts = [normalise(p) for p in path_keys(candidate.path)]
             url_like = (
                 parts[-1] in ("nexturl", "nextlink", "nextpage", "nextpageurl")
                 or (
@@ -615,10 +619,10 @@ class Drafter:
         self, schema: Schema, prefix: str, depth: int
     ) -> Iterator[_Candidate]:
         for name, prop in self.walker.shape(schema).properties.items():
-            if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+            if not re.fullmatch(DRAFTED_NAME, name):
                 continue
             shape = self.walker.shape(prop)
-            path = f"{prefix}{name}"
+            path = prefix + path_of([name])
             yield _Candidate(path, shape, prop)
             if "object" in shape.types and shape.properties and depth < 2:
                 yield from self._candidates(prop, path + ".", depth + 1)
@@ -640,9 +644,9 @@ class Drafter:
         shape = self.walker.shape(schema)
         for name, prop in shape.properties.items():
             tshape = self.walker.shape(prop)
-            if tshape.read_only or not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+            if tshape.read_only or not re.fullmatch(DRAFTED_NAME, name):
                 continue
-            target = f"{prefix}{name}"
+            target = prefix + path_of([name])
             required = name in shape.required
             nested = "object" in tshape.types and tshape.properties
             held = self.walker.specs.deref(prop)
@@ -657,6 +661,16 @@ class Drafter:
                 self._fields(d, prop, target + ".", candidates, inside)
                 if len(d.lines) > before or not required:
                     continue
+            default = self.walker.default(schema, name)
+            if required and not nested and isinstance(default, str | int | float):
+                # required with a default: a discriminator such as Microsoft Graph's
+                # `@odata.type`, which names the target's kind, not the record's
+                d.add(
+                    f"  {_yaml(target)}: {{const: {json.dumps(default)}}}"
+                    "  # required; the schema's default",
+                    target,
+                )
+                continue
             candidate, basis, convert, passed = self._match(target, prop, candidates)
             unsafe = (
                 f"; not taken from unrelated {', '.join(passed[:3])}" if passed else ""
@@ -710,7 +724,7 @@ class Drafter:
         An object or list matches only where its fields fit the target's.
         """
         tshape = self.walker.shape(schema)
-        *parents, name = target.split(".")
+        *parents, name = path_keys(target)
         synonyms = _synonyms(name)
         context = self.context | {_singular(p) for p in parents}
         ranked: list[tuple[int, _Candidate, str]] = []
@@ -718,7 +732,7 @@ class Drafter:
         for c in candidates:
             if c.path in self.used:
                 continue
-            *owners, last = c.path.split(".")
+            *owners, last = path_keys(c.path)
             if normalise(c.path) == normalise(target):
                 ranked.append((0, c, "same name"))
                 continue
@@ -737,7 +751,7 @@ class Drafter:
         for c in candidates:  # customer_email for email when customer relates
             prefix, _, rest = normalise_snake(c.path).partition("_")
             if (
-                "." not in c.path
+                len(path_keys(c.path)) == 1
                 and c.path not in self.used
                 and rest
                 and normalise(rest) in synonyms

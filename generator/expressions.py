@@ -13,6 +13,7 @@ from typing import Any
 from generator.kinds.expressions import EXPRESSIONS, MODIFIERS
 from generator.literals import py_literal
 from generator.mapping import Expr, FieldMap, Filter, json_safe
+from generator.runtime.mapping import path_keys
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Compiler:
         tree: dict[str, Any] = {}
         for fm in fields:
             node = tree
-            parts = fm.target.split(".")
+            parts = path_keys(fm.target)
             for part in parts[:-1]:
                 child = node.setdefault(part, {})
                 if not isinstance(child, dict):

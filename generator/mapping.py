@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import Problem
+from generator.runtime.mapping import path_of
 
 ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -278,7 +279,9 @@ def body_leaves(tree: Any, prefix: str = "") -> list[tuple[str, Expr]]:
     return [
         leaf
         for key, value in tree.items()
-        for leaf in body_leaves(value, f"{prefix}.{key}" if prefix else key)
+        for leaf in body_leaves(
+            value, (prefix + "." if prefix else "") + path_of([key])
+        )
     ]
 
 

@@ -50,6 +50,7 @@ from generator.mapping import (
     cron_problem,
     is_identifier,
 )
+from generator.runtime.mapping import path_keys
 from generator.spec_files import read_text
 from generator.yaml_limits import unsafe_nodes
 
@@ -624,7 +625,7 @@ class Parser:
             return None
         tree: dict[str, Any] = {}
         for key, value, loc in node.items():
-            parts = str(key).split(".")
+            parts = path_keys(str(key))
             holder = tree
             for part in parts[:-1]:
                 holder = holder.setdefault(part, {})

@@ -25,10 +25,10 @@ from generator.expr import reads as expr_reads
 from generator.literals import py_literal
 from generator.mapping import FieldMap, from_record, template_paths
 from generator.reserved import reserved_names
+from generator.runtime.mapping import path_keys
 from generator.schemas import (
     CONSTRAINT_KEYS,
     Walker,
-    addressable,
     is_index,
     unusable_constraint,
 )
@@ -119,7 +119,7 @@ class Need:
     def at(self, path: str) -> Need:
         """The need of a dotted path below this one, created empty."""
         need = self
-        for part in path.split("."):
+        for part in path_keys(path):
             need = need.props.setdefault(part, Need())
         return need
 
@@ -132,7 +132,7 @@ class Need:
         """The need of a dotted source path below this one, created empty; an
         integer segment (`emails.0.email`) reaches into the list's items."""
         need = self
-        for part in path.split("."):
+        for part in path_keys(path):
             if is_index(part):
                 need.items = need.items or Need()
                 need = need.items
@@ -397,9 +397,7 @@ class _Cutter:
             result["required"] = [
                 r
                 for r in result["required"]
-                if not self._server_side(schema, r)
-                and addressable(str(r))  # checks.py warns that it is left out
-                and (not reading or r in properties)
+                if not self._server_side(schema, r) and (not reading or r in properties)
             ]
             if not result["required"]:
                 del result["required"]

@@ -48,13 +48,17 @@ def merge_imports(lines: list[str] | tuple[str, ...]) -> str:
     """One import block in isort order: __future__, standard library, third party."""
     plain: dict[bool, set[str]] = {False: set(), True: set()}
     froms: dict[bool, dict[str, set[str]]] = {False: {}, True: {}}
+    bound: dict[str, str] = {}  # name -> what it is bound to
     for line in lines:
         for node in ast.parse(line).body:
             if isinstance(node, ast.Import):
                 for alias in node.names:
+                    _bind(bound, alias.name.partition(".")[0], alias.name)
                     plain[_third_party(alias.name)].add(alias.name)
             elif isinstance(node, ast.ImportFrom) and node.module:
                 third = _third_party(node.module)
+                for alias in node.names:
+                    _bind(bound, alias.name, f"{node.module}.{alias.name}")
                 froms[third].setdefault(node.module, set()).update(
                     a.name for a in node.names
                 )
@@ -68,6 +72,13 @@ def merge_imports(lines: list[str] | tuple[str, ...]) -> str:
         if block:
             sections.append("\n".join(block))
     return "\n\n".join(sections)
+
+
+def _bind(bound: dict[str, str], name: str, target: str) -> None:
+    """Refuse two imports of one name (`import time` and the models' `from datetime
+    import time`): the script would use the second as the first."""
+    if bound.setdefault(name, target) != target:
+        raise ValueError(f"two imports bind {name!r}: {bound[name]} and {target}")
 
 
 def _third_party(module: str) -> bool:
@@ -94,6 +105,11 @@ def render_link(link: Link) -> dict[str, str]:
     }
 
 
+# What the generated tests take from the script's runtime besides what the link
+# itself uses: they split dotted paths as the script does.
+TESTS_USE = frozenset({"path_keys"})
+
+
 def render_script(link: Link) -> str:
     """The link's own part, then the runtime it uses, then the entry point.
 
@@ -104,7 +120,7 @@ def render_script(link: Link) -> str:
     template = environment().get_template("script.py.jinja")
     context = {**_context(link), "marker": MARKER}
     own_part = template.render({**context, "imports": ""})
-    runtime = copy_for(own_part)
+    runtime = copy_for(own_part, TESTS_USE)
     used = _names_used(own_part) | _names_used(runtime.code) | _names_used(SCRIPT_END)
     candidates = [*LINK_IMPORTS, *runtime.imports]
     imports = [line for line in candidates if _bound_name(line) in used]

@@ -67,9 +67,10 @@ def runtime_names() -> frozenset[str]:
     return frozenset(n for m in runtime_modules() for p in m.pieces for n in p.defines)
 
 
-def copy_for(link_code: str) -> RuntimeCopy:
-    """The pieces `link_code` needs, and those they need, in the runtime's own order."""
-    wanted = _names_used(ast.parse(link_code))
+def copy_for(link_code: str, also: frozenset[str] = frozenset()) -> RuntimeCopy:
+    """The pieces `link_code` needs (and the names `also`), and those they need, in
+    the runtime's own order."""
+    wanted = _names_used(ast.parse(link_code)) | also
     pieces = [p for m in runtime_modules() for p in m.pieces]
     chosen: set[int] = set()
     grew = True

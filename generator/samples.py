@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from generator.runtime.mapping import path_keys
 from generator.schemas import Shape, Walker, unusable_constraint, value_type
 from generator.specs import Schema
 
@@ -162,9 +163,9 @@ def fitted(
     allows it: the generated tests then show a record that gets through."""
     for path, target in copies:
         source = walker.get(record, path)
-        parent, _, key = path.rpartition(".")
+        *parents, key = path_keys(path)
         holder = value
-        for part in parent.split(".") if parent else []:
+        for part in parents:
             holder = holder.get(part) if isinstance(holder, dict) else None
         if source is None or not isinstance(holder, dict) or key not in holder:
             continue

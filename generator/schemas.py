@@ -14,7 +14,8 @@ from typing import Any
 from pydantic_core import SchemaError, SchemaValidator, core_schema
 
 from generator.errors import did_you_mean
-from generator.specs import Schema, SpecSet
+from generator.runtime.mapping import path_keys, path_of
+from generator.specs import Schema, SpecSet, escape_pointer_part
 
 JSON_TYPES = ("string", "integer", "number", "boolean", "object", "array", "null")
 
@@ -148,6 +149,29 @@ class Walker:
             bounds=bounds,
         )
 
+    def default(self, schema: Schema, name: str, depth: int = 0) -> Any:
+        """The `default` of property `name` of `schema`: its own definition's, else
+        its allOf parts', the last (most derived) first; None when none has one.
+        Microsoft Graph's group requires `@odata.type` in its base, entity, and
+        gives the default `#microsoft.graph.group` in its own part."""
+        schema = self.specs.deref(schema)
+        node = schema.node
+        props = node.get("properties")
+        own = props.get(name) if isinstance(props, Mapping) else None
+        if isinstance(own, Mapping):
+            at = f"{schema.pointer}/properties/{escape_pointer_part(name)}"
+            found = self.specs.deref(Schema(schema.doc, own, at)).node
+            if "default" in found:
+                return found["default"]
+        parts = node.get("allOf") if depth < 20 else None
+        for i, part in reversed(list(enumerate(parts or []))):
+            if isinstance(part, Mapping):
+                pointer = f"{schema.pointer}/allOf/{i}"
+                value = self.default(Schema(schema.doc, part, pointer), name, depth + 1)
+                if value is not None:
+                    return value
+        return None
+
     def misfit(self, source: Schema, target: Schema, depth: int = 0) -> str | None:
         """Why a value of `source` may be refused where `target` is expected, or
         None: a type the target does not take, or a field it requires that the
@@ -187,17 +211,17 @@ class Walker:
         `lists` (source paths), an integer segment indexes a list: `emails.0.email`.
         """
         current = schema
-        parts = path.split(".")
+        parts = path_keys(path)
         for i, part in enumerate(parts):
             shape = self.shape(current)
             if lists and _is_list(shape):
                 if not is_index(part):
-                    listed = ".".join(parts[:i]) or "the record"
+                    listed = path_of(parts[:i]) or "the record"
                     return Miss(
                         part,
                         (),
                         f"{listed!r} is a list; index it with a whole number from 0, "
-                        f"e.g. {'.'.join([*parts[:i], '0', *parts[i:]])!r}",
+                        f"e.g. {path_of([*parts[:i], '0', *parts[i:]])!r}",
                     )
                 current = shape.items or Schema(
                     current.doc, {}, current.pointer + "/items"
@@ -211,7 +235,7 @@ class Walker:
                     current.doc, node, current.pointer + "/additionalProperties"
                 )
             elif lists and is_index(part):
-                listed = ".".join(parts[:i]) or "the record"
+                listed = path_of(parts[:i]) or "the record"
                 return Miss(
                     part,
                     (),
@@ -227,12 +251,6 @@ def takes(target: set[str] | frozenset[str], source: set[str] | frozenset[str]) 
     """Whether a value of the `source` JSON types fits the `target` ones (a number
     takes an integer)."""
     return source <= target | ({"integer"} if "number" in target else set())
-
-
-def addressable(name: str) -> bool:
-    """Whether a dotted path can name a property: not one with a dot in its name
-    (Microsoft Graph's `@odata.type`, which 1,419 of its schemas require)."""
-    return "." not in name
 
 
 def is_index(part: str) -> bool:

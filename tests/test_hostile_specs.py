@@ -18,6 +18,7 @@ from test_cli_errors import GOOD, Outcome, project, run, write_mapping
 from test_golden import _mypy, _pytest, _ruff
 
 from generator.literals import py_literal
+from generator.render import merge_imports
 
 __all__ = ["project"]  # the fixture, shared with test_cli_errors
 
@@ -575,28 +576,125 @@ def test_a_path_no_url_can_hold_is_refused(
     assert message in output, output
 
 
-def test_a_required_target_field_with_a_dot_in_its_name_is_left_out(
+def test_a_time_of_day_field_does_not_shadow_the_clock(
     project: Path, tmp_path: Path
 ) -> None:
-    """Microsoft Graph requires `@odata.type` in 1,419 schemas; no dotted path can
-    write it. The link generates, says so, and its body model does not require it."""
+    """A `format: time` field makes the models import `datetime.time`; the
+    script's retries and progress use the clock, which must still be the clock
+    (it was `import time`, shadowed: every run failed on `time.monotonic`)."""
+    _edit_file(
+        "mailer.yaml",
+        "        vip:\n          type: boolean\n",
+        "        quiet_from:\n          type: string\n          format: time\n"
+        "        vip:\n          type: boolean\n",
+    )(project / "specs")
+    mapping = write_mapping(project, GOOD + "  quiet_from: {const: '22:30:00'}\n")
+    out = project / "out"
+    outcome = run(["generate", str(mapping), "--out", str(out)])
+    assert outcome.code == 0, outcome
+    folder = out / "contacts_out"
+    script = (folder / "contacts_out.py").read_text(encoding="utf-8")
+    assert re.search(r"^from datetime import .*\btime\b", script, re.M), script[:3000]
+    assert "quiet_from: time | None" in script
+    _mypy(folder, ["contacts_out.py", "test_contacts_out.py"], tmp_path / "cache")
+    _pytest(folder)
+
+
+def test_two_imports_of_one_name_are_refused() -> None:
+    with pytest.raises(ValueError, match="two imports bind 'time'"):
+        merge_imports(["import time", "from datetime import time"])
+    assert merge_imports(["from datetime import date", "from datetime import date"])
+
+
+DOTTED = GOOD + """\
+  '@odata\\.type': {const: '#mailer.member'}
+  'source\\.etag': '@odata\\.etag'
+"""
+
+
+def test_a_field_with_a_dot_in_its_name_is_read_and_written_as_backslash_dot(
+    project: Path, tmp_path: Path
+) -> None:
+    """Microsoft Graph requires `@odata.type` in 1,419 schemas: a dot inside a key is
+    `\\.` in a path, on both sides; the body model requires the field, the
+    transform reads and writes the dotted keys, and init drafts the required one
+    from its default."""
+    specs = project / "specs"
+    _edit_file(
+        "crm.yaml",
+        "        company:\n          type: string\n",
+        "        '@odata.etag':\n          type: string\n          example: W/1\n"
+        "        company:\n          type: string\n",
+    )(specs)
     _edit_file(
         "mailer.yaml",
         "      required: [email_address, status]\n",
         "      required: [email_address, status, '@odata.type']\n",
-    )(project / "specs")
+    )(specs)
     _edit_file(
         "mailer.yaml",
         "        vip:\n          type: boolean\n",
-        "        '@odata.type':\n          type: string\n"
+        "        '@odata.type':\n          type: string\n          default: '#mailer.member'\n"
+        "        source.etag:\n          type: string\n"
         "        vip:\n          type: boolean\n",
-    )(project / "specs")
+    )(specs)
     out = project / "out"
-    outcome = run(["generate", str(write_mapping(project, GOOD)), "--out", str(out)])
+    unmapped = run(["generate", str(write_mapping(project, GOOD)), "--out", str(out)])
+    assert unmapped.code == 1, unmapped
+    assert "required target field(s) not mapped: @odata\\.type" in unmapped.output
+    outcome = run(["generate", str(write_mapping(project, DOTTED)), "--out", str(out)])
     assert outcome.code == 0, outcome
-    assert (
-        "the target requires '@odata.type', a name with a dot in it" in outcome.output
-    )
+    assert "warning" not in outcome.output, outcome.output
     folder = out / "contacts_out"
     _mypy(folder, ["contacts_out.py", "test_contacts_out.py"], tmp_path / "cache")
     _pytest(folder)
+    record = {"id": "c_1", "email": "ada@example.com", "@odata.etag": "W/7"}
+    probe = (
+        "import json, sys, contacts_out as link\n"
+        "record = link.SourceRecord.model_validate(json.loads(sys.argv[1]))\n"
+        "body = link.transform(record)\n"
+        "print(json.dumps(body.model_dump(mode='json', by_alias=True,"
+        " exclude_unset=True), sort_keys=True))\n"
+        "try:\n"
+        "    link.TargetBody.model_validate({'email_address': 'a@b.test',"
+        " 'status': 'subscribed'})\n"
+        "except ValueError:\n"
+        "    print('@odata.type required')\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(record)],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    body, required = ran.stdout.splitlines()
+    assert json.loads(body) == {
+        "@odata.type": "#mailer.member",
+        "email_address": "ada@example.com",
+        "source.etag": "W/7",
+        "status": "subscribed",
+    }
+    assert required == "@odata.type required"
+    drafted = project / "specs" / "links" / "drafted.yaml"
+    init = run(
+        [
+            "init",
+            "--source",
+            str(specs / "crm.yaml"),
+            "--source-op",
+            "listContacts",
+            "--target",
+            str(specs / "mailer.yaml"),
+            "--target-op",
+            "addListMember",
+            "--output",
+            str(drafted),
+        ]
+    )
+    assert init.code == 0, init
+    text = drafted.read_text(encoding="utf-8")
+    assert "'@odata\\.type': {const: \"#mailer.member\"}" in text or (
+        '"@odata\\\\.type": {const: "#mailer.member"}' in text
+    ), text
+    assert run(["validate", str(drafted)]).code == 0

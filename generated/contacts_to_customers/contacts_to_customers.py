@@ -35,7 +35,6 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -44,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from time import monotonic, sleep
 from typing import IO, Annotated, Any, ClassVar, Self
 from urllib.parse import quote, quote_plus
 
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     return main_link(declaration(), argv, __doc__ or "")
 
 
-# ---- p2pgen runtime 0.3 below: identical in every link, tested in p2pgen itself; edits here are refused ----
+# ---- p2pgen runtime 0.4 below: identical in every link, tested in p2pgen itself; edits here are refused ----
 
 
 # --- Run settings, counts, errors and the redaction of secrets ---
@@ -365,10 +365,17 @@ def _brief(exc: Exception) -> str:
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
+def path_keys(path: str) -> list[str]:
+    """The keys of a dotted path; `\\.` is a dot inside a key (`@odata\\.type`)."""
+    if "\\." not in path:
+        return path.split(".")
+    return [key.replace("\0", ".") for key in path.replace("\\.", "\0").split(".")]
+
+
 def _get(data: Any, path: str, default: Any = None) -> Any:
     """Follow a dotted path through nested objects, an integer segment indexing a
     list (`emails.0.email`); `default` if missing, null or out of range."""
-    for key in path.split("."):
+    for key in path_keys(path):
         if isinstance(data, dict):
             data = data.get(key)
         elif isinstance(data, list) and key.isascii() and key.isdigit():
@@ -477,8 +484,8 @@ class Watchdog:
 
     def _watch(self) -> None:
         while True:
-            time.sleep(0.1)
-            now = time.monotonic()
+            sleep(0.1)
+            now = monotonic()
             with self.lock:
                 late = [
                     sock
@@ -499,7 +506,7 @@ def fetch(
     client: httpx.Client, request: httpx.Request, config: Config
 ) -> httpx.Response:
     """One request, its answer read whole (decoded) within --timeout and --max-body."""
-    deadline = time.monotonic() + config.timeout
+    deadline = monotonic() + config.timeout
     key = WATCHDOG.start(deadline)
 
     def trace(event: str, info: dict[str, Any]) -> None:
@@ -526,19 +533,19 @@ def fetch(
                         1,
                     )
                 chunks.append(chunk)
-                if time.monotonic() > deadline:
+                if monotonic() > deadline:
                     break
         finally:
             response.close()
     except httpx.TransportError:
-        if time.monotonic() > deadline:
+        if monotonic() > deadline:
             raise httpx.ReadTimeout(
                 f"no complete answer within {config.timeout:g}s"
             ) from None
         raise
     finally:
         WATCHDOG.stop(key)
-    if time.monotonic() > deadline:
+    if monotonic() > deadline:
         raise httpx.ReadTimeout(f"no complete answer within {config.timeout:g}s")
     # The body is decoded already: the new answer must not decode it again.
     headers = [
@@ -617,7 +624,7 @@ def send(
             attempt,
             delay,
         )
-        time.sleep(delay)
+        sleep(delay)
 
 
 def _safe_url(url: httpx.URL) -> str:
@@ -1255,7 +1262,7 @@ def place_params(
 
 def put_path(data: dict[str, Any], path: str, value: Any) -> None:
     """Set a dotted path in nested objects, making the objects on the way."""
-    *parents, last = path.split(".")
+    *parents, last = path_keys(path)
     for key in parents:
         data = data.setdefault(key, {})
     data[last] = value
@@ -1327,7 +1334,7 @@ class Batch:
             body.model_dump(mode="json", by_alias=True, exclude_unset=True)
             for _, body in items
         ]
-        for key in reversed(self.path.split(".") if self.path else []):
+        for key in reversed(path_keys(self.path) if self.path else []):
             payload = {key: payload}
         encoded = target.encode(payload)
         headers.update(encoded.pop("headers", {}))
@@ -1607,7 +1614,7 @@ class Checkpoint:
                 "position": _storable(place["position"]),
             }
             self.unsaved = True
-            if time.monotonic() - self.saved_at < self.SAVE_INTERVAL:
+            if monotonic() - self.saved_at < self.SAVE_INTERVAL:
                 return
         self.flush()
 
@@ -1627,7 +1634,7 @@ class Checkpoint:
                     return
                 text = redact(json.dumps(self.state, indent=2, sort_keys=True))
                 self.unsaved = False
-                self.saved_at = time.monotonic()
+                self.saved_at = monotonic()
             write_atomically(self.path, text)
 
 
@@ -1787,12 +1794,12 @@ class Progress:
 
     def __init__(self, summary: Summary) -> None:
         self.summary = summary
-        self.started = time.monotonic()
+        self.started = monotonic()
         self.last = self.started
         self.live = sys.stderr.isatty()
 
     def tick(self, final: bool = False) -> None:
-        now = time.monotonic()
+        now = monotonic()
         if not final and now - self.last < (0.2 if self.live else PROGRESS_EVERY):
             return
         self.last = now
@@ -1968,7 +1975,7 @@ def _run_locked(
     if reading.complete and not config.dry_run and not config.replay_path:
         state.pop("checkpoint", None)
         if incremental is not None and newest is not None:
-            cap = signpost if isinstance(newest, str) else time.time()
+            cap = signpost if isinstance(newest, str) else datetime.now(UTC).timestamp()
             state["high_water"] = cap if _later(newest, cap) else newest
     _record_run(state, summary.as_dict())
     if not config.dry_run:
@@ -2273,7 +2280,7 @@ def follow(
                     log.info(
                         "next run in %g s (--every); SIGTERM or Ctrl-C stops", every
                     )
-                    time.sleep(every)
+                    sleep(every)
                 except KeyboardInterrupt:
                     break
     except FatalError as exc:  # the lock: every run's own errors are handled above
@@ -2295,4 +2302,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:6151cd13b634233e32ba91ad597fdf99a4b6dadb24bc0d4a51d67dea449842ee
+# p2pgen checksum sha256:f19cda117576bafbcc2ccf99dbdbdb6f61595d61af55c7ef7381f4ec8dd1d80c

@@ -36,7 +36,6 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -46,6 +45,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from pathlib import Path
+from time import monotonic, sleep
 from typing import IO, Annotated, Any, ClassVar, Self
 from urllib.parse import quote, quote_plus
 
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     return main_link(declaration(), argv, __doc__ or "")
 
 
-# ---- p2pgen runtime 0.3 below: identical in every link, tested in p2pgen itself; edits here are refused ----
+# ---- p2pgen runtime 0.4 below: identical in every link, tested in p2pgen itself; edits here are refused ----
 
 
 # --- Run settings, counts, errors and the redaction of secrets ---
@@ -459,10 +459,17 @@ _MISSING: Any = object()
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
+def path_keys(path: str) -> list[str]:
+    """The keys of a dotted path; `\\.` is a dot inside a key (`@odata\\.type`)."""
+    if "\\." not in path:
+        return path.split(".")
+    return [key.replace("\0", ".") for key in path.replace("\\.", "\0").split(".")]
+
+
 def _get(data: Any, path: str, default: Any = None) -> Any:
     """Follow a dotted path through nested objects, an integer segment indexing a
     list (`emails.0.email`); `default` if missing, null or out of range."""
-    for key in path.split("."):
+    for key in path_keys(path):
         if isinstance(data, dict):
             data = data.get(key)
         elif isinstance(data, list) and key.isascii() and key.isdigit():
@@ -621,8 +628,8 @@ class Watchdog:
 
     def _watch(self) -> None:
         while True:
-            time.sleep(0.1)
-            now = time.monotonic()
+            sleep(0.1)
+            now = monotonic()
             with self.lock:
                 late = [
                     sock
@@ -643,7 +650,7 @@ def fetch(
     client: httpx.Client, request: httpx.Request, config: Config
 ) -> httpx.Response:
     """One request, its answer read whole (decoded) within --timeout and --max-body."""
-    deadline = time.monotonic() + config.timeout
+    deadline = monotonic() + config.timeout
     key = WATCHDOG.start(deadline)
 
     def trace(event: str, info: dict[str, Any]) -> None:
@@ -670,19 +677,19 @@ def fetch(
                         1,
                     )
                 chunks.append(chunk)
-                if time.monotonic() > deadline:
+                if monotonic() > deadline:
                     break
         finally:
             response.close()
     except httpx.TransportError:
-        if time.monotonic() > deadline:
+        if monotonic() > deadline:
             raise httpx.ReadTimeout(
                 f"no complete answer within {config.timeout:g}s"
             ) from None
         raise
     finally:
         WATCHDOG.stop(key)
-    if time.monotonic() > deadline:
+    if monotonic() > deadline:
         raise httpx.ReadTimeout(f"no complete answer within {config.timeout:g}s")
     # The body is decoded already: the new answer must not decode it again.
     headers = [
@@ -761,7 +768,7 @@ def send(
             attempt,
             delay,
         )
-        time.sleep(delay)
+        sleep(delay)
 
 
 def _safe_url(url: httpx.URL) -> str:
@@ -1422,7 +1429,7 @@ def place_params(
 
 def put_path(data: dict[str, Any], path: str, value: Any) -> None:
     """Set a dotted path in nested objects, making the objects on the way."""
-    *parents, last = path.split(".")
+    *parents, last = path_keys(path)
     for key in parents:
         data = data.setdefault(key, {})
     data[last] = value
@@ -1633,7 +1640,7 @@ class Match:
                     lost = exc.status is None or exc.status in RETRY_STATUSES
                     if not lost or attempt > config.max_retries:
                         raise WriteFailed(str(exc), exc.status, attempt) from None
-                    time.sleep(retry_delay(attempt, None))
+                    sleep(retry_delay(attempt, None))
                     continue
                 return outcome(request.method, response.status_code)
 
@@ -1930,7 +1937,7 @@ class Checkpoint:
                 "position": _storable(place["position"]),
             }
             self.unsaved = True
-            if time.monotonic() - self.saved_at < self.SAVE_INTERVAL:
+            if monotonic() - self.saved_at < self.SAVE_INTERVAL:
                 return
         self.flush()
 
@@ -1950,7 +1957,7 @@ class Checkpoint:
                     return
                 text = redact(json.dumps(self.state, indent=2, sort_keys=True))
                 self.unsaved = False
-                self.saved_at = time.monotonic()
+                self.saved_at = monotonic()
             write_atomically(self.path, text)
 
 
@@ -2110,12 +2117,12 @@ class Progress:
 
     def __init__(self, summary: Summary) -> None:
         self.summary = summary
-        self.started = time.monotonic()
+        self.started = monotonic()
         self.last = self.started
         self.live = sys.stderr.isatty()
 
     def tick(self, final: bool = False) -> None:
-        now = time.monotonic()
+        now = monotonic()
         if not final and now - self.last < (0.2 if self.live else PROGRESS_EVERY):
             return
         self.last = now
@@ -2321,7 +2328,7 @@ def _run_locked(
     if reading.complete and not config.dry_run and not config.replay_path:
         state.pop("checkpoint", None)
         if incremental is not None and newest is not None:
-            cap = signpost if isinstance(newest, str) else time.time()
+            cap = signpost if isinstance(newest, str) else datetime.now(UTC).timestamp()
             state["high_water"] = cap if _later(newest, cap) else newest
     _record_run(state, summary.as_dict())
     if not config.dry_run:
@@ -2626,7 +2633,7 @@ def follow(
                     log.info(
                         "next run in %g s (--every); SIGTERM or Ctrl-C stops", every
                     )
-                    time.sleep(every)
+                    sleep(every)
                 except KeyboardInterrupt:
                     break
     except FatalError as exc:  # the lock: every run's own errors are handled above
@@ -2648,4 +2655,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:1045c7c184b239128d73e5e4b8ef52ad96da37b7e2bf5b309d6509c6c658279f
+# p2pgen checksum sha256:0e70566d638018e4448540c06e75916c0a3c51bc2bacd32b2a63fd989105c34a

@@ -96,7 +96,7 @@ def _takes_item(name: str) -> bool:
 
 
 def _get(data: Any, path: str) -> Any:
-    for key in path.split("."):
+    for key in link.path_keys(path):
         if not isinstance(data, dict):
             return None
         data = data.get(key)
@@ -104,7 +104,7 @@ def _get(data: Any, path: str) -> Any:
 
 
 def _put(data: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
+    *parents, last = link.path_keys(path)
     for key in parents:
         data = data.setdefault(key, {})
     data[last] = value
@@ -323,4 +323,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:ce290ad70bf2d9f203c032577b26fe7110d8724f14350227f8c35815e568748e
+# p2pgen checksum sha256:f0e88ea9fbf504b3fe4925874145df75b0ab3532a2c2f90359d1b1aaa3384c9d

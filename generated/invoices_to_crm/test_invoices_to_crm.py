@@ -112,7 +112,7 @@ def _takes_item(name: str) -> bool:
 
 
 def _get(data: Any, path: str) -> Any:
-    for key in path.split("."):
+    for key in link.path_keys(path):
         if not isinstance(data, dict):
             return None
         data = data.get(key)
@@ -120,7 +120,7 @@ def _get(data: Any, path: str) -> Any:
 
 
 def _put(data: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
+    *parents, last = link.path_keys(path)
     for key in parents:
         data = data.setdefault(key, {})
     data[last] = value
@@ -370,4 +370,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:6488bb1ad04b33f54d4cb61bba20a40cad602587df30ee13c9c2c4120cd37385
+# p2pgen checksum sha256:dca8db98694043f001ea50a1ff01a09043649d094560534512ae60c545d152f5

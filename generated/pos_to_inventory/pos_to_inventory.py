@@ -35,7 +35,6 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -45,6 +44,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from pathlib import Path
+from time import monotonic, sleep
 from typing import IO, Annotated, Any, ClassVar, Self
 from urllib.parse import quote, quote_plus
 
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     return main_link(declaration(), argv, __doc__ or "")
 
 
-# ---- p2pgen runtime 0.3 below: identical in every link, tested in p2pgen itself; edits here are refused ----
+# ---- p2pgen runtime 0.4 below: identical in every link, tested in p2pgen itself; edits here are refused ----
 
 
 # --- Run settings, counts, errors and the redaction of secrets ---
@@ -419,10 +419,17 @@ def _brief(exc: Exception) -> str:
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
+def path_keys(path: str) -> list[str]:
+    """The keys of a dotted path; `\\.` is a dot inside a key (`@odata\\.type`)."""
+    if "\\." not in path:
+        return path.split(".")
+    return [key.replace("\0", ".") for key in path.replace("\\.", "\0").split(".")]
+
+
 def _get(data: Any, path: str, default: Any = None) -> Any:
     """Follow a dotted path through nested objects, an integer segment indexing a
     list (`emails.0.email`); `default` if missing, null or out of range."""
-    for key in path.split("."):
+    for key in path_keys(path):
         if isinstance(data, dict):
             data = data.get(key)
         elif isinstance(data, list) and key.isascii() and key.isdigit():
@@ -562,8 +569,8 @@ class Watchdog:
 
     def _watch(self) -> None:
         while True:
-            time.sleep(0.1)
-            now = time.monotonic()
+            sleep(0.1)
+            now = monotonic()
             with self.lock:
                 late = [
                     sock
@@ -584,7 +591,7 @@ def fetch(
     client: httpx.Client, request: httpx.Request, config: Config
 ) -> httpx.Response:
     """One request, its answer read whole (decoded) within --timeout and --max-body."""
-    deadline = time.monotonic() + config.timeout
+    deadline = monotonic() + config.timeout
     key = WATCHDOG.start(deadline)
 
     def trace(event: str, info: dict[str, Any]) -> None:
@@ -611,19 +618,19 @@ def fetch(
                         1,
                     )
                 chunks.append(chunk)
-                if time.monotonic() > deadline:
+                if monotonic() > deadline:
                     break
         finally:
             response.close()
     except httpx.TransportError:
-        if time.monotonic() > deadline:
+        if monotonic() > deadline:
             raise httpx.ReadTimeout(
                 f"no complete answer within {config.timeout:g}s"
             ) from None
         raise
     finally:
         WATCHDOG.stop(key)
-    if time.monotonic() > deadline:
+    if monotonic() > deadline:
         raise httpx.ReadTimeout(f"no complete answer within {config.timeout:g}s")
     # The body is decoded already: the new answer must not decode it again.
     headers = [
@@ -702,7 +709,7 @@ def send(
             attempt,
             delay,
         )
-        time.sleep(delay)
+        sleep(delay)
 
 
 def _safe_url(url: httpx.URL) -> str:
@@ -903,7 +910,7 @@ class ClientCredentialsAuth(EnvAuth):
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         with self.lock:
-            if not self.token or time.monotonic() >= self.expires_at:
+            if not self.token or monotonic() >= self.expires_at:
                 yield from self._fetch(request)
             token = self.token
         request.headers["Authorization"] = f"Bearer {token}"
@@ -953,7 +960,7 @@ class ClientCredentialsAuth(EnvAuth):
             if response.status_code < 500 and response.status_code != 429:
                 break
             if attempt <= self.max_retries:
-                time.sleep(retry_delay(attempt, response))
+                sleep(retry_delay(attempt, response))
         if response.status_code != 200:
             raise FatalError(
                 f"OAuth2 token request failed: HTTP {response.status_code}"
@@ -966,7 +973,7 @@ class ClientCredentialsAuth(EnvAuth):
         except (ValueError, KeyError, TypeError, AttributeError):
             raise FatalError("OAuth2 token response has no access_token") from None
         SECRETS.add(self.token)
-        self.expires_at = time.monotonic() + max(lifetime - 30, lifetime / 2)
+        self.expires_at = monotonic() + max(lifetime - 30, lifetime / 2)
         self.answered(payload)
 
     def refusal_hint(self) -> str:
@@ -1483,7 +1490,7 @@ def place_params(
 
 def put_path(data: dict[str, Any], path: str, value: Any) -> None:
     """Set a dotted path in nested objects, making the objects on the way."""
-    *parents, last = path.split(".")
+    *parents, last = path_keys(path)
     for key in parents:
         data = data.setdefault(key, {})
     data[last] = value
@@ -1761,7 +1768,7 @@ class Checkpoint:
                 "position": _storable(place["position"]),
             }
             self.unsaved = True
-            if time.monotonic() - self.saved_at < self.SAVE_INTERVAL:
+            if monotonic() - self.saved_at < self.SAVE_INTERVAL:
                 return
         self.flush()
 
@@ -1781,7 +1788,7 @@ class Checkpoint:
                     return
                 text = redact(json.dumps(self.state, indent=2, sort_keys=True))
                 self.unsaved = False
-                self.saved_at = time.monotonic()
+                self.saved_at = monotonic()
             write_atomically(self.path, text)
 
 
@@ -1941,12 +1948,12 @@ class Progress:
 
     def __init__(self, summary: Summary) -> None:
         self.summary = summary
-        self.started = time.monotonic()
+        self.started = monotonic()
         self.last = self.started
         self.live = sys.stderr.isatty()
 
     def tick(self, final: bool = False) -> None:
-        now = time.monotonic()
+        now = monotonic()
         if not final and now - self.last < (0.2 if self.live else PROGRESS_EVERY):
             return
         self.last = now
@@ -2122,7 +2129,7 @@ def _run_locked(
     if reading.complete and not config.dry_run and not config.replay_path:
         state.pop("checkpoint", None)
         if incremental is not None and newest is not None:
-            cap = signpost if isinstance(newest, str) else time.time()
+            cap = signpost if isinstance(newest, str) else datetime.now(UTC).timestamp()
             state["high_water"] = cap if _later(newest, cap) else newest
     _record_run(state, summary.as_dict())
     if not config.dry_run:
@@ -2427,7 +2434,7 @@ def follow(
                     log.info(
                         "next run in %g s (--every); SIGTERM or Ctrl-C stops", every
                     )
-                    time.sleep(every)
+                    sleep(every)
                 except KeyboardInterrupt:
                     break
     except FatalError as exc:  # the lock: every run's own errors are handled above
@@ -2449,4 +2456,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# p2pgen checksum sha256:e4c7f99c0db89ebb0522861765c3cfcc1c193c6f1bfac1fe92edd8586df4921b
+# p2pgen checksum sha256:796d7d0676b66b6fe2f095d34567e538aa5c7dbebd5ce6fe81f1585fe0e217bb

@@ -90,7 +90,7 @@ def _takes_item(name: str) -> bool:
 
 
 def _get(data: Any, path: str) -> Any:
-    for key in path.split("."):
+    for key in link.path_keys(path):
         if not isinstance(data, dict):
             return None
         data = data.get(key)
@@ -98,7 +98,7 @@ def _get(data: Any, path: str) -> Any:
 
 
 def _put(data: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
+    *parents, last = link.path_keys(path)
     for key in parents:
         data = data.setdefault(key, {})
     data[last] = value
@@ -306,4 +306,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:fd504073bb5aa3892f720783ed53fee5667dfac352f765574a6d892805947282
+# p2pgen checksum sha256:69cc150577c47a980d8b5afe102822e7688f90a5f3da72b990f908ddec1a688e

@@ -87,7 +87,7 @@ def _takes_item(name: str) -> bool:
 
 
 def _get(data: Any, path: str) -> Any:
-    for key in path.split("."):
+    for key in link.path_keys(path):
         if not isinstance(data, dict):
             return None
         data = data.get(key)
@@ -95,7 +95,7 @@ def _get(data: Any, path: str) -> Any:
 
 
 def _put(data: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
+    *parents, last = link.path_keys(path)
     for key in parents:
         data = data.setdefault(key, {})
     data[last] = value
@@ -286,4 +286,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:88ee8bd2dfe5c39c7f6e6a810b8594b1f09c19653d449b2dcd79bb018cb8ef11
+# p2pgen checksum sha256:6f6b7aaab223b712805023a66b27cee5418e3e6287ea173217a6a144f19c78de

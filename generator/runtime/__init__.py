@@ -7,4 +7,4 @@ name (the copy drops those imports, as the script defines them all), never as
 `module.name`.
 """
 
-RUNTIME_VERSION = "0.3"
+RUNTIME_VERSION = "0.4"

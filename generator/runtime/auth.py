@@ -7,9 +7,9 @@ import contextlib
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Generator
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Any
 from urllib.parse import quote
 
@@ -192,7 +192,7 @@ class ClientCredentialsAuth(EnvAuth):
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         with self.lock:
-            if not self.token or time.monotonic() >= self.expires_at:
+            if not self.token or monotonic() >= self.expires_at:
                 yield from self._fetch(request)
             token = self.token
         request.headers["Authorization"] = f"Bearer {token}"
@@ -242,7 +242,7 @@ class ClientCredentialsAuth(EnvAuth):
             if response.status_code < 500 and response.status_code != 429:
                 break
             if attempt <= self.max_retries:
-                time.sleep(retry_delay(attempt, response))
+                sleep(retry_delay(attempt, response))
         if response.status_code != 200:
             raise FatalError(
                 f"OAuth2 token request failed: HTTP {response.status_code}"
@@ -255,7 +255,7 @@ class ClientCredentialsAuth(EnvAuth):
         except (ValueError, KeyError, TypeError, AttributeError):
             raise FatalError("OAuth2 token response has no access_token") from None
         SECRETS.add(self.token)
-        self.expires_at = time.monotonic() + max(lifetime - 30, lifetime / 2)
+        self.expires_at = monotonic() + max(lifetime - 30, lifetime / 2)
         self.answered(payload)
 
     def refusal_hint(self) -> str:

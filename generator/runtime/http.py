@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 import socket
 import threading
-import time
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from time import monotonic, sleep
 from typing import Any
 
 import httpx
@@ -79,8 +79,8 @@ class Watchdog:
 
     def _watch(self) -> None:
         while True:
-            time.sleep(0.1)
-            now = time.monotonic()
+            sleep(0.1)
+            now = monotonic()
             with self.lock:
                 late = [
                     sock
@@ -101,7 +101,7 @@ def fetch(
     client: httpx.Client, request: httpx.Request, config: Config
 ) -> httpx.Response:
     """One request, its answer read whole (decoded) within --timeout and --max-body."""
-    deadline = time.monotonic() + config.timeout
+    deadline = monotonic() + config.timeout
     key = WATCHDOG.start(deadline)
 
     def trace(event: str, info: dict[str, Any]) -> None:
@@ -128,19 +128,19 @@ def fetch(
                         1,
                     )
                 chunks.append(chunk)
-                if time.monotonic() > deadline:
+                if monotonic() > deadline:
                     break
         finally:
             response.close()
     except httpx.TransportError:
-        if time.monotonic() > deadline:
+        if monotonic() > deadline:
             raise httpx.ReadTimeout(
                 f"no complete answer within {config.timeout:g}s"
             ) from None
         raise
     finally:
         WATCHDOG.stop(key)
-    if time.monotonic() > deadline:
+    if monotonic() > deadline:
         raise httpx.ReadTimeout(f"no complete answer within {config.timeout:g}s")
     # The body is decoded already: the new answer must not decode it again.
     headers = [
@@ -219,7 +219,7 @@ def send(
             attempt,
             delay,
         )
-        time.sleep(delay)
+        sleep(delay)
 
 
 def _safe_url(url: httpx.URL) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -13,10 +14,22 @@ _MISSING: Any = object()
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
+def path_keys(path: str) -> list[str]:
+    """The keys of a dotted path; `\\.` is a dot inside a key (`@odata\\.type`)."""
+    if "\\." not in path:
+        return path.split(".")
+    return [key.replace("\0", ".") for key in path.replace("\\.", "\0").split(".")]
+
+
+def path_of(keys: Iterable[str]) -> str:
+    """The dotted path of `keys`: `path_keys` undone, a dot in a key as `\\.`."""
+    return ".".join(key.replace(".", "\\.") for key in keys)
+
+
 def _get(data: Any, path: str, default: Any = None) -> Any:
     """Follow a dotted path through nested objects, an integer segment indexing a
     list (`emails.0.email`); `default` if missing, null or out of range."""
-    for key in path.split("."):
+    for key in path_keys(path):
         if isinstance(data, dict):
             data = data.get(key)
         elif isinstance(data, list) and key.isascii() and key.isdigit():

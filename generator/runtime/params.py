@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from generator.runtime.mapping import _as_string
+from generator.runtime.mapping import _as_string, path_keys
 
 BODY_PREFIX = "body."  # a position or parameter that travels in the request body
 JSON_TEXT = (
@@ -173,7 +173,7 @@ def place_params(
 
 def put_path(data: dict[str, Any], path: str, value: Any) -> None:
     """Set a dotted path in nested objects, making the objects on the way."""
-    *parents, last = path.split(".")
+    *parents, last = path_keys(path)
     for key in parents:
         data = data.setdefault(key, {})
     data[last] = value

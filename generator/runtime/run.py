@@ -9,13 +9,13 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Any, Self
 from urllib.parse import quote
 
@@ -303,7 +303,7 @@ class Checkpoint:
                 "position": _storable(place["position"]),
             }
             self.unsaved = True
-            if time.monotonic() - self.saved_at < self.SAVE_INTERVAL:
+            if monotonic() - self.saved_at < self.SAVE_INTERVAL:
                 return
         self.flush()
 
@@ -323,7 +323,7 @@ class Checkpoint:
                     return
                 text = redact(json.dumps(self.state, indent=2, sort_keys=True))
                 self.unsaved = False
-                self.saved_at = time.monotonic()
+                self.saved_at = monotonic()
             write_atomically(self.path, text)
 
 
@@ -486,12 +486,12 @@ class Progress:
 
     def __init__(self, summary: Summary) -> None:
         self.summary = summary
-        self.started = time.monotonic()
+        self.started = monotonic()
         self.last = self.started
         self.live = sys.stderr.isatty()
 
     def tick(self, final: bool = False) -> None:
-        now = time.monotonic()
+        now = monotonic()
         if not final and now - self.last < (0.2 if self.live else PROGRESS_EVERY):
             return
         self.last = now
@@ -700,7 +700,7 @@ def _run_locked(
     if reading.complete and not config.dry_run and not config.replay_path:
         state.pop("checkpoint", None)
         if incremental is not None and newest is not None:
-            cap = signpost if isinstance(newest, str) else time.time()
+            cap = signpost if isinstance(newest, str) else datetime.now(UTC).timestamp()
             state["high_water"] = cap if _later(newest, cap) else newest
     _record_run(state, summary.as_dict())
     if not config.dry_run:
@@ -1008,7 +1008,7 @@ def follow(
                     log.info(
                         "next run in %g s (--every); SIGTERM or Ctrl-C stops", every
                     )
-                    time.sleep(every)
+                    sleep(every)
                 except KeyboardInterrupt:
                     break
     except FatalError as exc:  # the lock: every run's own errors are handled above

@@ -15,7 +15,6 @@ import signal
 import socket
 import sqlite3
 import threading
-import time
 from collections.abc import (
     Awaitable,
     Callable,
@@ -27,6 +26,7 @@ from collections.abc import (
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -324,7 +324,7 @@ class Receiver:
         }
         try:
             body = await self._body(headers, receive)
-            verify(self.webhook, self.key, headers, body, time.time())
+            verify(self.webhook, self.key, headers, body, datetime.now(UTC).timestamp())
             event_id = self._event_id(headers, body)
             new = await asyncio.get_running_loop().run_in_executor(
                 None, self.journal.add, event_id, body

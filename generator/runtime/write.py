@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
+from time import sleep
 from typing import Any
 
 import httpx
 
 from generator.runtime.core import RETRY_STATUSES, Config, WriteFailed, redact
 from generator.runtime.http import _safe_url, retry_delay, send
-from generator.runtime.mapping import _get
+from generator.runtime.mapping import _get, path_keys
 from generator.runtime.params import ParamStyle
 
 # params.place_params: (path, values, styles) -> (path, query pairs, headers)
@@ -216,7 +216,7 @@ class Match:
                     lost = exc.status is None or exc.status in RETRY_STATUSES
                     if not lost or attempt > config.max_retries:
                         raise WriteFailed(str(exc), exc.status, attempt) from None
-                    time.sleep(retry_delay(attempt, None))
+                    sleep(retry_delay(attempt, None))
                     continue
                 return outcome(request.method, response.status_code)
 
@@ -249,7 +249,7 @@ class Batch:
             body.model_dump(mode="json", by_alias=True, exclude_unset=True)
             for _, body in items
         ]
-        for key in reversed(self.path.split(".") if self.path else []):
+        for key in reversed(path_keys(self.path) if self.path else []):
             payload = {key: payload}
         encoded = target.encode(payload)
         headers.update(encoded.pop("headers", {}))

@@ -101,7 +101,7 @@ def _takes_item(name: str) -> bool:
 
 
 def _get(data: Any, path: str) -> Any:
-    for key in path.split("."):
+    for key in link.path_keys(path):
         if not isinstance(data, dict):
             return None
         data = data.get(key)
@@ -109,7 +109,7 @@ def _get(data: Any, path: str) -> Any:
 
 
 def _put(data: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
+    *parents, last = link.path_keys(path)
     for key in parents:
         data = data.setdefault(key, {})
     data[last] = value
@@ -350,4 +350,4 @@ def test_invalid_body_is_rejected_by_the_target_model() -> None:
         link.TargetBody.model_validate("not an object")
 
 
-# p2pgen checksum sha256:815199184cf69a174017bcf3e1209ddfb9e22753a6fab1e9d60f286480247501
+# p2pgen checksum sha256:2033054008665b73031bfe94c6aadfca6cc63917e6525a783630a089bd423a70
